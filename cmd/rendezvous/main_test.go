@@ -1,0 +1,322 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log/slog"
+	"math/big"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/relay"
+	"github.com/meshnode/meshnode/pkg/transport"
+)
+
+// syncBuf is a goroutine-safe log sink.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+var listeningRE = regexp.MustCompile(`msg="rendezvous listening" addr=(\S+)`)
+
+// listeningAddr waits for the "rendezvous listening" line in out and returns its
+// addr attribute (text or JSON format).
+func listeningAddr(t *testing.T, out func() string) string {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		for _, line := range strings.Split(out(), "\n") {
+			if m := listeningRE.FindStringSubmatch(line); m != nil {
+				return m[1]
+			}
+			var rec struct{ Msg, Addr string }
+			if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "rendezvous listening" {
+				return rec.Addr
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no listening line; output:\n%s", out())
+	return ""
+}
+
+// startInProcess runs the command in this process until the test ends.
+func startInProcess(t *testing.T, args ...string) (addr string, logs *syncBuf, stop func() int) {
+	t.Helper()
+	logs = &syncBuf{}
+	ctx, cancel := context.WithCancel(context.Background())
+	code := make(chan int, 1)
+	go func() { code <- run(ctx, append([]string{"rendezvous"}, args...), io.Discard, logs) }()
+	var once sync.Once
+	var exit int
+	stop = func() int {
+		once.Do(func() {
+			cancel()
+			exit = <-code
+		})
+		return exit
+	}
+	t.Cleanup(func() { stop() })
+	return listeningAddr(t, logs.String), logs, stop
+}
+
+// relayPair connects two nodes of one group through addr and checks that a
+// datagram gets across.
+func relayPair(t *testing.T, addr string, tr transport.Transport) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	got := make(chan string, 1)
+	joined := make(chan identity.PublicKey, 1)
+	start := func(onPacket func(identity.PublicKey, []byte), onPresence func(relay.PresenceEvent)) *relay.Client {
+		key, _ := identity.GeneratePrivateKey()
+		c, err := relay.NewClient(relay.ClientConfig{
+			Addr: addr, Transport: tr, Group: identity.DeriveGroupID("home"), Key: key,
+			OnPacket: onPacket, OnPresence: onPresence, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); c.Run(ctx) }()
+		return c
+	}
+	start(func(_ identity.PublicKey, p []byte) { got <- string(p) }, nil)
+	a := start(nil, func(ev relay.PresenceEvent) { joined <- ev.Key })
+	var dst identity.PublicKey
+	select {
+	case dst = <-joined:
+	case <-time.After(10 * time.Second):
+		t.Fatal("nodes did not meet")
+	}
+	if err := a.Send(dst, []byte("through the rendezvous")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case p := <-got:
+		if p != "through the rendezvous" {
+			t.Fatalf("got %q", p)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("datagram not relayed")
+	}
+}
+
+func TestRunRelaysAndStops(t *testing.T) {
+	addr, logs, stop := startInProcess(t, "--listen", "127.0.0.1:0", "--max-conns", "50")
+	relayPair(t, addr, transport.TCP())
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d; log:\n%s", code, logs)
+	}
+	out := logs.String()
+	if n := strings.Count(out, `msg="rendezvous listening"`); n != 1 {
+		t.Fatalf("%d listening lines", n)
+	}
+	for _, want := range []string{"level=INFO", `msg="node joined"`, `msg="node left"`, `msg="rendezvous stopped"`, "relayed_frames=1", "max_conns=50"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+func TestEnvAndJSON(t *testing.T) {
+	t.Setenv("RENDEZVOUS_LISTEN", "127.0.0.1:0")
+	t.Setenv("RENDEZVOUS_LOG_FORMAT", "json")
+	addr, logs, stop := startInProcess(t, "--log-level", "debug")
+	relayPair(t, addr, transport.TCP())
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	joins := 0
+	for _, line := range strings.Split(strings.TrimSpace(logs.String()), "\n") {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not a JSON log line: %q", line)
+		}
+		if rec["msg"] == "node joined" {
+			joins++
+		}
+	}
+	if joins != 2 {
+		t.Fatalf("%d join lines:\n%s", joins, logs)
+	}
+}
+
+func TestTLS(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile, pool := writeCert(t, dir)
+	addr, logs, stop := startInProcess(t, "--listen", "127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile)
+	relayPair(t, addr, transport.TLS(&tls.Config{RootCAs: pool}))
+
+	// A plain TCP client is refused, and both sides say why.
+	clientLog := &syncBuf{}
+	key, _ := identity.GeneratePrivateKey()
+	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Group: identity.DeriveGroupID("home"), Key: key,
+		Logger: slog.New(slog.NewTextHandler(clientLog, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(clientLog.String(), "a TLS-only rendezvous does this to a plain TCP client") ||
+		!strings.Contains(logs.String(), "first record does not look like a TLS handshake") {
+		if time.Now().After(deadline) {
+			t.Fatalf("client log:\n%s\nserver log:\n%s", clientLog, logs)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if code := stop(); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+}
+
+func TestBadFlags(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--nope"}, "flag provided but not defined: -nope"},
+		{[]string{"--max-conns", "many"}, `invalid value "many" for flag -max-conns`},
+		{[]string{"--max-conns", "0"}, "--max-conns must be at least 1, got 0"},
+		{[]string{"--idle-timeout", "-1s"}, "--idle-timeout must be positive, got -1s"},
+		{[]string{"--idle-timeout", "soon"}, `invalid value "soon" for flag -idle-timeout`},
+		{[]string{"--log-level", "loud"}, `invalid --log-level "loud": want debug, info, warn or error`},
+		{[]string{"--log-format", "xml"}, `invalid --log-format "xml": want text or json`},
+		{[]string{"--tls-cert", "c.pem"}, "--tls-cert and --tls-key go together"},
+		{[]string{"--listen", ""}, "--listen is empty"},
+		{[]string{"--listen", "127.0.0.1:99999"}, "--listen 127.0.0.1:99999:"},
+		{[]string{"--listen", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "no.pem"), "--tls-key", filepath.Join(dir, "no.key")}, "load --tls-cert"},
+		{[]string{"serve"}, `unexpected argument "serve"`},
+	} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), append([]string{"rendezvous"}, tc.args...), io.Discard, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d, stderr %q; want non-zero and %q", tc.args, code, stderr.String(), tc.want)
+		}
+	}
+}
+
+// TestBinary builds the real command, starts it on 127.0.0.1:0, relays through it
+// and stops it with SIGTERM.
+func TestBinary(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(t.TempDir(), "rendezvous")
+	build := exec.Command("go", "build", "-o", bin, ".")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	logs := &syncBuf{}
+	copied := make(chan struct{})
+	go func() {
+		defer close(copied)
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			logs.Write(append(sc.Bytes(), '\n'))
+		}
+	}()
+	addr := listeningAddr(t, logs.String)
+	relayPair(t, addr, transport.TCP())
+
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	<-copied
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("after SIGTERM: %v; log:\n%s", err, logs)
+	}
+	if !strings.Contains(logs.String(), `msg="rendezvous stopped"`) {
+		t.Fatalf("no stop line:\n%s", logs)
+	}
+	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		t.Fatal("still listening after exit")
+	}
+}
+
+// writeCert writes a self-signed certificate for 127.0.0.1 and its key to dir.
+func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.CertPool) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rendezvous test"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	if err := os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: kder}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	pool = x509.NewCertPool()
+	pool.AddCert(leaf)
+	return certFile, keyFile, pool
+}

@@ -1,0 +1,99 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+)
+
+// BenchmarkRelayForward measures one-way relaying of 1350-byte datagrams between
+// two clients through a server, all on loopback. MB/s counts datagrams offered;
+// delivered-MB/s those that reached the receiver (the rest were dropped by the
+// server because the receiver's queue was full, as a UDP path would).
+func BenchmarkRelayForward(b *testing.B) {
+	checkGoroutines(b)
+	srv := startServer(b, ServerConfig{}, "")
+	group := identity.DeriveGroupID("bench")
+	var received, receivedBytes atomic.Int64
+	joined := make(chan struct{}, 1)
+	run := func(cfg ClientConfig) (*Client, func()) {
+		cfg.Addr, cfg.Group, cfg.Key = srv.addr, group, newKey(b)
+		c, err := NewClient(cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan struct{})
+		go func() { defer close(done); c.Run(ctx) }()
+		return c, func() { cancel(); <-done }
+	}
+	dst, stopDst := run(ClientConfig{Name: "dst", OnPacket: func(_ identity.PublicKey, p []byte) {
+		received.Add(1)
+		receivedBytes.Add(int64(len(p)))
+	}})
+	defer stopDst()
+	src, stopSrc := run(ClientConfig{Name: "src", OnPresence: func(ev PresenceEvent) {
+		if ev.Kind == PeerJoined {
+			joined <- struct{}{}
+		}
+	}})
+	defer stopSrc()
+	select {
+	case <-joined:
+	case <-time.After(5 * time.Second):
+		b.Fatal("clients did not meet")
+	}
+	dstKey := dst.pub
+	p := payload(1350, 9)
+
+	b.SetBytes(int64(len(p)))
+	b.ReportAllocs()
+	start := time.Now()
+	sent := 0
+	for b.Loop() {
+		for {
+			err := src.Send(dstKey, p)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, ErrQueueFull) {
+				b.Fatal(err)
+			}
+		}
+		sent++
+	}
+	// Wait until every datagram was delivered or dropped by the server.
+	deadline := time.Now().Add(10 * time.Second)
+	for received.Load()+int64(srv.Stats().DroppedQueueFull) < int64(sent) && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	elapsed := time.Since(start)
+	b.StopTimer()
+	st := srv.Stats()
+	b.ReportMetric(float64(receivedBytes.Load())/elapsed.Seconds()/1e6, "delivered-MB/s")
+	b.ReportMetric(100*float64(st.DroppedQueueFull)/float64(max(sent, 1)), "%dropped")
+}
+
+func TestSendDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	checkGoroutines(t)
+	srv := startServer(t, ServerConfig{}, "")
+	a := startClient(t, srv.addr, "home", "alice", nil)
+	b := startClient(t, srv.addr, "home", "bob", func(c *ClientConfig) { c.OnPacket = nil })
+	a.waitEvent(t, PeerJoined, b.pub)
+	p := payload(1350, 1)
+	allocs := testing.AllocsPerRun(2000, func() {
+		if err := a.Send(b.pub, p); err != nil && !errors.Is(err, ErrQueueFull) {
+			t.Fatal(err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("Send allocates %.0f times per call", allocs)
+	}
+}

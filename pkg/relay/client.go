@@ -1,0 +1,280 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/transport"
+)
+
+// ClientConfig configures a node's connection to its rendezvous.
+type ClientConfig struct {
+	Addr      string              // host:port of the rendezvous
+	Transport transport.Transport // default transport.TCP()
+	Group     identity.GroupID
+	Key       identity.PrivateKey
+	Name      string // optional, for the server's logs and the peers' presence (<= 64 bytes)
+	Logger    *slog.Logger
+
+	// Callbacks run on the client's read goroutine, in protocol order; they must
+	// not block for long. OnPacket's payload is valid only during the call.
+	OnPacket   func(src identity.PublicKey, payload []byte)
+	OnPresence func(ev PresenceEvent)
+	OnState    func(st ConnState)
+
+	PingInterval   time.Duration // keepalive and RTT probe (default 15 s); dead after 2.5 intervals of silence
+	MinBackoff     time.Duration // first reconnect delay (default 250 ms)
+	MaxBackoff     time.Duration // reconnect delay cap (default 30 s)
+	SendQueueBytes int           // outgoing queue bound (default 1 MiB)
+}
+
+// ConnState is a transition of the rendezvous connection.
+type ConnState struct {
+	Connected bool
+	Addr      string
+	RTT       time.Duration // handshake round trip, when Connected
+	Err       error         // why the connection went down, when !Connected
+}
+
+// Status is a snapshot of the client's state.
+type Status struct {
+	Connected  bool
+	Addr       string
+	Transport  string
+	Since      time.Time     // when the current connection (or outage) began
+	RTT        time.Duration // last measured round trip to the rendezvous
+	BytesIn    uint64        // datagram payload bytes received
+	BytesOut   uint64        // datagram payload bytes written to the connection
+	PacketsIn  uint64
+	PacketsOut uint64
+	Drops      uint64 // datagrams refused by Send with ErrQueueFull
+	Connects   uint64 // successful connections so far
+	LastError  string // why the last connection or attempt failed
+}
+
+// Client keeps a node connected to its rendezvous: it reconnects with backoff,
+// tracks the group's presence and relays datagrams to and from peers.
+type Client struct {
+	cfg  ClientConfig
+	pub  identity.PublicKey
+	log  *slog.Logger
+	pool bufPool
+	pres *presence
+
+	running atomic.Bool
+	sess    atomic.Pointer[clientSession] // nil while disconnected
+
+	mu        sync.Mutex
+	connected bool
+	since     time.Time
+	lastErr   string
+	connects  uint64
+
+	rtt                                       atomic.Int64
+	bytesIn, bytesOut, pktsIn, pktsOut, drops atomic.Uint64
+}
+
+// sendWait is how long Send waits for queue space before dropping.
+const sendWait = 5 * time.Millisecond
+
+// stableAfter is how long a connection must have lasted for the reconnect backoff
+// to start over from MinBackoff.
+const stableAfter = 10 * time.Second
+
+// NewClient checks cfg and returns a client; call Run to connect.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	if cfg.Addr == "" {
+		return nil, errors.New("relay client: no rendezvous address")
+	}
+	if _, port, err := net.SplitHostPort(cfg.Addr); err != nil || port == "" {
+		return nil, fmt.Errorf("relay client: rendezvous address %q: want host:port", cfg.Addr)
+	}
+	if cfg.Key.IsZero() {
+		return nil, errors.New("relay client: no node key")
+	}
+	if cfg.Group == (identity.GroupID{}) {
+		return nil, errors.New("relay client: no group ID")
+	}
+	if err := validateName(cfg.Name); err != nil {
+		return nil, fmt.Errorf("relay client: node %w", err)
+	}
+	if cfg.Transport == nil {
+		cfg.Transport = transport.TCP()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.PingInterval == 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = max(DefaultMaxBackoff, cfg.MinBackoff)
+	}
+	if cfg.SendQueueBytes == 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	switch {
+	case cfg.PingInterval < 10*time.Millisecond:
+		return nil, fmt.Errorf("relay client: ping interval %v is below 10ms", cfg.PingInterval)
+	case cfg.MinBackoff < 0 || cfg.MaxBackoff < cfg.MinBackoff:
+		return nil, fmt.Errorf("relay client: backoff range %v..%v is invalid", cfg.MinBackoff, cfg.MaxBackoff)
+	case cfg.SendQueueBytes < headerLen+MaxFrameLen:
+		return nil, fmt.Errorf("relay client: send queue of %d bytes cannot hold a %d-byte frame", cfg.SendQueueBytes, headerLen+MaxFrameLen)
+	}
+	pub := cfg.Key.Public()
+	return &Client{
+		cfg:   cfg,
+		pub:   pub,
+		log:   cfg.Logger.With("rendezvous", cfg.Addr),
+		pres:  newPresence(pub),
+		since: time.Now(),
+	}, nil
+}
+
+// Run connects to the rendezvous and keeps reconnecting, with exponential backoff
+// and jitter, until ctx is done; it then returns nil. It fails only when called
+// while already running.
+func (c *Client) Run(ctx context.Context) error {
+	if !c.running.CompareAndSwap(false, true) {
+		return errors.New("relay client: Run is already running")
+	}
+	defer c.running.Store(false)
+	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	for {
+		connectedAt, err := c.connectOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if !connectedAt.IsZero() && time.Since(connectedAt) >= stableAfter {
+			bo.reset()
+		}
+		d := bo.next()
+		c.mu.Lock()
+		c.lastErr = err.Error()
+		c.mu.Unlock()
+		if !connectedAt.IsZero() {
+			c.log.Warn("lost rendezvous connection", "err", err, "retry_in", d.Round(time.Millisecond))
+		} else {
+			c.log.Warn("rendezvous connection failed", "err", err, "retry_in", d.Round(time.Millisecond))
+		}
+		t := time.NewTimer(d)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+// Send relays payload to dst, a member of our group. It copies payload. It never
+// blocks for long: when the send queue is full it waits a few milliseconds for
+// room and then drops the datagram with ErrQueueFull. It returns ErrNotConnected
+// while there is no rendezvous connection.
+func (c *Client) Send(dst identity.PublicKey, payload []byte) error {
+	if len(payload) > MaxDatagramLen {
+		return ErrPayloadTooLarge
+	}
+	s := c.sess.Load()
+	if s == nil {
+		return ErrNotConnected
+	}
+	fb := c.pool.get(headerLen + keyLen + len(payload))
+	putDatagram(fb.b, frameSend, &dst, payload)
+	switch s.q.push(fb, false) {
+	case pushed:
+		return nil
+	case pushFull:
+		return c.sendWait(s, fb)
+	}
+	c.pool.put(fb)
+	return ErrNotConnected
+}
+
+// sendWait waits up to sendWait for room in s's queue.
+func (c *Client) sendWait(s *clientSession, fb *frameBuf) error {
+	s.q.waiters.Add(1)
+	defer s.q.waiters.Add(-1)
+	var t *time.Timer
+	for {
+		switch s.q.push(fb, false) { // again: the writer may have made room before we registered
+		case pushed:
+			if t != nil {
+				t.Stop()
+			}
+			return nil
+		case pushClosed:
+			c.pool.put(fb)
+			return ErrNotConnected
+		}
+		if t == nil {
+			t = time.NewTimer(sendWait)
+		}
+		select {
+		case <-s.q.space:
+		case <-t.C:
+			c.pool.put(fb)
+			c.drops.Add(1)
+			return ErrQueueFull
+		}
+	}
+}
+
+// Peers returns the group's members present at the rendezvous (not us), in key
+// order. While reconnecting it is the last known list.
+func (c *Client) Peers() []Peer { return c.pres.list() }
+
+// Status returns a snapshot of the connection state and counters.
+func (c *Client) Status() Status {
+	c.mu.Lock()
+	st := Status{
+		Connected: c.connected,
+		Since:     c.since,
+		LastError: c.lastErr,
+		Connects:  c.connects,
+	}
+	c.mu.Unlock()
+	st.Addr = c.cfg.Addr
+	st.Transport = c.cfg.Transport.Name()
+	st.RTT = time.Duration(c.rtt.Load())
+	st.BytesIn, st.BytesOut = c.bytesIn.Load(), c.bytesOut.Load()
+	st.PacketsIn, st.PacketsOut = c.pktsIn.Load(), c.pktsOut.Load()
+	st.Drops = c.drops.Load()
+	return st
+}
+
+// deadAfter is how long the client waits for any frame before declaring the
+// rendezvous dead: two ping intervals and a half.
+func (c *Client) deadAfter() time.Duration { return 2*c.cfg.PingInterval + c.cfg.PingInterval/2 }
+
+func (c *Client) setConnected(up bool, rtt time.Duration, err error) {
+	c.mu.Lock()
+	c.connected = up
+	c.since = time.Now()
+	if up {
+		c.connects++
+	}
+	c.mu.Unlock()
+	if c.cfg.OnState != nil {
+		c.cfg.OnState(ConnState{Connected: up, Addr: c.cfg.Addr, RTT: rtt, Err: err})
+	}
+}
+
+func (c *Client) emit(evs []PresenceEvent) {
+	if c.cfg.OnPresence == nil {
+		return
+	}
+	for _, ev := range evs {
+		c.cfg.OnPresence(ev)
+	}
+}

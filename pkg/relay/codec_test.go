@@ -1,0 +1,319 @@
+package relay
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+)
+
+func key(b byte) identity.PublicKey {
+	var k identity.PublicKey
+	for i := range k {
+		k[i] = b
+	}
+	return k
+}
+
+func hdr(t frameType, n uint32) []byte {
+	b := []byte{byte(t), 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(b[1:], n)
+	return b
+}
+
+func cat(parts ...[]byte) []byte { return bytes.Join(parts, nil) }
+
+// wantErr checks err against a wanted substring ("" = no error) and, for errors,
+// that it is a protocol error or a version error.
+func wantErr(t *testing.T, name string, err error, want string) {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Errorf("%s: unexpected error %v", name, err)
+		}
+		return
+	}
+	var ve *VersionError
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("%s: err = %v, want %q", name, err, want)
+	} else if !errors.Is(err, ErrProtocol) && !errors.As(err, &ve) {
+		t.Errorf("%s: %v is neither a protocol nor a version error", name, err)
+	}
+}
+
+func TestParseHeader(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		typ  frameType
+		n    int
+		want string
+	}{
+		{"empty payload", hdr(framePeersEnd, 0), framePeersEnd, 0, ""},
+		{"max", hdr(frameSend, MaxFrameLen), frameSend, MaxFrameLen, ""},
+		{"max+1", hdr(frameSend, MaxFrameLen+1), 0, 0, "Send frame of 65537 bytes exceeds the 65536-byte limit"},
+		{"huge", hdr(0x47, 0xffffffff), 0, 0, "exceeds"},
+		{"truncated", []byte{1, 0, 0}, 0, 0, "truncated frame header (3 of 5 bytes)"},
+		{"nil", nil, 0, 0, "truncated"},
+		{"unknown type is the caller's business", hdr(0x7f, 3), 0x7f, 3, ""},
+	} {
+		typ, n, err := parseHeader(tc.in)
+		wantErr(t, tc.name, err, tc.want)
+		if tc.want == "" && (typ != tc.typ || n != tc.n) {
+			t.Errorf("%s: got %v/%d, want %v/%d", tc.name, typ, n, tc.typ, tc.n)
+		}
+	}
+}
+
+func TestFrameTypeString(t *testing.T) {
+	for typ, want := range map[frameType]string{frameSend: "Send", framePeersEnd: "PeersEnd", 0x7e: "type 0x7e"} {
+		if got := typ.String(); got != want {
+			t.Errorf("%d.String() = %q, want %q", typ, got, want)
+		}
+	}
+	if framePong.optional() || !frameType(0x80).optional() {
+		t.Error("optional() misclassifies")
+	}
+}
+
+func TestServerHello(t *testing.T) {
+	h := serverHello{version: ProtocolVersion, ephPub: key(7)}
+	h.challenge[0], h.challenge[31] = 1, 2
+	frame := appendServerHello(nil, h)
+	if typ, n, _ := parseHeader(frame); typ != frameServerHello || n != len(frame)-headerLen {
+		t.Fatalf("header %v/%d for %d bytes", typ, n, len(frame))
+	}
+	good := frame[headerLen:]
+	for _, tc := range []struct {
+		name, want string
+		in         []byte
+	}{
+		{"good", "", good},
+		{"empty", "too short for a version", nil},
+		{"one byte", "too short", []byte{0}},
+		{"newer server", "protocol version mismatch: server 2, client 1", cat([]byte{0, 2}, good[2:])},
+		{"newer server, other layout", "server 2, client 1", []byte{0, 2, 9}},
+		{"short", "ServerHello is 65 bytes, want 66", good[:len(good)-1]},
+		{"long", "ServerHello is 67 bytes", cat(good, []byte{0})},
+	} {
+		got, err := parseServerHello(tc.in)
+		wantErr(t, tc.name, err, tc.want)
+		if tc.want == "" && got != h {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, h)
+		}
+	}
+}
+
+func TestClientHello(t *testing.T) {
+	h := clientHello{version: ProtocolVersion, group: identity.GroupID(key(1)), key: key(2), name: "office-pc"}
+	h.proof[5] = 9
+	good := appendClientHello(nil, h)[headerLen:]
+	noName := appendClientHello(nil, clientHello{version: ProtocolVersion, key: key(3)})[headerLen:]
+	long := cat(noName, []byte(strings.Repeat("n", MaxNameLen+1)))
+	for _, tc := range []struct {
+		name, want string
+		in         []byte
+		out        *clientHello
+	}{
+		{"good", "", good, &h},
+		{"no name", "", noName, &clientHello{version: ProtocolVersion, key: key(3)}},
+		{"64-byte name", "", cat(noName, []byte(strings.Repeat("é", 32))), nil},
+		{"65-byte name", "ClientHello is 163 bytes, want 98 to 162", long, nil},
+		{"older client", "protocol version mismatch: server 1, client 0", cat([]byte{0, 0}, good[2:]), nil},
+		{"newer client, tiny", "server 1, client 3", []byte{0, 3}, nil},
+		{"empty", "too short for a version", nil, nil},
+		{"short", "ClientHello is 97 bytes", noName[:len(noName)-1], nil},
+		{"control char in name", "control or non-printable", cat(noName, []byte("a\nb")), nil},
+		{"invalid UTF-8 name", "not valid UTF-8", cat(noName, []byte{0xff, 0xfe}), nil},
+	} {
+		got, err := parseClientHello(tc.in)
+		wantErr(t, tc.name, err, tc.want)
+		if tc.out != nil && got != *tc.out {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, *tc.out)
+		}
+	}
+}
+
+func TestSmallMessages(t *testing.T) {
+	k := key(0xab)
+	present := appendPeerPresent(nil, k, "nas")[headerLen:]
+	for _, tc := range []struct {
+		name, want string
+		parse      func() error
+	}{
+		{"empty ok", "", func() error { return parseEmpty(frameWelcome, nil) }},
+		{"empty with bytes", "Welcome carries 1 bytes, want none", func() error { return parseEmpty(frameWelcome, []byte{0}) }},
+		{"error ok", "", func() error {
+			m, err := parseError([]byte("server full"))
+			if err == nil && m != "server full" {
+				t.Errorf("error message %q", m)
+			}
+			return err
+		}},
+		{"error empty", "Error message is 0 bytes", func() error { _, err := parseError(nil); return err }},
+		{"error long", "Error message is 1025 bytes", func() error { _, err := parseError(make([]byte, MaxErrorLen+1)); return err }},
+		{"error not UTF-8", "not valid UTF-8", func() error { _, err := parseError([]byte{0xc3}); return err }},
+		{"present ok", "", func() error {
+			gk, name, err := parsePeerPresent(present)
+			if err == nil && (gk != k || name != "nas") {
+				t.Errorf("present: %v %q", gk.Short(), name)
+			}
+			return err
+		}},
+		{"present no name", "", func() error { _, _, err := parsePeerPresent(k[:]); return err }},
+		{"present short", "PeerPresent is 31 bytes, want 32 to 96", func() error { _, _, err := parsePeerPresent(k[:31]); return err }},
+		{"present long name", "PeerPresent is 97 bytes", func() error {
+			_, _, err := parsePeerPresent(cat(k[:], make([]byte, 65)))
+			return err
+		}},
+		{"present bad name", "PeerPresent: name", func() error { _, _, err := parsePeerPresent(cat(k[:], []byte{7})); return err }},
+		{"gone ok", "", func() error {
+			gk, err := parsePeerGone(k[:])
+			if err == nil && gk != k {
+				t.Error("gone: wrong key")
+			}
+			return err
+		}},
+		{"gone short", "PeerGone is 0 bytes, want 32", func() error { _, err := parsePeerGone(nil); return err }},
+		{"gone long", "PeerGone is 33 bytes", func() error { _, err := parsePeerGone(cat(k[:], []byte{0})); return err }},
+		{"datagram ok", "", func() error {
+			gk, p, err := parseDatagram(frameRecv, cat(k[:], []byte("xyz")))
+			if err == nil && (gk != k || string(p) != "xyz") {
+				t.Errorf("datagram: %q", p)
+			}
+			return err
+		}},
+		{"datagram empty payload", "", func() error { _, _, err := parseDatagram(frameSend, k[:]); return err }},
+		{"datagram short", "Send is 31 bytes, shorter than a key", func() error { _, _, err := parseDatagram(frameSend, k[:31]); return err }},
+		{"ping ok", "", func() error {
+			p, err := parsePing(framePing, []byte("12345678"))
+			if err == nil && string(p[:]) != "12345678" {
+				t.Error("ping: wrong bytes")
+			}
+			return err
+		}},
+		{"ping short", "Ping is 7 bytes, want 8", func() error { _, err := parsePing(framePing, make([]byte, 7)); return err }},
+		{"pong long", "Pong is 9 bytes, want 8", func() error { _, err := parsePing(framePong, make([]byte, 9)); return err }},
+	} {
+		wantErr(t, tc.name, tc.parse(), tc.want)
+	}
+}
+
+func TestAppendError(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", "error"},
+		{"server full", "server full"},
+		{strings.Repeat("é", 600), strings.Repeat("é", 512)}, // cut at a rune boundary
+		{"bad \xff byte", "bad ? byte"},
+	} {
+		f := appendError(nil, tc.in)
+		typ, n, err := parseHeader(f)
+		if err != nil || typ != frameError || n != len(f)-headerLen {
+			t.Fatalf("%q: header %v %d %v", tc.in, typ, n, err)
+		}
+		got, err := parseError(f[headerLen:])
+		if err != nil || got != tc.want {
+			t.Errorf("appendError(%.20q) decodes to %.20q, %v; want %.20q", tc.in, got, err, tc.want)
+		}
+	}
+}
+
+func TestPutDatagram(t *testing.T) {
+	k := key(4)
+	b := make([]byte, headerLen+keyLen+3)
+	putDatagram(b, frameSend, &k, []byte("abc"))
+	want := cat(hdr(frameSend, keyLen+3), k[:], []byte("abc"))
+	if !bytes.Equal(b, want) {
+		t.Fatalf("putDatagram = %x, want %x", b, want)
+	}
+}
+
+func TestValidateName(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"", ""},
+		{"home server", ""},
+		{"büro-pc", ""},
+		{strings.Repeat("x", 64), ""},
+		{strings.Repeat("x", 65), "name is 65 bytes long; the limit is 64"},
+		{"tab\there", "control"},
+		{"\x00", "control"},
+		{"\xff", "not valid UTF-8"},
+	} {
+		err := validateName(tc.in)
+		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("validateName(%q) = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestReadFrame(t *testing.T) {
+	k := key(1)
+	send := cat(hdr(frameSend, keyLen+2), k[:], []byte("hi"))
+	for _, tc := range []struct {
+		name   string
+		in     []byte
+		maxLen int
+		typ    frameType
+		body   []byte
+		err    error  // errors.Is target, or nil
+		want   string // substring, or ""
+	}{
+		{"one frame", send, MaxFrameLen, frameSend, send[headerLen:], nil, ""},
+		{"empty payload", hdr(framePeersEnd, 0), 0, framePeersEnd, []byte{}, nil, ""},
+		{"clean EOF", nil, MaxFrameLen, 0, nil, io.EOF, ""},
+		{"EOF in header", send[:3], MaxFrameLen, 0, nil, io.ErrUnexpectedEOF, ""},
+		{"EOF in body", send[:len(send)-1], MaxFrameLen, 0, nil, io.ErrUnexpectedEOF, ""},
+		{"over the local limit", send, 8, 0, nil, ErrProtocol, "Send frame of 34 bytes exceeds the 8-byte limit here"},
+		{"over the protocol limit", hdr(frameSend, MaxFrameLen+1), MaxFrameLen, 0, nil, ErrProtocol, "exceeds the 65536-byte limit"},
+	} {
+		br := bufio.NewReaderSize(bytes.NewReader(tc.in), headerLen+MaxFrameLen)
+		typ, body, err := readFrame(br, tc.maxLen)
+		if tc.err != nil || tc.want != "" {
+			if err == nil || tc.err != nil && !errors.Is(err, tc.err) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("%s: err = %v, want %v %q", tc.name, err, tc.err, tc.want)
+			}
+			continue
+		}
+		if err != nil || typ != tc.typ || !bytes.Equal(body, tc.body) {
+			t.Errorf("%s: got %v %x %v", tc.name, typ, body, err)
+		}
+	}
+}
+
+func TestProof(t *testing.T) {
+	node, _ := identity.GeneratePrivateKey()
+	server, _ := identity.GeneratePrivateKey()
+	other, _ := identity.GeneratePrivateKey()
+	group := identity.DeriveGroupID("home")
+	var ch [challengeLen]byte
+	ch[0] = 1
+	pub := node.Public()
+
+	dhNode, _ := node.SharedSecret(server.Public())
+	dhServer, _ := server.SharedSecret(pub)
+	p1 := computeProof(dhNode, &ch, &group, &pub)
+	p2 := computeProof(dhServer, &ch, &group, &pub)
+	if !proofsEqual(&p1, &p2) {
+		t.Fatal("client and server compute different proofs")
+	}
+	// A node that does not own pub cannot produce the proof.
+	dhOther, _ := other.SharedSecret(server.Public())
+	if p := computeProof(dhOther, &ch, &group, &pub); proofsEqual(&p, &p2) {
+		t.Fatal("proof made without the node key verifies")
+	}
+	// The proof binds the challenge and the group.
+	ch2 := ch
+	ch2[0] = 2
+	if p := computeProof(dhNode, &ch2, &group, &pub); proofsEqual(&p, &p2) {
+		t.Fatal("proof does not depend on the challenge")
+	}
+	g2 := identity.DeriveGroupID("office")
+	if p := computeProof(dhNode, &ch, &g2, &pub); proofsEqual(&p, &p2) {
+		t.Fatal("proof does not depend on the group")
+	}
+}

@@ -1,0 +1,230 @@
+package relay
+
+import (
+	"encoding/binary"
+	"fmt"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+)
+
+// The message codecs: each parseXxx is a pure function over a frame's payload and
+// each appendXxx appends a whole frame (header and payload). Layouts are in proto.go.
+
+type serverHello struct {
+	version   uint16
+	challenge [challengeLen]byte
+	ephPub    identity.PublicKey
+}
+
+type clientHello struct {
+	version uint16
+	group   identity.GroupID
+	key     identity.PublicKey
+	proof   [proofLen]byte
+	name    string
+}
+
+// parseServerHello decodes a ServerHello. A version other than ours is a
+// *VersionError, checked before the rest of the layout (which may differ).
+func parseServerHello(b []byte) (serverHello, error) {
+	var h serverHello
+	if len(b) < 2 {
+		return h, protoErr("ServerHello of %d bytes is too short for a version", len(b))
+	}
+	h.version = binary.BigEndian.Uint16(b)
+	if h.version != ProtocolVersion {
+		return h, &VersionError{Server: int(h.version), Client: ProtocolVersion}
+	}
+	if len(b) != serverHelloLen {
+		return h, protoErr("ServerHello is %d bytes, want %d", len(b), serverHelloLen)
+	}
+	copy(h.challenge[:], b[2:])
+	copy(h.ephPub[:], b[2+challengeLen:])
+	return h, nil
+}
+
+func appendServerHello(b []byte, h serverHello) []byte {
+	b = appendHeader(b, frameServerHello, serverHelloLen)
+	b = binary.BigEndian.AppendUint16(b, h.version)
+	b = append(b, h.challenge[:]...)
+	return append(b, h.ephPub[:]...)
+}
+
+// parseClientHello decodes a ClientHello. A version other than ours is a
+// *VersionError, checked before the rest of the layout.
+func parseClientHello(b []byte) (clientHello, error) {
+	var h clientHello
+	if len(b) < 2 {
+		return h, protoErr("ClientHello of %d bytes is too short for a version", len(b))
+	}
+	h.version = binary.BigEndian.Uint16(b)
+	if h.version != ProtocolVersion {
+		return h, &VersionError{Server: ProtocolVersion, Client: int(h.version)}
+	}
+	if len(b) < clientHelloMinLen || len(b) > clientHelloMaxLen {
+		return h, protoErr("ClientHello is %d bytes, want %d to %d", len(b), clientHelloMinLen, clientHelloMaxLen)
+	}
+	p := b[2:]
+	copy(h.group[:], p)
+	p = p[keyLen:]
+	copy(h.key[:], p)
+	p = p[keyLen:]
+	copy(h.proof[:], p)
+	p = p[proofLen:]
+	if err := validateName(p); err != nil {
+		return h, protoErr("ClientHello: %v", err)
+	}
+	h.name = string(p)
+	return h, nil
+}
+
+func appendClientHello(b []byte, h clientHello) []byte {
+	b = appendHeader(b, frameClientHello, clientHelloMinLen+len(h.name))
+	b = binary.BigEndian.AppendUint16(b, h.version)
+	b = append(b, h.group[:]...)
+	b = append(b, h.key[:]...)
+	b = append(b, h.proof[:]...)
+	return append(b, h.name...)
+}
+
+// validateName checks a node name: at most MaxNameLen bytes of printable UTF-8.
+func validateName[S string | []byte](name S) error {
+	if len(name) > MaxNameLen {
+		return fmt.Errorf("name is %d bytes long; the limit is %d", len(name), MaxNameLen)
+	}
+	s := string(name) // no allocation for a string; a short copy for a []byte
+	if !utf8.ValidString(s) {
+		return fmt.Errorf("name %q is not valid UTF-8", s)
+	}
+	for _, r := range s {
+		if !unicode.IsPrint(r) {
+			return fmt.Errorf("name %q contains a control or non-printable character", s)
+		}
+	}
+	return nil
+}
+
+// parseEmpty checks the payload of a frame that carries none (Welcome, PeersEnd).
+func parseEmpty(t frameType, b []byte) error {
+	if len(b) != 0 {
+		return protoErr("%v carries %d bytes, want none", t, len(b))
+	}
+	return nil
+}
+
+func appendEmpty(b []byte, t frameType) []byte { return appendHeader(b, t, 0) }
+
+// parseError decodes an Error message.
+func parseError(b []byte) (string, error) {
+	if len(b) == 0 || len(b) > MaxErrorLen {
+		return "", protoErr("Error message is %d bytes, want 1 to %d", len(b), MaxErrorLen)
+	}
+	if !utf8.Valid(b) {
+		return "", protoErr("Error message is not valid UTF-8")
+	}
+	return string(b), nil
+}
+
+// appendError appends an Error frame. msg is cut to MaxErrorLen bytes at a rune
+// boundary; an empty msg becomes "error".
+func appendError(b []byte, msg string) []byte {
+	if msg == "" {
+		msg = "error"
+	}
+	if len(msg) > MaxErrorLen {
+		cut := MaxErrorLen
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+	}
+	msg = toValidUTF8(msg)
+	b = appendHeader(b, frameError, len(msg))
+	return append(b, msg...)
+}
+
+// toValidUTF8 replaces invalid bytes with '?' (same length, so limits still hold).
+func toValidUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	out := []byte(s)
+	for i := 0; i < len(out); {
+		r, size := utf8.DecodeRune(out[i:])
+		if r == utf8.RuneError && size == 1 {
+			out[i] = '?'
+		}
+		i += size
+	}
+	return string(out)
+}
+
+// parsePeerPresent decodes a PeerPresent.
+func parsePeerPresent(b []byte) (identity.PublicKey, string, error) {
+	var k identity.PublicKey
+	if len(b) < keyLen || len(b) > keyLen+MaxNameLen {
+		return k, "", protoErr("PeerPresent is %d bytes, want %d to %d", len(b), keyLen, keyLen+MaxNameLen)
+	}
+	copy(k[:], b)
+	if err := validateName(b[keyLen:]); err != nil {
+		return k, "", protoErr("PeerPresent: %v", err)
+	}
+	return k, string(b[keyLen:]), nil
+}
+
+func appendPeerPresent(b []byte, k identity.PublicKey, name string) []byte {
+	b = appendHeader(b, framePeerPresent, keyLen+len(name))
+	b = append(b, k[:]...)
+	return append(b, name...)
+}
+
+// parsePeerGone decodes a PeerGone.
+func parsePeerGone(b []byte) (identity.PublicKey, error) {
+	var k identity.PublicKey
+	if len(b) != keyLen {
+		return k, protoErr("PeerGone is %d bytes, want %d", len(b), keyLen)
+	}
+	copy(k[:], b)
+	return k, nil
+}
+
+func appendPeerGone(b []byte, k identity.PublicKey) []byte {
+	b = appendHeader(b, framePeerGone, keyLen)
+	return append(b, k[:]...)
+}
+
+// parseDatagram decodes a Send (key = destination) or Recv (key = source). The
+// datagram aliases b.
+func parseDatagram(t frameType, b []byte) (identity.PublicKey, []byte, error) {
+	var k identity.PublicKey
+	if len(b) < keyLen {
+		return k, nil, protoErr("%v is %d bytes, shorter than a key", t, len(b))
+	}
+	copy(k[:], b)
+	return k, b[keyLen:], nil
+}
+
+// putDatagram writes a whole Send or Recv frame into b, which must be exactly
+// headerLen+keyLen+len(payload) bytes long.
+func putDatagram(b []byte, t frameType, k *identity.PublicKey, payload []byte) {
+	putHeader(b, t, keyLen+len(payload))
+	copy(b[headerLen:], k[:])
+	copy(b[headerLen+keyLen:], payload)
+}
+
+// parsePing decodes the payload of a Ping or Pong.
+func parsePing(t frameType, b []byte) ([pingLen]byte, error) {
+	var p [pingLen]byte
+	if len(b) != pingLen {
+		return p, protoErr("%v is %d bytes, want %d", t, len(b), pingLen)
+	}
+	copy(p[:], b)
+	return p, nil
+}
+
+func appendPing(b []byte, t frameType, p [pingLen]byte) []byte {
+	b = appendHeader(b, t, pingLen)
+	return append(b, p[:]...)
+}

@@ -1,0 +1,235 @@
+package relay
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+)
+
+// ServerConfig configures a rendezvous relay server. Zero values take defaults.
+type ServerConfig struct {
+	Logger           *slog.Logger
+	MaxConns         int           // connections at once, handshaking included (default 10000)
+	HandshakeTimeout time.Duration // magic to Welcome (default 10 s)
+	IdleTimeout      time.Duration // a client that sent nothing this long is closed (default 60 s)
+	SendQueueBytes   int           // per connection (default 1 MiB); control frames may use twice that
+}
+
+// ServerStats are a server's counters.
+type ServerStats struct {
+	Groups            int    // groups with at least one member
+	Conns             int    // nodes connected (handshake done)
+	Handshaking       int    // connections still in the handshake
+	FramesRelayed     uint64 // datagrams forwarded
+	BytesRelayed      uint64 // datagram payload bytes forwarded
+	DroppedQueueFull  uint64 // datagrams dropped because the receiver's queue was full
+	DroppedUnknownDst uint64 // datagrams to a node not in the sender's group
+	Rejected          uint64 // connections refused before joining (full, bad magic, bad proof...)
+}
+
+// Server is the relay half of the rendezvous: it authenticates nodes, keeps the
+// members of each group, tells members about each other and forwards datagrams
+// between members of one group.
+type Server struct {
+	cfg  ServerConfig
+	log  *slog.Logger
+	pool bufPool
+	// writers lends bufio.Writers to connections that have something to send,
+	// readers large bufio.Readers to connections receiving a lot.
+	writers, readers sync.Pool
+
+	mu     sync.Mutex
+	groups map[identity.GroupID]*group
+	conns  map[*serverConn]struct{} // every accepted connection, handshaking included
+	wg     sync.WaitGroup           // connection goroutines
+
+	nconns    atomic.Int64 // accepted and not yet finished
+	rejecting atomic.Int32 // goroutines telling a client that the server is full
+
+	framesRelayed, bytesRelayed   atomic.Uint64
+	dropQueueFull, dropUnknownDst atomic.Uint64
+	rejected                      atomic.Uint64
+}
+
+// serverWriteBufSize is the size of the write buffer a server connection borrows
+// while it has something to send (read buffers: server_reader.go).
+const (
+	serverWriteBufSize = 64 << 10
+	maxRejecting       = 64 // concurrent "server full" replies; beyond, close at once
+)
+
+// NewServer returns a server; call Serve to run it.
+func NewServer(cfg ServerConfig) *Server {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = DefaultSendQueueBytes
+	}
+	if cfg.SendQueueBytes < headerLen+MaxFrameLen {
+		cfg.SendQueueBytes = headerLen + MaxFrameLen // a queue must hold the largest frame
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger,
+		groups: make(map[identity.GroupID]*group),
+		conns:  make(map[*serverConn]struct{}),
+	}
+	s.writers.New = func() any { return bufio.NewWriterSize(nil, serverWriteBufSize) }
+	s.readers.New = func() any { return bufio.NewReaderSize(nil, bigReadBuf) }
+	return s
+}
+
+// Serve accepts connections on ln until ctx is done (it then returns nil) or ln
+// fails (it returns the error). Either way it closes ln and every connection and
+// waits for their goroutines before returning.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+
+	var err error
+	var delay time.Duration
+	for {
+		nc, aerr := ln.Accept()
+		if aerr == nil {
+			delay = 0
+			s.accept(nc)
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if errors.Is(aerr, net.ErrClosed) {
+			err = fmt.Errorf("accept on %s: %w", ln.Addr(), aerr)
+			break
+		}
+		// Out of file descriptors and the like: wait and retry, as net/http does.
+		delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+		s.log.Warn("accept failed; retrying", "addr", ln.Addr().String(), "err", aerr, "retry_in", delay)
+		select {
+		case <-time.After(delay):
+		case <-ctx.Done():
+		}
+	}
+	ln.Close()
+	s.closeAll("server shutting down")
+	s.wg.Wait()
+	return err
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	s.mu.Lock()
+	groups, all := len(s.groups), len(s.conns)
+	joined := 0
+	for _, g := range s.groups {
+		joined += g.size()
+	}
+	s.mu.Unlock()
+	return ServerStats{
+		Groups:            groups,
+		Conns:             joined,
+		Handshaking:       max(all-joined, 0),
+		FramesRelayed:     s.framesRelayed.Load(),
+		BytesRelayed:      s.bytesRelayed.Load(),
+		DroppedQueueFull:  s.dropQueueFull.Load(),
+		DroppedUnknownDst: s.dropUnknownDst.Load(),
+		Rejected:          s.rejected.Load(),
+	}
+}
+
+// accept starts serving nc, or refuses it when the server is full.
+func (s *Server) accept(nc net.Conn) {
+	if n := s.nconns.Add(1); n > int64(s.cfg.MaxConns) {
+		s.nconns.Add(-1)
+		s.rejectFull(nc)
+		return
+	}
+	c := newServerConn(s, nc)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(1)
+	go c.run()
+}
+
+// rejectFull tells a client that the server is full, without blocking the accept
+// loop and with a bound on how many such replies run at once.
+func (s *Server) rejectFull(nc net.Conn) {
+	s.rejected.Add(1)
+	remote := nc.RemoteAddr().String()
+	s.log.Warn("connection rejected", "remote", remote, "reason",
+		fmt.Sprintf("server full (%d connections, --max-conns)", s.cfg.MaxConns))
+	if s.rejecting.Add(1) > maxRejecting {
+		s.rejecting.Add(-1)
+		nc.Close()
+		return
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer s.rejecting.Add(-1)
+		nc.SetDeadline(time.Now().Add(2 * time.Second))
+		nc.Write(appendError(nil, fmt.Sprintf("server full (%d connections); try again later", s.cfg.MaxConns)))
+		closeGracefully(nc)
+	}()
+}
+
+// closeAll closes every connection: joined ones get an Error with reason first.
+func (s *Server) closeAll(reason string) {
+	s.mu.Lock()
+	conns := make([]*serverConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.closeWithError(reason, time.Second)
+	}
+}
+
+func (s *Server) forget(c *serverConn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.nconns.Add(-1)
+}
+
+// closeGracefully half-closes nc, drains what the client still sends for a moment
+// and closes it, so that an Error written just before is read by the client rather
+// than lost to a reset caused by unread data.
+func closeGracefully(nc net.Conn) {
+	if cw, ok := nc.(interface{ CloseWrite() error }); ok {
+		nc.SetDeadline(time.Now().Add(time.Second))
+		if cw.CloseWrite() == nil {
+			var buf [512]byte
+			for total := 0; total < 64<<10; {
+				n, err := nc.Read(buf[:])
+				total += n
+				if err != nil {
+					break
+				}
+			}
+		}
+	}
+	nc.Close()
+}
