@@ -139,3 +139,13 @@ func parsePrivate(b []byte) (PrivateKey, error) {
 	k.clamp()
 	return k, nil
 }
+
+// Less orders keys bytewise; peers use it to agree on roles without talking.
+func (k PublicKey) Less(o PublicKey) bool {
+	for i := range k {
+		if k[i] != o[i] {
+			return k[i] < o[i]
+		}
+	}
+	return false
+}
