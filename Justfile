@@ -1,0 +1,50 @@
+# meshnode tasks. `just --list` shows them.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+bin := "bin"
+version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
+
+# Build meshnode and rendezvous into ./bin
+build:
+    mkdir -p {{bin}}
+    go build -trimpath -ldflags "-X main.version={{version}}" -o {{bin}}/meshnode ./cmd/meshnode
+    go build -trimpath -ldflags "-X main.version={{version}}" -o {{bin}}/rendezvous ./cmd/rendezvous
+
+# Run a local demo mesh: rendezvous + two nodes + a mapped web page (Ctrl-C ends it)
+demo *ARGS: build
+    go run ./internal/demo --bin {{bin}} {{ARGS}}
+
+# The whole test suite (what CI runs). Lab tests need root; they skip otherwise.
+test:
+    go vet ./...
+    go test -p 2 -timeout 20m ./...
+
+# Only the NAT lab tests (root)
+lab-test:
+    go test -p 1 -timeout 15m -v -count=1 ./testbed/...
+
+# The NAT lab runner: just lab up FILE | just lab down | just lab exec NODE -- CMD
+lab *ARGS:
+    go run ./testbed/cmd/lab {{ARGS}}
+
+# Benchmarks against baselines measured in the same run (--quick for a smoke run)
+bench *ARGS: build
+    go run ./internal/bench/cmd/meshbench --bin {{bin}} {{ARGS}}
+
+# Run each fuzz target for a while (default 30s each)
+fuzz TIME="30s":
+    #!/usr/bin/env bash
+    set -euo pipefail
+    for pkg in $(go list ./...); do
+      for f in $(go test -list '^Fuzz' "$pkg" | grep '^Fuzz' || true); do
+        echo "== $pkg $f"
+        go test -run '^$' -fuzz "^$f\$" -fuzztime {{TIME}} "$pkg"
+      done
+    done
+
+fmt:
+    gofmt -w $(git ls-files '*.go')
+
+clean:
+    rm -rf {{bin}}

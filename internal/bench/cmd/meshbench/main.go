@@ -1,0 +1,151 @@
+// Command meshbench measures meshnode against baselines measured in the same run
+// and prints a markdown table (also written to --out).
+//
+//	go run ./internal/bench/cmd/meshbench --bin ./bin [--quick] [--out FILE]
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/meshnode/meshnode/internal/bench"
+	"github.com/meshnode/meshnode/internal/meshproc"
+)
+
+type params struct {
+	bulkTCP, bulkMesh int64 // bytes per throughput repetition
+	reps              int   // repetitions of each throughput measurement
+	pings             int   // ping-pong round trips
+	connects          int   // new connections for connect-to-first-byte
+}
+
+func main() {
+	bin := flag.String("bin", "./bin", "directory with the meshnode and rendezvous binaries")
+	quick := flag.Bool("quick", false, "a fast smoke run (small sizes, one repetition)")
+	out := flag.String("out", "bench-results/latest.md", "also write the table here (\"\" = don't)")
+	flag.Parse()
+	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200}
+	if *quick {
+		p = params{bulkTCP: 32 << 20, bulkMesh: 4 << 20, reps: 1, pings: 100, connects: 10}
+	}
+	table, err := run(*bin, p)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshbench:", err)
+		os.Exit(1)
+	}
+	fmt.Print(table)
+	if *out != "" {
+		os.MkdirAll(filepath.Dir(*out), 0o755)
+		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "meshbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+func run(bin string, p params) (string, error) {
+	ctx := context.Background()
+	srv, err := bench.StartServers()
+	if err != nil {
+		return "", err
+	}
+	defer srv.Close()
+	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", nil)
+	if err != nil {
+		return "", err
+	}
+	defer rdv.Kill()
+	serve := []string{"700=" + srv.Sink.Addr().String() + ",name=sink", "701=" + srv.Echo.Addr().String() + ",name=echo"}
+	a, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "a", Serve: serve, Extra: []string{"--log-level", "warn"}})
+	if err != nil {
+		return "", err
+	}
+	defer a.Close()
+	b, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "b", Extra: []string{"--log-level", "warn"}})
+	if err != nil {
+		return "", err
+	}
+	defer b.Close()
+	sinkMap, err := b.Map(ctx, "700")
+	if err != nil {
+		return "", err
+	}
+	echoMap, err := b.Map(ctx, "701")
+	if err != nil {
+		return "", err
+	}
+
+	var w strings.Builder
+	fmt.Fprintf(&w, "# meshnode bench — %s, %s/%s, %d CPUs\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Fprintf(&w, "All figures on loopback; baselines measured in this run beside the product. min / median / max over repetitions; ratio = median / baseline median.\n\n")
+
+	// Throughput.
+	tcp, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(srv.Sink.Addr().String(), p.bulkTCP) })
+	if err != nil {
+		return "", fmt.Errorf("plain TCP throughput: %w", err)
+	}
+	relay, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(sinkMap, p.bulkMesh) })
+	if err != nil {
+		return "", fmt.Errorf("relay throughput: %w", err)
+	}
+	fmt.Fprintf(&w, "## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs plain TCP |\n|---|---|---|---|\n")
+	fmt.Fprintf(&w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
+	fmt.Fprintf(&w, "| mapping over the relay | %s through `map`, %d reps | %s | %s |\n\n", size(p.bulkMesh), p.reps, relay.MMM("%.1f"), bench.Ratio(relay.Median(), tcp.Median()))
+
+	// Ping-pong.
+	tcpPP, err := bench.PingPong(srv.Echo.Addr().String(), p.pings)
+	if err != nil {
+		return "", fmt.Errorf("plain TCP ping-pong: %w", err)
+	}
+	relayPP, err := bench.PingPong(echoMap, p.pings)
+	if err != nil {
+		return "", fmt.Errorf("relay ping-pong: %w", err)
+	}
+	fmt.Fprintf(&w, "## 64-byte ping-pong on one connection (ms)\n\n| path | round trips | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
+	ppRow(&w, "plain TCP (baseline)", tcpPP, tcpPP)
+	ppRow(&w, "mapping over the relay", relayPP, tcpPP)
+
+	// New connections.
+	tcpC, err := bench.ConnectFirstByte(srv.Echo.Addr().String(), p.connects)
+	if err != nil {
+		return "", fmt.Errorf("plain TCP connect: %w", err)
+	}
+	relayC, err := bench.ConnectFirstByte(echoMap, p.connects)
+	if err != nil {
+		return "", fmt.Errorf("relay connect: %w", err)
+	}
+	fmt.Fprintf(&w, "\n## New connection: dial to first echoed byte (ms)\n\n| path | connections | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
+	ppRow(&w, "plain TCP (baseline)", tcpC, tcpC)
+	ppRow(&w, "mapping, link already up (relay)", relayC, tcpC)
+	return w.String(), nil
+}
+
+func ppRow(w io.Writer, name string, s, base bench.Series) {
+	fmt.Fprintf(w, "| %s | %d | %.3f | %.3f | %.3f | %s |\n", name, len(s), s.Quantile(0.5), s.Quantile(0.99), s.Max(), bench.Ratio(s.Quantile(0.5), base.Quantile(0.5)))
+}
+
+func repeat(n int, f func() (float64, error)) (bench.Series, error) {
+	var s bench.Series
+	for range n {
+		v, err := f()
+		if err != nil {
+			return nil, err
+		}
+		s = append(s, v)
+	}
+	return s, nil
+}
+
+func size(n int64) string {
+	if n >= 1<<30 {
+		return fmt.Sprintf("%d GiB", n>>30)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
+}

@@ -1,0 +1,163 @@
+package bench
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// Servers are the targets the benchmark reaches, directly (baseline) or through a
+// mapping: a sink that acknowledges how many bytes it received, and an echo.
+type Servers struct {
+	Sink, Echo net.Listener
+	wg         sync.WaitGroup
+}
+
+// StartServers listens on loopback.
+func StartServers() (*Servers, error) {
+	s := &Servers{}
+	var err error
+	if s.Sink, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		return nil, err
+	}
+	if s.Echo, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+		s.Sink.Close()
+		return nil, err
+	}
+	s.serve(s.Sink, func(c net.Conn) {
+		n, _ := io.Copy(io.Discard, c)
+		var b [8]byte
+		binary.BigEndian.PutUint64(b[:], uint64(n))
+		c.Write(b[:])
+	})
+	s.serve(s.Echo, func(c net.Conn) { io.Copy(c, c) })
+	return s, nil
+}
+
+func (s *Servers) serve(ln net.Listener, h func(net.Conn)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer c.Close(); h(c) }()
+		}
+	}()
+}
+
+// Close stops the servers.
+func (s *Servers) Close() {
+	s.Sink.Close()
+	s.Echo.Close()
+	s.wg.Wait()
+}
+
+var chunk = func() []byte {
+	b := make([]byte, 64<<10)
+	for i := range b {
+		b[i] = byte(i * 7)
+	}
+	return b
+}()
+
+// Throughput sends n bytes to a sink at addr and returns MB/s, timed from the
+// first byte to the sink's acknowledgement of all n.
+func Throughput(addr string, n int64) (float64, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	start := time.Now()
+	for left := n; left > 0; {
+		k := min(left, int64(len(chunk)))
+		if _, err := c.Write(chunk[:k]); err != nil {
+			return 0, fmt.Errorf("write: %w", err)
+		}
+		left -= k
+	}
+	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
+		return 0, err
+	}
+	var ack [8]byte
+	if _, err := io.ReadFull(c, ack[:]); err != nil {
+		return 0, fmt.Errorf("sink ack: %w", err)
+	}
+	if got := int64(binary.BigEndian.Uint64(ack[:])); got != n {
+		return 0, fmt.Errorf("sink got %d bytes of %d", got, n)
+	}
+	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
+}
+
+// PingPong does rounds 64-byte round trips on one connection to an echo at addr
+// and returns each round trip's time in ms.
+func PingPong(addr string, rounds int) (Series, error) {
+	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	msg, back := make([]byte, 64), make([]byte, 64)
+	// Warm up the connection (and the link's stream) first.
+	for range 10 {
+		if err := roundTrip(c, msg, back); err != nil {
+			return nil, err
+		}
+	}
+	out := make(Series, 0, rounds)
+	for i := range rounds {
+		msg[0] = byte(i)
+		start := time.Now()
+		if err := roundTrip(c, msg, back); err != nil {
+			return nil, err
+		}
+		out = append(out, ms(time.Since(start)))
+		if back[0] != byte(i) {
+			return nil, errors.New("echo returned the wrong bytes")
+		}
+	}
+	return out, nil
+}
+
+func roundTrip(c net.Conn, msg, back []byte) error {
+	if _, err := c.Write(msg); err != nil {
+		return err
+	}
+	_, err := io.ReadFull(c, back)
+	return err
+}
+
+// ConnectFirstByte opens rounds new connections to an echo at addr and returns, for
+// each, the ms from dial to the first echoed byte.
+func ConnectFirstByte(addr string, rounds int) (Series, error) {
+	out := make(Series, 0, rounds)
+	b := []byte{42}
+	for range rounds {
+		start := time.Now()
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return nil, err
+		}
+		c.SetDeadline(time.Now().Add(time.Minute))
+		if _, err := c.Write(b); err != nil {
+			c.Close()
+			return nil, err
+		}
+		if _, err := io.ReadFull(c, b); err != nil {
+			c.Close()
+			return nil, err
+		}
+		out = append(out, ms(time.Since(start)))
+		c.Close()
+	}
+	return out, nil
+}

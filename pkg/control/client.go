@@ -1,0 +1,120 @@
+package control
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/overlay"
+)
+
+// Client calls a node's control API.
+type Client struct {
+	path string
+	hc   *http.Client
+}
+
+// NewClient returns a client for the control socket at path.
+func NewClient(path string) *Client {
+	tr := &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}
+	return &Client{path: path, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
+}
+
+// APIError is an error the node answered with.
+type APIError struct {
+	Status  int
+	Message string
+}
+
+func (e *APIError) Error() string { return e.Message }
+
+func (c *Client) do(ctx context.Context, method, route string, body, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://meshnode"+route, rd)
+	if err != nil {
+		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		var op *net.OpError
+		if errors.As(err, &op) && op.Op == "dial" {
+			return fmt.Errorf("cannot reach the node's control socket %s (is `meshnode up` running with this --control?): %w", c.path, op.Err)
+		}
+		return fmt.Errorf("control API: %w", err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("control API: %w", err)
+	}
+	if resp.StatusCode >= 300 {
+		var eb errorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
+			return &APIError{Status: resp.StatusCode, Message: eb.Error}
+		}
+		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
+	}
+	if out != nil {
+		if err := json.Unmarshal(data, out); err != nil {
+			return fmt.Errorf("control API answer: %w", err)
+		}
+	}
+	return nil
+}
+
+// Status returns the node's status.
+func (c *Client) Status(ctx context.Context) (overlay.StatusInfo, error) {
+	var s overlay.StatusInfo
+	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
+}
+
+// Peers returns the node's peers.
+func (c *Client) Peers(ctx context.Context) ([]overlay.PeerInfo, error) {
+	var p []overlay.PeerInfo
+	return p, c.do(ctx, http.MethodGet, "/v1/peers", nil, &p)
+}
+
+// Services returns the group's catalog as the node sees it.
+func (c *Client) Services(ctx context.Context) ([]overlay.CatalogEntry, error) {
+	var s []overlay.CatalogEntry
+	return s, c.do(ctx, http.MethodGet, "/v1/services", nil, &s)
+}
+
+// Mappings returns the node's mappings.
+func (c *Client) Mappings(ctx context.Context) ([]overlay.MappingInfo, error) {
+	var m []overlay.MappingInfo
+	return m, c.do(ctx, http.MethodGet, "/v1/mappings", nil, &m)
+}
+
+// AddMapping asks the node to map a service to a local port.
+func (c *Client) AddMapping(ctx context.Context, req overlay.MappingRequest) (overlay.MappingInfo, error) {
+	var m overlay.MappingInfo
+	return m, c.do(ctx, http.MethodPost, "/v1/mappings", req, &m)
+}
+
+// RemoveMapping removes the mapping on port.
+func (c *Client) RemoveMapping(ctx context.Context, port int) error {
+	return c.do(ctx, http.MethodDelete, "/v1/mappings/"+strconv.Itoa(port), nil, nil)
+}

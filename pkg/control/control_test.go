@@ -1,0 +1,190 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/overlay"
+)
+
+// stub is a Backend that records calls and answers from its fields.
+type stub struct {
+	added   []overlay.MappingRequest
+	addErr  error
+	removed []int
+	rmErr   error
+}
+
+func (s *stub) Status() overlay.StatusInfo       { return overlay.StatusInfo{Name: "n1", Group: "g"} }
+func (s *stub) Peers() []overlay.PeerInfo        { return []overlay.PeerInfo{{Name: "p", State: "up"}} }
+func (s *stub) Services() []overlay.CatalogEntry { return []overlay.CatalogEntry{{ServeID: 700}} }
+func (s *stub) Mappings() []overlay.MappingInfo  { return nil }
+func (s *stub) RemoveMapping(port int) error     { s.removed = append(s.removed, port); return s.rmErr }
+func (s *stub) AddMapping(_ context.Context, r overlay.MappingRequest) (overlay.MappingInfo, error) {
+	s.added = append(s.added, r)
+	if s.addErr != nil {
+		return overlay.MappingInfo{}, s.addErr
+	}
+	return overlay.MappingInfo{MappingRequest: r, Listen: "127.0.0.1:1"}, nil
+}
+
+func serve(t *testing.T, b Backend) (*Client, string) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "ctl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	path := filepath.Join(dir, "c.sock")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- NewServer(b, nil).Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	c := NewClient(path)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := c.Status(context.Background()); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("control server did not come up: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return c, path
+}
+
+func TestRoundTrips(t *testing.T) {
+	b := &stub{}
+	c, path := serve(t, b)
+	ctx := context.Background()
+	st, err := c.Status(ctx)
+	if err != nil || st.Name != "n1" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("socket mode %v %v", fi.Mode(), err)
+	}
+	if p, err := c.Peers(ctx); err != nil || len(p) != 1 {
+		t.Fatalf("peers %v %v", p, err)
+	}
+	if s, err := c.Services(ctx); err != nil || len(s) != 1 || s[0].ServeID != 700 {
+		t.Fatalf("services %v %v", s, err)
+	}
+	mi, err := c.AddMapping(ctx, overlay.MappingRequest{Target: "700", Port: 2222})
+	if err != nil || mi.Listen == "" || len(b.added) != 1 || b.added[0].Port != 2222 {
+		t.Fatalf("add %+v %v %v", mi, err, b.added)
+	}
+	if err := c.RemoveMapping(ctx, 2222); err != nil || len(b.removed) != 1 {
+		t.Fatalf("remove %v %v", err, b.removed)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	b := &stub{}
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name   string
+		err    error
+		status int
+	}{
+		{"invalid", &overlay.Error{Kind: overlay.KindInvalid, Err: errors.New("port 0 out of range")}, 400},
+		{"not found", &overlay.Error{Kind: overlay.KindNotFound, Err: errors.New("unknown serveid 9")}, 404},
+		{"conflict", &overlay.Error{Kind: overlay.KindConflict, Err: errors.New("port in use")}, 409},
+		{"internal", errors.New("disk full"), 500},
+	} {
+		b.addErr = tc.err
+		_, err := c.AddMapping(ctx, overlay.MappingRequest{Target: "9", Port: 1})
+		var ae *APIError
+		if !errors.As(err, &ae) || ae.Status != tc.status || ae.Message != tc.err.Error() {
+			t.Errorf("%s: got %v (%#v), want %d %q", tc.name, err, ae, tc.status, tc.err)
+		}
+	}
+}
+
+func TestBadRequests(t *testing.T) {
+	_, path := serve(t, &stub{})
+	hc := NewClient(path).hc
+	for _, tc := range []struct {
+		method, route, body string
+		status              int
+		want                string
+	}{
+		{"POST", "/v1/mappings", "", 400, "empty"},
+		{"POST", "/v1/mappings", "{", 400, "request body"},
+		{"POST", "/v1/mappings", `{"target":"1","port":1,"extra":true}`, 400, "unknown field"},
+		{"POST", "/v1/mappings", `{"target":"1"} {}`, 400, "after the JSON"},
+		{"POST", "/v1/mappings", `{"target":"` + strings.Repeat("x", maxBody) + `"}`, 400, "larger than"},
+		{"DELETE", "/v1/mappings/abc", "", 400, "not a number"},
+		{"DELETE", "/v1/mappings/70000", "", 400, "not a number"},
+		{"GET", "/v1/nope", "", 404, "no API route"},
+		{"PUT", "/v1/status", "", 404, "no API route PUT /v1/status"},
+	} {
+		req, _ := http.NewRequest(tc.method, "http://meshnode"+tc.route, strings.NewReader(tc.body))
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b := make([]byte, 4096)
+		n, _ := resp.Body.Read(b)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status || !strings.Contains(string(b[:n]), tc.want) {
+			t.Errorf("%s %s %.20q: %d %s, want %d %q", tc.method, tc.route, tc.body, resp.StatusCode, b[:n], tc.status, tc.want)
+		}
+	}
+}
+
+func TestSocketInUse(t *testing.T) {
+	_, path := serve(t, &stub{})
+	if _, err := Listen(path); err == nil || !strings.Contains(err.Error(), "in use by another running node") {
+		t.Fatalf("second listener: %v", err)
+	}
+}
+
+func TestStaleSocketReplaced(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "s.sock")
+	ln, err := Listen(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Simulate a crash: the file stays, nobody listens.
+	ln.(interface{ SetUnlinkOnClose(bool) }).SetUnlinkOnClose(false)
+	ln.Close()
+	ln2, err := Listen(path)
+	if err != nil {
+		t.Fatalf("stale socket not replaced: %v", err)
+	}
+	ln2.Close()
+}
+
+func TestUnreachable(t *testing.T) {
+	c := NewClient(filepath.Join(t.TempDir(), "none.sock"))
+	_, err := c.Status(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "is `meshnode up` running") {
+		t.Fatalf("got %v", err)
+	}
+}
+
+func TestLongSocketPath(t *testing.T) {
+	_, err := Listen("/tmp/" + strings.Repeat("x", 120))
+	if err == nil || !strings.Contains(err.Error(), "unix sockets allow") {
+		t.Fatalf("got %v", err)
+	}
+}

@@ -1,0 +1,184 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/overlay"
+)
+
+// Backend is what the control API drives: the node.
+type Backend interface {
+	Status() overlay.StatusInfo
+	Peers() []overlay.PeerInfo
+	Services() []overlay.CatalogEntry
+	Mappings() []overlay.MappingInfo
+	AddMapping(ctx context.Context, req overlay.MappingRequest) (overlay.MappingInfo, error)
+	RemoveMapping(port int) error
+}
+
+// maxBody bounds request bodies.
+const maxBody = 64 << 10
+
+// maxSocketPath is the longest unix socket path Linux accepts.
+const maxSocketPath = 107
+
+// Server serves the control API.
+type Server struct {
+	b   Backend
+	log *slog.Logger
+}
+
+// NewServer returns a control server for b.
+func NewServer(b Backend, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Server{b: b, log: log}
+}
+
+// Handler returns the API's HTTP handler.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Status()) })
+	mux.HandleFunc("GET /v1/peers", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Peers()) })
+	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Services()) })
+	mux.HandleFunc("GET /v1/mappings", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Mappings()) })
+	mux.HandleFunc("POST /v1/mappings", s.addMapping)
+	mux.HandleFunc("DELETE /v1/mappings/{port}", s.removeMapping)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
+	})
+	return mux
+}
+
+func (s *Server) addMapping(w http.ResponseWriter, r *http.Request) {
+	var req overlay.MappingRequest
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	mi, err := s.b.AddMapping(r.Context(), req)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, mi)
+}
+
+func (s *Server) removeMapping(w http.ResponseWriter, r *http.Request) {
+	port, err := strconv.Atoi(r.PathValue("port"))
+	if err != nil || port < 1 || port > 65535 {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("port %q is not a number in 1-65535", r.PathValue("port")))
+		return
+	}
+	if err := s.b.RemoveMapping(port); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fmt.Errorf("request body larger than %d bytes", maxBody)
+		}
+		if errors.Is(err, io.EOF) {
+			return errors.New("request body is empty; want a JSON object")
+		}
+		return fmt.Errorf("request body: %w", err)
+	}
+	if dec.More() {
+		return errors.New("request body has data after the JSON object")
+	}
+	return nil
+}
+
+func statusOf(err error) int {
+	switch overlay.KindOf(err) {
+	case overlay.KindInvalid:
+		return http.StatusBadRequest
+	case overlay.KindNotFound:
+		return http.StatusNotFound
+	case overlay.KindConflict:
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+type errorBody struct {
+	Error string `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, code int, err error) {
+	writeJSON(w, code, errorBody{Error: err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+// Serve serves the API on ln (from Listen) until ctx is done, then removes the
+// socket.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+	}()
+	err := srv.Serve(ln)
+	if errors.Is(err, http.ErrServerClosed) {
+		return nil
+	}
+	return fmt.Errorf("control API: %w", err)
+}
+
+// Listen opens the control socket at path (0600). A stale socket left by a crashed
+// node is replaced; one that a live node answers on is not.
+func Listen(path string) (net.Listener, error) {
+	if len(path) > maxSocketPath {
+		return nil, fmt.Errorf("control socket path %s is %d bytes; unix sockets allow %d", path, len(path), maxSocketPath)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return nil, fmt.Errorf("control socket directory: %w", err)
+	}
+	if _, err := os.Stat(path); err == nil {
+		c, err := net.DialTimeout("unix", path, time.Second)
+		if err == nil {
+			c.Close()
+			return nil, fmt.Errorf("control socket %s is in use by another running node (give this one its own --control)", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove stale control socket: %w", err)
+		}
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	return ln, nil
+}

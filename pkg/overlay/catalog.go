@@ -1,0 +1,232 @@
+package overlay
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+)
+
+// catalog holds what the group's other members serve, as each last told us.
+type catalog struct {
+	mu      sync.Mutex
+	peers   map[identity.PublicKey]*peerCatalog
+	changed chan struct{} // closed and replaced on every change
+}
+
+type peerCatalog struct {
+	name     string
+	version  uint64
+	services []Service
+}
+
+func newCatalog() *catalog {
+	return &catalog{peers: make(map[identity.PublicKey]*peerCatalog), changed: make(chan struct{})}
+}
+
+func (c *catalog) notifyLocked() {
+	close(c.changed)
+	c.changed = make(chan struct{})
+}
+
+// update records peer's services unless msg is older than what we have.
+func (c *catalog) update(peer identity.PublicKey, name string, msg catalogMsg) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if p, ok := c.peers[peer]; ok && p.version >= msg.Version {
+		return false
+	}
+	c.peers[peer] = &peerCatalog{name: name, version: msg.Version, services: msg.Services}
+	c.notifyLocked()
+	return true
+}
+
+func (c *catalog) remove(peer identity.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.peers[peer]; ok {
+		delete(c.peers, peer)
+		c.notifyLocked()
+	}
+}
+
+// wait returns a channel closed at the next change.
+func (c *catalog) wait() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changed
+}
+
+// owner is a remote member serving a service.
+type owner struct {
+	peer    identity.PublicKey
+	name    string
+	service Service
+}
+
+func (c *catalog) find(match func(peer identity.PublicKey, nodeName string, s Service) bool) []owner {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []owner
+	for k, p := range c.peers {
+		for _, s := range p.services {
+			if match(k, p.name, s) {
+				out = append(out, owner{peer: k, name: p.name, service: s})
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].peer.Less(out[j].peer) })
+	return out
+}
+
+// CatalogEntry is one service of the group, for `meshnode services`.
+type CatalogEntry struct {
+	ServeID   ServeID `json:"serveid"`
+	Name      string  `json:"name,omitempty"`
+	Proto     string  `json:"proto"`
+	Info      string  `json:"info,omitempty"`
+	Owner     string  `json:"owner"`
+	OwnerName string  `json:"owner_name,omitempty"`
+	Local     bool    `json:"local"`
+	Reachable bool    `json:"reachable"`
+}
+
+// target is what a mapping points at: a serveid, or a service name on a node.
+type target struct {
+	id   ServeID
+	name string // with node: name@node
+	node string
+}
+
+func (t target) String() string {
+	if t.id != 0 {
+		return fmt.Sprint(t.id)
+	}
+	return t.name + "@" + t.node
+}
+
+// parseTarget parses "700" or "ssh@office".
+func parseTarget(s string) (target, error) {
+	if name, node, ok := strings.Cut(s, "@"); ok {
+		if name == "" || node == "" {
+			return target{}, fmt.Errorf("service %q: want SERVEID or NAME@NODE", s)
+		}
+		if err := validateLabel("service name", name, MaxServiceName); err != nil {
+			return target{}, err
+		}
+		return target{name: name, node: node}, nil
+	}
+	id, err := ParseServeID(s)
+	if err != nil {
+		return target{}, fmt.Errorf("service %q: want SERVEID (1-%d) or NAME@NODE: %w", s, MaxServeID, err)
+	}
+	return target{id: id}, nil
+}
+
+// resolved is where a target lives now.
+type resolved struct {
+	local *localService // served by this node
+	owner owner         // otherwise: the remote member
+}
+
+// resolve finds the owner of t in the local services and the catalog.
+func (n *Node) resolve(t target) (resolved, error) {
+	nodeMatches := func(peer identity.PublicKey, name string) bool {
+		return name == t.node || len(t.node) >= 4 && strings.HasPrefix(peer.String(), strings.ToLower(t.node))
+	}
+	n.mu.Lock()
+	for _, ls := range n.services {
+		if t.id != 0 && ls.ID == t.id || t.id == 0 && ls.Name == t.name && nodeMatches(n.pub, n.name) {
+			n.mu.Unlock()
+			return resolved{local: ls}, nil
+		}
+	}
+	n.mu.Unlock()
+	owners := n.catalog.find(func(peer identity.PublicKey, nodeName string, s Service) bool {
+		if t.id != 0 {
+			return s.ID == t.id
+		}
+		return s.Name == t.name && nodeMatches(peer, nodeName)
+	})
+	switch len(owners) {
+	case 0:
+		if t.id != 0 {
+			return resolved{}, notFound("unknown serveid %d: no member of group %q serves it%s", t.id, n.cfg.Group, n.unlinkedHint())
+		}
+		return resolved{}, notFound("no service named %q on a node %q in group %q%s", t.name, t.node, n.cfg.Group, n.unlinkedHint())
+	case 1:
+		return resolved{owner: owners[0]}, nil
+	default:
+		names := make([]string, len(owners))
+		for i, o := range owners {
+			names[i] = fmt.Sprintf("%s (%s)", o.name, o.peer.Short())
+		}
+		return resolved{}, conflict("service %s is served by %d nodes: %s; map NAME@NODE instead", t, len(owners), strings.Join(names, ", "))
+	}
+}
+
+// resolveWait is resolve that waits up to d for t to appear in the catalog (a node
+// that just started has not heard from its peers yet).
+func (n *Node) resolveWait(ctx context.Context, t target, d time.Duration) (resolved, error) {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for {
+		changed := n.catalog.wait()
+		r, err := n.resolve(t)
+		if err == nil || !isKind(err, KindNotFound) {
+			return r, err
+		}
+		select {
+		case <-changed:
+		case <-timer.C:
+			return r, err
+		case <-ctx.Done():
+			return r, err
+		}
+	}
+}
+
+// Services lists the group's catalog: this node's services and every peer's.
+func (n *Node) Services() []CatalogEntry {
+	var out []CatalogEntry
+	n.mu.Lock()
+	for _, ls := range n.services {
+		out = append(out, CatalogEntry{ServeID: ls.ID, Name: ls.Name, Proto: ls.Proto, Info: ls.Info,
+			Owner: n.pub.String(), OwnerName: n.name, Local: true, Reachable: true})
+	}
+	up := make(map[identity.PublicKey]bool, len(n.links))
+	for k, l := range n.links {
+		up[k] = l.isUp()
+	}
+	n.mu.Unlock()
+	for _, o := range n.catalog.find(func(identity.PublicKey, string, Service) bool { return true }) {
+		out = append(out, CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
+			Info: o.service.Info, Owner: o.peer.String(), OwnerName: o.name, Reachable: up[o.peer]})
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].ServeID != out[j].ServeID {
+			return out[i].ServeID < out[j].ServeID
+		}
+		return out[i].Owner < out[j].Owner
+	})
+	return out
+}
+
+// unlinkedHint explains a catalog that may be incomplete: peers this node cannot
+// link to cannot tell it what they serve.
+func (n *Node) unlinkedHint() string {
+	var failed []string
+	for _, p := range n.Peers() {
+		if p.State == "failed" && p.Present {
+			failed = append(failed, fmt.Sprintf("%s: %s", p.Name, p.Error))
+		}
+	}
+	if len(failed) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d peer(s) could not be linked: %s)", len(failed), strings.Join(failed, "; "))
+}

@@ -1,0 +1,31 @@
+// Package overlay is the node: it owns the peers of a group, the link to each peer,
+// the streams multiplexed over a link, the catalog of services the group serves, and
+// the local mappings that make a remote service reachable on a local port.
+//
+// # Data path
+//
+// A mapped TCP connection becomes one smux stream; streams of a peer share one KCP
+// session (reliable, ordered, congestion-controlled); KCP's datagrams are sealed by
+// the link's seal.Channel (Noise IKpsk2 keys, AEAD per datagram, replay window) and
+// sent on the link's current route. The route is the only thing that may change
+// under an open link (relay today, an ICE-selected UDP path later), which is why KCP
+// runs end to end over a net.PacketConn of our own (kcpConn) rather than over a
+// socket: streams survive route switches.
+//
+// # Link generations
+//
+// The KCP+smux pair of a link is a "generation", named by the two sides' epochs: a
+// random value each side puts in its handshake hello. A rekey keeps both epochs, so
+// the generation (and every open stream) survives it. A peer that restarted, or that
+// tore its generation down, comes back with a new epoch, and both sides then replace
+// their generation: stale KCP state can never wedge a link. The KCP conversation id
+// is derived from both epochs, so packets of an old generation are dropped by the new.
+//
+// # Catalog (until the gossip catalog lands)
+//
+// Every node links to every present member of its group (both sides initiate;
+// the seal channel converges) and, when a generation comes up, sends its declared services over a
+// catalog stream; it pushes them again on change. A node's services leave the
+// catalog when it leaves the group. This is deliberately small: the memberlist
+// catalog replaces it.
+package overlay

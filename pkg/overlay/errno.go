@@ -1,0 +1,5 @@
+package overlay
+
+import "syscall"
+
+var errAddrInUse = syscall.EADDRINUSE

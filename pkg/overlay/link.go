@@ -1,0 +1,419 @@
+package overlay
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xtaci/kcp-go/v5"
+	"github.com/xtaci/smux"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/seal"
+)
+
+// link is this node's connection to one peer: a seal.Channel for keys, the current
+// generation (KCP + smux) for streams, and the route packets take.
+type link struct {
+	n    *Node
+	peer identity.PublicKey
+	addr *linkAddr
+	log  *slog.Logger
+
+	bytesIn, bytesOut atomic.Uint64 // sealed link packets, both routes
+
+	mu        sync.Mutex
+	ch        *seal.Channel
+	epoch     uint64 // our epoch, sent in our hello
+	gen       *generation
+	genUp     chan struct{} // closed when gen becomes non-nil; replaced when it goes down
+	name      string        // the peer's name, from presence or its hello
+	lastErr   error         // last handshake failure, for status and open errors
+	loggedErr string        // what we last logged about failures (one line per change)
+	since     time.Time     // when the current generation came up
+	closed    bool
+}
+
+// generation is one KCP session and the smux session over it.
+type generation struct {
+	local, remote uint64 // epochs
+	conn          *kcpConn
+	kcp           *kcp.UDPSession
+	mux           *smux.Session
+}
+
+func newLink(n *Node, peer identity.PublicKey, name string) *link {
+	l := &link{
+		n:     n,
+		peer:  peer,
+		addr:  &linkAddr{s: peer.String()},
+		log:   n.log.With("peer", peer.Short()),
+		name:  name,
+		genUp: make(chan struct{}),
+	}
+	l.mu.Lock()
+	l.resetChannelLocked()
+	l.mu.Unlock()
+	return l
+}
+
+func randomEpoch() uint64 {
+	var b [8]byte
+	rand.Read(b[:])
+	return binary.BigEndian.Uint64(b[:]) | 1 // never zero
+}
+
+// resetChannelLocked starts a new epoch with a fresh seal.Channel: the peer will see
+// our new epoch in the next handshake and replace its generation too.
+func (l *link) resetChannelLocked() {
+	if l.ch != nil {
+		l.ch.Close()
+	}
+	l.epoch = randomEpoch()
+	ch, err := seal.NewChannel(seal.ChannelConfig{
+		Cipher:        l.n.cipher,
+		Local:         l.n.key,
+		Remote:        l.peer,
+		PSK:           l.n.psk,
+		Hello:         hello{Epoch: l.epoch, Name: l.n.name}.marshal(),
+		Send:          l.sendPacket,
+		OnEstablished: l.established,
+		OnFailure:     l.failed,
+		Logger:        l.log,
+	})
+	if err != nil {
+		// Only a programming error (bad static config) gets here.
+		panic(fmt.Sprintf("overlay: seal channel: %v", err))
+	}
+	l.ch = ch
+}
+
+// receive handles one sealed packet from the peer (any route). It runs on the
+// route's reader goroutine.
+func (l *link) receive(pkt []byte) {
+	l.bytesIn.Add(uint64(len(pkt)))
+	l.mu.Lock()
+	ch := l.ch
+	l.mu.Unlock()
+	b := getBuf()
+	pt, err := ch.Receive((*b)[:0], pkt)
+	if err != nil || len(pt) == 0 {
+		putBuf(b)
+		if err != nil && !errors.Is(err, seal.ErrClosed) {
+			l.log.Debug("dropped link packet", "err", err)
+		}
+		return
+	}
+	switch pt[0] {
+	case msgKCP:
+		l.mu.Lock()
+		g := l.gen
+		l.mu.Unlock()
+		if g == nil {
+			putBuf(b)
+			return
+		}
+		*b = pt
+		g.conn.deliver(b)
+	default:
+		putBuf(b)
+		l.log.Debug("dropped link message of unknown kind", "kind", pt[0])
+	}
+}
+
+// sendPacket transmits one sealed packet on the current route. Failures are packet
+// loss: the layers above retransmit.
+func (l *link) sendPacket(pkt []byte) error {
+	l.bytesOut.Add(uint64(len(pkt)))
+	return l.n.sendRelay(l.peer, pkt)
+}
+
+// sendSegment seals one KCP segment of generation g.
+func (l *link) sendSegment(ch *seal.Channel, seg []byte) {
+	b := getBuf()
+	*b = append(append(*b, msgKCP), seg...)
+	_ = ch.Seal(*b) // ErrNoSession etc.: dropped, KCP retransmits
+	putBuf(b)
+}
+
+// established is the seal.Channel callback for a new current session.
+func (l *link) established(e seal.Established) {
+	h, err := parseHello(e.RemoteHello)
+	if err != nil {
+		l.log.Warn("peer sent a bad hello; ignoring its session", "err", err)
+		return
+	}
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	if h.Name != "" {
+		l.name = h.Name
+	}
+	l.lastErr, l.loggedErr = nil, ""
+	if g := l.gen; g != nil && g.local == l.epoch && g.remote == h.Epoch {
+		l.mu.Unlock() // a rekey: the generation goes on
+		return
+	}
+	old := l.gen
+	g, err := l.newGenerationLocked(h.Epoch)
+	if err != nil {
+		l.mu.Unlock()
+		l.log.Error("cannot start link session", "err", err)
+		return
+	}
+	l.gen, l.since = g, time.Now()
+	if old == nil {
+		close(l.genUp) // with an old generation it is closed already
+	}
+	name := l.name
+	l.mu.Unlock()
+
+	if old != nil {
+		old.close()
+	}
+	l.log.Info("link up", "name", name, "path", "relay", "suite", e.Suite, "restarted", old != nil)
+	go l.acceptLoop(g)
+	go l.watch(g)
+	go l.n.sendCatalogTo(l)
+}
+
+func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
+	ch := l.ch
+	g := &generation{local: l.epoch, remote: remote}
+	g.conn = newKCPConn(l.addr, func(seg []byte) { l.sendSegment(ch, seg) })
+	conv := uint32(g.local^g.remote) ^ uint32((g.local^g.remote)>>32)
+	s, err := kcp.NewConn3(conv, l.addr, nil, 0, 0, g.conn)
+	if err != nil {
+		g.conn.Close()
+		return nil, fmt.Errorf("kcp session: %w", err)
+	}
+	tuneKCP(s, seal.MaxOverhead)
+	g.kcp = s
+	// smux numbers streams by side: the lower node key is the "client".
+	if l.n.pub.Less(l.peer) {
+		g.mux, err = smux.Client(s, smuxConfig())
+	} else {
+		g.mux, err = smux.Server(s, smuxConfig())
+	}
+	if err != nil {
+		s.Close()
+		g.conn.Close()
+		return nil, fmt.Errorf("smux session: %w", err)
+	}
+	return g, nil
+}
+
+func (g *generation) close() {
+	g.mux.Close()
+	g.kcp.Close()
+	g.conn.Close()
+}
+
+// watch tears the link's generation down when its smux session dies (keepalive
+// timeout, a peer that reset) and starts a new epoch so both sides rebuild.
+func (l *link) watch(g *generation) {
+	<-g.mux.CloseChan()
+	l.mu.Lock()
+	if l.gen != g || l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.gen = nil
+	l.genUp = make(chan struct{})
+	l.resetChannelLocked()
+	ch := l.ch
+	up := time.Since(l.since).Round(time.Second)
+	l.mu.Unlock()
+	g.close()
+	l.log.Warn("link down; re-handshaking", "name", l.peerName(), "was_up", up.String())
+	if l.n.isPresent(l.peer) {
+		ch.Initiate()
+	}
+}
+
+// failed is the seal.Channel callback for a failed handshake. It logs one line per
+// distinct reason, not one per retry.
+func (l *link) failed(err error) {
+	l.mu.Lock()
+	l.lastErr = err
+	reason := failureReason(err)
+	repeat := reason == l.loggedErr
+	l.loggedErr = reason
+	name := l.name
+	l.mu.Unlock()
+	if !repeat {
+		l.log.Warn("cannot link to peer", "name", name, "reason", reason, "err", err)
+	}
+}
+
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, seal.ErrSecretMismatch):
+		return "group secret differs"
+	case errors.Is(err, seal.ErrSuiteMismatch):
+		return "cipher suites differ"
+	case errors.Is(err, seal.ErrPeerKeyMismatch):
+		return "peer key mismatch"
+	case errors.Is(err, seal.ErrHandshakeTimeout):
+		return "handshake timed out"
+	default:
+		return "handshake failed"
+	}
+}
+
+func (l *link) peerName() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.name
+}
+
+// initiate starts a handshake unless one is current or running.
+func (l *link) initiate() {
+	l.mu.Lock()
+	ch := l.ch
+	l.mu.Unlock()
+	ch.Initiate()
+}
+
+// openStream opens a stream to the peer, waiting (up to ctx) for a generation.
+func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
+	for {
+		l.mu.Lock()
+		g, up, ch, closed := l.gen, l.genUp, l.ch, l.closed
+		l.mu.Unlock()
+		if closed {
+			return nil, fmt.Errorf("peer %s left the group", l.peer.Short())
+		}
+		if g != nil {
+			st, err := g.mux.OpenStream()
+			if err == nil {
+				return st, nil
+			}
+			if !g.mux.IsClosed() {
+				return nil, fmt.Errorf("open stream to peer %s: %w", l.peer.Short(), err)
+			}
+			// The generation is going down; wait for the next.
+			select {
+			case <-g.mux.CloseChan():
+			case <-ctx.Done():
+			}
+			l.waitReplaced(g)
+			continue
+		}
+		ch.Initiate()
+		select {
+		case <-up:
+		case <-ctx.Done():
+			l.mu.Lock()
+			cause := l.lastErr
+			l.mu.Unlock()
+			if cause != nil {
+				return nil, fmt.Errorf("no secure link to peer %s (%s): %w", l.peer.Short(), failureReason(cause), cause)
+			}
+			return nil, fmt.Errorf("no secure link to peer %s yet: %w", l.peer.Short(), ctx.Err())
+		}
+	}
+}
+
+// waitReplaced yields until watch has cleared a dead generation, so openStream's
+// loop does not spin on it.
+func (l *link) waitReplaced(g *generation) {
+	for i := 0; i < 100; i++ {
+		l.mu.Lock()
+		cur := l.gen
+		l.mu.Unlock()
+		if cur != g {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (l *link) acceptLoop(g *generation) {
+	for {
+		st, err := g.mux.AcceptStream()
+		if err != nil {
+			return
+		}
+		if !l.n.streamSlots.tryAcquire() {
+			l.log.Warn("too many streams being opened; refusing one")
+			st.Close()
+			continue
+		}
+		go func() {
+			defer l.n.streamSlots.release()
+			l.n.handleStream(l, st)
+		}()
+	}
+}
+
+// close ends the link (the peer left, or the node stops).
+func (l *link) close() {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return
+	}
+	l.closed = true
+	g := l.gen
+	l.gen = nil
+	l.ch.Close()
+	l.mu.Unlock()
+	if g != nil {
+		g.close()
+	}
+}
+
+// PeerInfo describes a peer for `meshnode peers` and status.
+type PeerInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Present   bool      `json:"present"`
+	State     string    `json:"state"` // up | connecting | failed
+	Path      string    `json:"path"`  // relay (direct comes with ICE)
+	RTTMillis int       `json:"rtt_ms"`
+	Since     time.Time `json:"since,omitempty"`
+	BytesIn   uint64    `json:"bytes_in"`
+	BytesOut  uint64    `json:"bytes_out"`
+	Streams   int       `json:"streams"`
+	Error     string    `json:"error,omitempty"`
+}
+
+func (l *link) info() PeerInfo {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := PeerInfo{
+		ID:       l.peer.String(),
+		Name:     l.name,
+		Path:     "relay",
+		BytesIn:  l.bytesIn.Load(),
+		BytesOut: l.bytesOut.Load(),
+	}
+	switch {
+	case l.gen != nil:
+		p.State = "up"
+		p.Since = l.since
+		p.RTTMillis = int(l.gen.kcp.GetSRTT())
+		p.Streams = l.gen.mux.NumStreams()
+	case l.lastErr != nil:
+		p.State = "failed"
+		p.Error = failureReason(l.lastErr)
+	default:
+		p.State = "connecting"
+	}
+	return p
+}
+
+func (l *link) isUp() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.gen != nil
+}

@@ -1,0 +1,388 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// MappingRequest asks the node to make a service reachable on a local port.
+type MappingRequest struct {
+	Target string `json:"target"`         // SERVEID or NAME@NODE
+	Port   int    `json:"port"`           // local port; 0 picks a free one
+	Bind   string `json:"bind,omitempty"` // local address, default 127.0.0.1
+}
+
+// MappingInfo describes a mapping for status and `map` answers.
+type MappingInfo struct {
+	MappingRequest
+	Listen    string `json:"listen,omitempty"` // the bound address; empty when not listening
+	Active    int    `json:"active"`
+	Total     uint64 `json:"total"`
+	Failed    uint64 `json:"failed"`
+	LastError string `json:"last_error,omitempty"`
+}
+
+// DefaultBind is where mappings listen unless told otherwise: loopback only, so a
+// mapping never exposes a remote service to the local network by accident.
+const DefaultBind = "127.0.0.1"
+
+type mapping struct {
+	n     *Node
+	req   MappingRequest
+	t     target
+	ln    net.Listener // nil when it could not listen (restored mapping)
+	slots slots
+	log   *slog.Logger
+
+	total, failed atomic.Uint64
+
+	mu        sync.Mutex
+	conns     map[net.Conn]struct{}
+	lastErr   string
+	lastLog   time.Time
+	stopped   bool
+	acceptEnd chan struct{}
+}
+
+func (req *MappingRequest) normalize() (target, error) {
+	if req.Port < 0 || req.Port > 65535 {
+		return target{}, invalid("port %d out of range 1-65535", req.Port)
+	}
+	if req.Bind == "" {
+		req.Bind = DefaultBind
+	}
+	if net.ParseIP(req.Bind) == nil {
+		return target{}, invalid("bind address %q is not an IP address", req.Bind)
+	}
+	t, err := parseTarget(req.Target)
+	if err != nil {
+		return target{}, invalid("%v", err)
+	}
+	req.Target = t.String()
+	return t, nil
+}
+
+// AddMapping starts listening on the requested port and forwards every connection
+// to the target service. The target must be known to the group (it may take a few
+// seconds after start for the catalog to fill; AddMapping waits that long).
+func (n *Node) AddMapping(ctx context.Context, req MappingRequest) (MappingInfo, error) {
+	t, err := req.normalize()
+	if err != nil {
+		return MappingInfo{}, err
+	}
+	if err := n.checkPortFree(req.Port); err != nil {
+		return MappingInfo{}, err
+	}
+	if _, err := n.resolveWait(ctx, t, n.cfg.ResolveWait); err != nil {
+		return MappingInfo{}, err
+	}
+	m, err := n.startMapping(req, t)
+	if err != nil {
+		return MappingInfo{}, err
+	}
+	if err := n.persist(); err != nil {
+		m.stop()
+		n.mu.Lock()
+		delete(n.mappings, m.req.Port)
+		n.mu.Unlock()
+		return MappingInfo{}, err
+	}
+	m.log.Info("mapping added")
+	return m.info(), nil
+}
+
+func (n *Node) checkPortFree(port int) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if old, ok := n.mappings[port]; ok && port != 0 {
+		return conflict("port %d is already mapped to %s", port, old.req.Target)
+	}
+	return nil
+}
+
+// startMapping listens and registers the mapping.
+func (n *Node) startMapping(req MappingRequest, t target) (*mapping, error) {
+	ln, err := net.Listen("tcp", net.JoinHostPort(req.Bind, strconv.Itoa(req.Port)))
+	if err != nil {
+		if errors.Is(err, errAddrInUse) {
+			return nil, conflict("cannot listen on %s:%d: the port is in use", req.Bind, req.Port)
+		}
+		return nil, invalid("cannot listen on %s:%d: %v", req.Bind, req.Port, err)
+	}
+	req.Port = ln.Addr().(*net.TCPAddr).Port
+	m := n.newMapping(req, t)
+	m.ln = ln
+	n.mu.Lock()
+	if _, dup := n.mappings[req.Port]; dup || n.closing {
+		n.mu.Unlock()
+		ln.Close()
+		return nil, conflict("port %d is already mapped", req.Port)
+	}
+	n.mappings[req.Port] = m
+	n.mu.Unlock()
+	go m.acceptLoop()
+	return m, nil
+}
+
+func (n *Node) newMapping(req MappingRequest, t target) *mapping {
+	return &mapping{
+		n: n, req: req, t: t,
+		slots:     newSlots(n.cfg.MaxConnsPerMapping),
+		conns:     make(map[net.Conn]struct{}),
+		acceptEnd: make(chan struct{}),
+		log:       n.log.With("port", req.Port, "bind", req.Bind, "service", req.Target),
+	}
+}
+
+// RemoveMapping stops a mapping and closes its open connections.
+func (n *Node) RemoveMapping(port int) error {
+	n.mu.Lock()
+	m, ok := n.mappings[port]
+	if ok {
+		delete(n.mappings, port)
+	}
+	n.mu.Unlock()
+	if !ok {
+		return notFound("no mapping on port %d", port)
+	}
+	m.stop()
+	if err := n.persist(); err != nil {
+		return err
+	}
+	m.log.Info("mapping removed", "connections_closed", len(m.conns))
+	return nil
+}
+
+// Mappings lists the node's mappings by port.
+func (n *Node) Mappings() []MappingInfo {
+	n.mu.Lock()
+	ms := make([]*mapping, 0, len(n.mappings))
+	for _, m := range n.mappings {
+		ms = append(ms, m)
+	}
+	n.mu.Unlock()
+	out := make([]MappingInfo, len(ms))
+	for i, m := range ms {
+		out[i] = m.info()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Port < out[j].Port })
+	return out
+}
+
+func (n *Node) persist() error {
+	n.mu.Lock()
+	st := savedState{Mappings: make([]MappingRequest, 0, len(n.mappings))}
+	for _, m := range n.mappings {
+		st.Mappings = append(st.Mappings, m.req)
+	}
+	n.mu.Unlock()
+	sort.Slice(st.Mappings, func(i, j int) bool { return st.Mappings[i].Port < st.Mappings[j].Port })
+	if err := saveState(n.cfg.StateDir, st); err != nil {
+		return fmt.Errorf("persist mappings: %w", err)
+	}
+	return nil
+}
+
+// restoreMappings brings back the mappings of the last run. One that cannot listen
+// any more stays listed with its error until it is unmapped.
+func (n *Node) restoreMappings(ctx context.Context) {
+	st, err := loadState(n.cfg.StateDir)
+	if err != nil {
+		n.log.Error("mappings not restored", "err", err)
+		return
+	}
+	for _, req := range st.Mappings {
+		t, err := req.normalize()
+		if err != nil || req.Port == 0 {
+			n.log.Error("dropping a bad saved mapping", "target", req.Target, "port", req.Port, "err", err)
+			continue
+		}
+		m, err := n.startMapping(req, t)
+		if err != nil {
+			m = n.newMapping(req, t)
+			m.setErr(err)
+			close(m.acceptEnd)
+			n.mu.Lock()
+			n.mappings[req.Port] = m
+			n.mu.Unlock()
+			m.log.Error("mapping not restored", "err", err)
+			continue
+		}
+		m.log.Info("mapping restored")
+	}
+}
+
+func (m *mapping) acceptLoop() {
+	defer close(m.acceptEnd)
+	var delay time.Duration
+	for {
+		c, err := m.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// EMFILE and friends: back off instead of spinning.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			m.log.Warn("accept failed", "err", err, "retry_in", delay)
+			time.Sleep(delay)
+			continue
+		}
+		delay = 0
+		if !m.slots.tryAcquire() {
+			m.noteErr(fmt.Errorf("connection limit (%d) reached; refusing a connection", cap(m.slots)))
+			c.Close()
+			continue
+		}
+		if !m.track(c) {
+			m.slots.release()
+			c.Close()
+			return
+		}
+		go m.forward(c.(*net.TCPConn))
+	}
+}
+
+func (m *mapping) track(c net.Conn) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.stopped {
+		return false
+	}
+	m.conns[c] = struct{}{}
+	return true
+}
+
+// forward connects one local connection to the service.
+func (m *mapping) forward(c *net.TCPConn) {
+	defer func() {
+		m.mu.Lock()
+		delete(m.conns, c)
+		m.mu.Unlock()
+		m.slots.release()
+	}()
+	m.total.Add(1)
+	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
+	remote, err := m.n.dialTarget(ctx, m.t)
+	cancel()
+	if err != nil {
+		m.noteErr(err)
+		c.Close()
+		return
+	}
+	_, _, err = splice(c, remote)
+	var se *statusError
+	if errors.As(err, &se) {
+		m.noteErr(fmt.Errorf("refused by the serving node: %w", err))
+	}
+}
+
+// noteErr counts a failed connection and logs it, at most once per 10 s per
+// mapping unless the error changes, so a client retrying a dead service cannot
+// flood the log.
+func (m *mapping) noteErr(err error) {
+	m.failed.Add(1)
+	msg := err.Error()
+	m.mu.Lock()
+	log := msg != m.lastErr || time.Since(m.lastLog) > 10*time.Second
+	m.lastErr = msg
+	if log {
+		m.lastLog = time.Now()
+	}
+	m.mu.Unlock()
+	if log {
+		m.log.Warn("mapped connection failed", "err", msg)
+	}
+}
+
+func (m *mapping) setErr(err error) {
+	m.mu.Lock()
+	m.lastErr = err.Error()
+	m.mu.Unlock()
+}
+
+func (m *mapping) stop() {
+	m.mu.Lock()
+	m.stopped = true
+	conns := make([]net.Conn, 0, len(m.conns))
+	for c := range m.conns {
+		conns = append(conns, c)
+	}
+	m.mu.Unlock()
+	if m.ln != nil {
+		m.ln.Close()
+	}
+	<-m.acceptEnd
+	for _, c := range conns {
+		c.Close()
+	}
+}
+
+func (m *mapping) info() MappingInfo {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	mi := MappingInfo{MappingRequest: m.req, Active: len(m.conns), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
+	if m.ln != nil && !m.stopped {
+		mi.Listen = m.ln.Addr().String()
+	}
+	return mi
+}
+
+// dialTarget opens a connection to a service: a stream to its owner, or a plain
+// TCP connection when this node serves it.
+func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
+	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
+	if err != nil {
+		return nil, err
+	}
+	if r.local != nil {
+		d := net.Dialer{Timeout: n.cfg.DialTimeout}
+		c, err := d.DialContext(ctx, "tcp", r.local.Target)
+		if err != nil {
+			return nil, fmt.Errorf("serveid %d (local): %w", r.local.ID, err)
+		}
+		return c.(*net.TCPConn), nil
+	}
+	l := n.linkFor(r.owner.peer, r.owner.name)
+	if l == nil {
+		return nil, fmt.Errorf("no link to %s (%s)", r.owner.name, r.owner.peer.Short())
+	}
+	st, err := l.openStream(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Write(streamOpen{Kind: streamService, ServeID: r.owner.service.ID}.marshal()); err != nil {
+		st.Close()
+		return nil, fmt.Errorf("open service stream: %w", err)
+	}
+	return &serviceStream{chunkConn: newChunkConn(st)}, nil
+}
+
+// serviceStream is the opener's side of a service stream. The opener writes at
+// once (no round trip before the first byte); its first Read consumes the serving
+// node's status and turns a refusal into an error.
+type serviceStream struct {
+	*chunkConn
+	statusDone bool
+}
+
+func (s *serviceStream) Read(p []byte) (int, error) {
+	if !s.statusDone {
+		s.statusDone = true
+		if err := readStatus(s.st); err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return 0, fmt.Errorf("the serving node closed the stream before answering: %w", err)
+			}
+			return 0, err
+		}
+	}
+	return s.chunkConn.Read(p)
+}

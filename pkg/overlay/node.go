@@ -1,0 +1,315 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/relay"
+	"github.com/meshnode/meshnode/pkg/seal"
+	"github.com/meshnode/meshnode/pkg/transport"
+)
+
+// Config describes a node. Zero values of the tuning fields take the defaults below.
+type Config struct {
+	Group      string              // group name
+	Secret     string              // group secret; only its derived PSK is kept
+	Rendezvous string              // host:port of the rendezvous
+	Name       string              // this node's name (shown to peers)
+	Key        identity.PrivateKey // the node's long-term key
+	StateDir   string              // where mappings persist; "" keeps nothing
+	Services   []Service           // what this node serves
+	Transport  transport.Transport // how to reach the rendezvous (default TCP)
+	Cipher     seal.Cipher         // link cryptography (default Noise ChaCha20-Poly1305)
+	Logger     *slog.Logger
+
+	MaxPeers           int           // links kept at once (default 1024)
+	MaxConnsPerService int           // concurrent served connections per service (default 4096)
+	MaxConnsPerMapping int           // concurrent connections per mapping (default 4096)
+	MaxPendingStreams  int           // accepted streams still reading their header (default 1024)
+	DialTimeout        time.Duration // dialing a service target (default 5 s)
+	OpenTimeout        time.Duration // waiting for a link to open a stream (default 15 s)
+	ResolveWait        time.Duration // how long `map` waits for an unknown serveid to appear (default 5 s)
+	LinkGrace          time.Duration // how long a link outlives its peer's absence from the rendezvous (default 30 s)
+}
+
+func (c *Config) setDefaults() {
+	if c.Transport == nil {
+		c.Transport = transport.TCP()
+	}
+	if c.Cipher == nil {
+		c.Cipher = seal.NoiseChaChaPoly()
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxPeers, 1024)
+	def(&c.MaxConnsPerService, 4096)
+	def(&c.MaxConnsPerMapping, 4096)
+	def(&c.MaxPendingStreams, 1024)
+	defd := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defd(&c.DialTimeout, 5*time.Second)
+	defd(&c.OpenTimeout, 15*time.Second)
+	defd(&c.ResolveWait, 5*time.Second)
+	defd(&c.LinkGrace, smuxKeepAliveLimit)
+}
+
+// Node is one member of a group.
+type Node struct {
+	cfg    Config
+	key    identity.PrivateKey
+	pub    identity.PublicKey
+	psk    [32]byte
+	name   string
+	cipher seal.Cipher
+	log    *slog.Logger
+	relay  *relay.Client
+	start  time.Time
+
+	streamSlots slots
+	catalog     *catalog
+
+	mu       sync.Mutex
+	links    map[identity.PublicKey]*link
+	present  map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
+	services map[ServeID]*localService
+	mappings map[int]*mapping
+	ctx      context.Context // set by Run; mappings live in it
+	closing  bool
+}
+
+// New checks cfg and builds a node. It starts nothing: call Run.
+func New(cfg Config) (*Node, error) {
+	if err := identity.ValidateGroupName(cfg.Group); err != nil {
+		return nil, err
+	}
+	if err := identity.ValidateSecret(cfg.Secret); err != nil {
+		return nil, err
+	}
+	if cfg.Rendezvous == "" {
+		return nil, errors.New("no rendezvous address given")
+	}
+	if _, _, err := splitHostPort(cfg.Rendezvous); err != nil {
+		return nil, fmt.Errorf("rendezvous address: %w", err)
+	}
+	if cfg.Key.IsZero() {
+		return nil, errors.New("no node key given")
+	}
+	if err := validateLabel("node name", cfg.Name, maxNodeName); err != nil {
+		return nil, err
+	}
+	cfg.setDefaults()
+	n := &Node{
+		cfg:         cfg,
+		key:         cfg.Key,
+		pub:         cfg.Key.Public(),
+		psk:         identity.DerivePSK(cfg.Group, cfg.Secret),
+		name:        cfg.Name,
+		cipher:      cfg.Cipher,
+		log:         cfg.Logger,
+		start:       time.Now(),
+		streamSlots: newSlots(cfg.MaxPendingStreams),
+		catalog:     newCatalog(),
+		links:       make(map[identity.PublicKey]*link),
+		present:     make(map[identity.PublicKey]string),
+		services:    make(map[ServeID]*localService),
+		mappings:    make(map[int]*mapping),
+	}
+	n.cfg.Secret = "" // keep only the derived key
+	for _, s := range cfg.Services {
+		if err := n.addServiceLocked(s); err != nil {
+			return nil, err
+		}
+	}
+	rc, err := relay.NewClient(relay.ClientConfig{
+		Addr:       cfg.Rendezvous,
+		Transport:  cfg.Transport,
+		Group:      identity.DeriveGroupID(cfg.Group),
+		Key:        cfg.Key,
+		Name:       cfg.Name,
+		Logger:     cfg.Logger,
+		OnPacket:   n.onPacket,
+		OnPresence: n.onPresence,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("rendezvous client: %w", err)
+	}
+	n.relay = rc
+	return n, nil
+}
+
+// ID returns the node's public key (its ID).
+func (n *Node) ID() identity.PublicKey { return n.pub }
+
+// Run runs the node until ctx is done: it keeps a connection to the rendezvous,
+// links to peers, serves streams and restores persisted mappings. It returns nil on
+// a clean stop.
+func (n *Node) Run(ctx context.Context) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.mu.Lock()
+	n.ctx = ctx
+	n.mu.Unlock()
+
+	n.log.Info("node starting", "id", n.pub.String(), "name", n.name, "group", n.cfg.Group,
+		"rendezvous", n.cfg.Rendezvous, "services", len(n.cfg.Services), "cipher", n.cipher.Name())
+	n.restoreMappings(ctx)
+
+	err := n.relay.Run(ctx)
+	n.shutdown()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (n *Node) shutdown() {
+	n.mu.Lock()
+	n.closing = true
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	maps := make([]*mapping, 0, len(n.mappings))
+	for _, m := range n.mappings {
+		maps = append(maps, m)
+	}
+	n.mu.Unlock()
+	for _, m := range maps {
+		m.stop()
+	}
+	for _, l := range links {
+		l.close()
+	}
+	n.log.Info("node stopped")
+}
+
+func (n *Node) sendRelay(peer identity.PublicKey, pkt []byte) error {
+	return n.relay.Send(peer, pkt)
+}
+
+// onPacket receives a sealed packet relayed from a member of our group.
+func (n *Node) onPacket(src identity.PublicKey, payload []byte) {
+	l := n.linkFor(src, "")
+	if l == nil {
+		return
+	}
+	l.receive(payload)
+}
+
+func (n *Node) onPresence(ev relay.PresenceEvent) {
+	switch ev.Kind {
+	case relay.PeerJoined:
+		n.mu.Lock()
+		n.present[ev.Key] = ev.Name
+		n.mu.Unlock()
+		n.log.Info("peer joined", "peer", ev.Key.Short(), "name", ev.Name)
+		// Both sides initiate: a peer that restarted has no session while we may
+		// still hold one from its previous run, so waiting for "the other side"
+		// could wait forever. Simultaneous handshakes converge (pkg/seal).
+		if l := n.linkFor(ev.Key, ev.Name); l != nil {
+			l.initiate()
+		}
+	case relay.PeerLeft:
+		n.mu.Lock()
+		name := n.present[ev.Key]
+		delete(n.present, ev.Key)
+		l := n.links[ev.Key]
+		n.mu.Unlock()
+		n.log.Info("peer left the rendezvous", "peer", ev.Key.Short(), "name", name)
+		if l != nil {
+			// A rendezvous restart makes peers leave and rejoin in some order:
+			// keep the link (and its open streams) unless the peer stays away.
+			time.AfterFunc(n.cfg.LinkGrace, func() { n.dropIfAbsent(l) })
+		}
+	}
+}
+
+// dropIfAbsent closes l when its peer is still away from the rendezvous.
+func (n *Node) dropIfAbsent(l *link) {
+	n.mu.Lock()
+	_, back := n.present[l.peer]
+	if back || n.links[l.peer] != l {
+		n.mu.Unlock()
+		return
+	}
+	delete(n.links, l.peer)
+	n.mu.Unlock()
+	l.close()
+	n.catalog.remove(l.peer)
+	n.log.Info("peer gone", "peer", l.peer.Short(), "name", l.peerName())
+}
+
+// linkFor returns the link to peer, creating it when needed. It returns nil when the
+// node is closing or the link table is full.
+func (n *Node) linkFor(peer identity.PublicKey, name string) *link {
+	if peer == n.pub {
+		return nil
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return nil
+	}
+	if l, ok := n.links[peer]; ok {
+		return l
+	}
+	if len(n.links) >= n.cfg.MaxPeers {
+		n.log.Warn("link table full; ignoring peer", "peer", peer.Short(), "max_peers", n.cfg.MaxPeers)
+		return nil
+	}
+	if name == "" {
+		name = n.present[peer]
+	}
+	l := newLink(n, peer, name)
+	n.links[peer] = l
+	return l
+}
+
+func (n *Node) isPresent(peer identity.PublicKey) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.present[peer]
+	return ok
+}
+
+// Peers lists the group members this node knows, sorted by name.
+func (n *Node) Peers() []PeerInfo {
+	n.mu.Lock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	present := make(map[identity.PublicKey]bool, len(n.present))
+	for k := range n.present {
+		present[k] = true
+	}
+	n.mu.Unlock()
+	out := make([]PeerInfo, 0, len(links))
+	for _, l := range links {
+		p := l.info()
+		p.Present = present[l.peer]
+		out = append(out, p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Name != out[j].Name {
+			return out[i].Name < out[j].Name
+		}
+		return out[i].ID < out[j].ID
+	})
+	return out
+}

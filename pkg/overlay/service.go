@@ -1,0 +1,133 @@
+package overlay
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+)
+
+// ServeID numbers a service within a group. vnet's convention: 500-999 are static
+// (chosen by the operator, never changed by the mesh), 1-499 are dynamic.
+type ServeID uint16
+
+// Limits on serveids and service metadata.
+const (
+	MaxServeID     = 999
+	MinStaticID    = 500
+	MaxServiceName = 64
+	MaxServiceInfo = 256
+)
+
+// Service is something a node serves to its group: a local TCP target reachable
+// through the mesh under a serveid.
+type Service struct {
+	ID     ServeID `json:"serveid"`
+	Name   string  `json:"name,omitempty"`
+	Proto  string  `json:"proto"`
+	Info   string  `json:"info,omitempty"`
+	Target string  `json:"target,omitempty"` // host:port; only the owner knows it (not sent to peers)
+}
+
+// Validate checks a service declaration and names what is wrong.
+func (s Service) Validate() error {
+	if s.ID == 0 || s.ID > MaxServeID {
+		return fmt.Errorf("serveid %d out of range 1-%d", s.ID, MaxServeID)
+	}
+	if err := validateLabel("service name", s.Name, MaxServiceName); err != nil {
+		return err
+	}
+	if len(s.Info) > MaxServiceInfo {
+		return fmt.Errorf("service info is %d bytes; the limit is %d", len(s.Info), MaxServiceInfo)
+	}
+	if s.Proto != "tcp" {
+		return fmt.Errorf("service proto %q is not supported (tcp)", s.Proto)
+	}
+	if s.Target != "" {
+		if _, _, err := splitHostPort(s.Target); err != nil {
+			return fmt.Errorf("service target: %w", err)
+		}
+	}
+	return nil
+}
+
+func validateLabel(what, v string, max int) error {
+	if len(v) > max {
+		return fmt.Errorf("%s is %d bytes; the limit is %d", what, len(v), max)
+	}
+	for _, r := range v {
+		if !(r == '-' || r == '_' || r == '.' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			return fmt.Errorf("%s %q: only letters, digits, '-', '_' and '.' are allowed", what, v)
+		}
+	}
+	return nil
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port: %w", hp, err)
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("%q has no host", hp)
+	}
+	p, err := strconv.Atoi(ps)
+	if err != nil || p < 1 || p > 65535 {
+		return "", 0, fmt.Errorf("%q: port %q is not a number in 1-65535", hp, ps)
+	}
+	return host, p, nil
+}
+
+// ParseServeSpec parses the --serve flag syntax:
+//
+//	SERVEID=HOST:PORT[,name=X][,info=Y][,proto=tcp]
+func ParseServeSpec(spec string) (Service, error) {
+	s := Service{Proto: "tcp"}
+	head, opts, _ := strings.Cut(spec, ",")
+	idStr, target, ok := strings.Cut(head, "=")
+	if !ok {
+		return s, fmt.Errorf("--serve %q: want SERVEID=HOST:PORT[,name=X][,info=Y]", spec)
+	}
+	id, err := ParseServeID(idStr)
+	if err != nil {
+		return s, fmt.Errorf("--serve %q: %w", spec, err)
+	}
+	s.ID, s.Target = id, target
+	if opts != "" {
+		for _, kv := range strings.Split(opts, ",") {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				return s, fmt.Errorf("--serve %q: option %q is not key=value", spec, kv)
+			}
+			switch k {
+			case "name":
+				s.Name = v
+			case "info":
+				s.Info = v
+			case "proto":
+				s.Proto = v
+			default:
+				return s, fmt.Errorf("--serve %q: unknown option %q (name, info, proto)", spec, k)
+			}
+		}
+	}
+	if s.Target == "" {
+		return s, fmt.Errorf("--serve %q: missing HOST:PORT after '='", spec)
+	}
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("--serve %q: %w", spec, err)
+	}
+	return s, nil
+}
+
+// ParseServeID parses a serveid (1-999).
+func ParseServeID(s string) (ServeID, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil {
+		return 0, fmt.Errorf("serveid %q is not a number", s)
+	}
+	if n < 1 || n > MaxServeID {
+		return 0, fmt.Errorf("serveid %d out of range 1-%d", n, MaxServeID)
+	}
+	return ServeID(n), nil
+}

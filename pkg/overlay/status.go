@@ -1,0 +1,60 @@
+package overlay
+
+import (
+	"time"
+)
+
+// StatusInfo is the node's state for `meshnode status`.
+type StatusInfo struct {
+	ID         string           `json:"id"`
+	Name       string           `json:"name"`
+	Group      string           `json:"group"`
+	Started    time.Time        `json:"started"`
+	Cipher     string           `json:"cipher"`
+	Transport  string           `json:"transport"`
+	Rendezvous RendezvousStatus `json:"rendezvous"`
+	PeersUp    int              `json:"peers_up"`
+	Peers      int              `json:"peers"`
+	Services   []Service        `json:"services"`
+	Mappings   []MappingInfo    `json:"mappings"`
+}
+
+// RendezvousStatus is the node's view of its rendezvous connection.
+type RendezvousStatus struct {
+	Addr      string    `json:"addr"`
+	Connected bool      `json:"connected"`
+	Since     time.Time `json:"since,omitempty"`
+	RTTMillis float64   `json:"rtt_ms"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// Status reports the node's state.
+func (n *Node) Status() StatusInfo {
+	rs := n.relay.Status()
+	peers := n.Peers()
+	up := 0
+	for _, p := range peers {
+		if p.State == "up" {
+			up++
+		}
+	}
+	return StatusInfo{
+		ID:        n.pub.String(),
+		Name:      n.name,
+		Group:     n.cfg.Group,
+		Started:   n.start,
+		Cipher:    n.cipher.Name(),
+		Transport: n.cfg.Transport.Name(),
+		Rendezvous: RendezvousStatus{
+			Addr:      n.cfg.Rendezvous,
+			Connected: rs.Connected,
+			Since:     rs.Since,
+			RTTMillis: float64(rs.RTT.Microseconds()) / 1000,
+			LastError: rs.LastError,
+		},
+		PeersUp:  up,
+		Peers:    len(peers),
+		Services: n.LocalServices(),
+		Mappings: n.Mappings(),
+	}
+}

@@ -1,0 +1,175 @@
+package overlay
+
+import (
+	"bytes"
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestHelloRoundTrip(t *testing.T) {
+	for _, h := range []hello{{Epoch: 1, Name: ""}, {Epoch: 1<<64 - 1, Name: "office-box"}} {
+		got, err := parseHello(h.marshal())
+		if err != nil || got != h {
+			t.Errorf("%+v: got %+v, %v", h, got, err)
+		}
+	}
+	long := hello{Epoch: 7, Name: strings.Repeat("n", 100)}
+	got, err := parseHello(long.marshal())
+	if err != nil || len(got.Name) != maxNodeName {
+		t.Errorf("long name: %q %v", got.Name, err)
+	}
+}
+
+func TestParseHelloErrors(t *testing.T) {
+	good := hello{Epoch: 9, Name: "ab"}.marshal()
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"empty", nil, "0 bytes"},
+		{"short", good[:9], "9 bytes"},
+		{"version", append([]byte{2}, good[1:]...), "version 2"},
+		{"name too long for buffer", good[:11], "name length 2"},
+		{"trailing", append(append([]byte{}, good...), 0), "name length 2"},
+	} {
+		_, err := parseHello(tc.in)
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestStreamOpen(t *testing.T) {
+	for _, o := range []streamOpen{{Kind: streamService, ServeID: 700}, {Kind: streamCatalog}} {
+		got, err := readStreamOpen(bytes.NewReader(o.marshal()))
+		if err != nil || got != o {
+			t.Errorf("%+v: got %+v %v", o, got, err)
+		}
+	}
+	for _, tc := range []struct {
+		in   []byte
+		want string
+	}{
+		{nil, "read stream kind"},
+		{[]byte{9}, "stream kind 9"},
+		{[]byte{streamService, 0}, "read serveid"},
+		{[]byte{streamService, 0, 0}, "serveid 0 out of range"},
+		{[]byte{streamService, 0x03, 0xe8}, "serveid 1000 out of range"},
+	} {
+		_, err := readStreamOpen(bytes.NewReader(tc.in))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%x: err = %v, want %q", tc.in, err, tc.want)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	if err := readStatus(bytes.NewReader(marshalStatus(statusOK, ""))); err != nil {
+		t.Fatal(err)
+	}
+	err := readStatus(bytes.NewReader(marshalStatus(statusDialFailed, "dial 127.0.0.1:22: connection refused")))
+	var se *statusError
+	if !errors.As(err, &se) || se.Code != statusDialFailed || !strings.Contains(se.Reason, "refused") {
+		t.Fatalf("got %v", err)
+	}
+	for _, in := range [][]byte{{}, {0, 1, 'x'}, {9, 0}, {1, 5, 'a'}} {
+		if err := readStatus(bytes.NewReader(in)); err == nil || errors.As(err, &se) && in[0] != 1 {
+			t.Errorf("%x: want a malformed error, got %v", in, err)
+		}
+	}
+}
+
+func TestCatalogRoundTrip(t *testing.T) {
+	in := catalogMsg{Version: 3, Services: []Service{
+		{ID: 700, Name: "ssh", Proto: "tcp", Info: "home", Target: "127.0.0.1:22"},
+		{ID: 12, Proto: "tcp", Target: "10.0.0.1:80"},
+	}}
+	var buf bytes.Buffer
+	if err := writeCatalog(&buf, in); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(buf.String(), "127.0.0.1") {
+		t.Fatal("catalog leaked a service target")
+	}
+	got, err := readCatalog(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 3 || len(got.Services) != 2 || got.Services[0].Name != "ssh" || got.Services[1].ID != 12 {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestCatalogErrors(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want string
+	}{
+		{`{`, "catalog:"},
+		{`{"services":[{"serveid":0,"proto":"tcp"}]}`, "out of range"},
+		{`{"services":[{"serveid":5,"proto":"udp"}]}`, "not supported"},
+		{`{"services":[{"serveid":5,"proto":"tcp"},{"serveid":5,"proto":"tcp"}]}`, "twice"},
+	} {
+		_, err := parseCatalog([]byte(tc.body))
+		if err == nil || !errors.Is(err, errMalformed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", tc.body, err, tc.want)
+		}
+	}
+	big := []byte{0x7f, 0, 0, 0}
+	if _, err := readCatalog(bytes.NewReader(big)); err == nil || !strings.Contains(err.Error(), "exceeds") {
+		t.Errorf("oversized catalog: %v", err)
+	}
+}
+
+func FuzzParseHello(f *testing.F) {
+	f.Add(hello{Epoch: 1, Name: "n"}.marshal())
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := parseHello(b)
+		if err != nil {
+			return
+		}
+		if !bytes.Equal(h.marshal(), b) {
+			t.Fatalf("re-marshal differs: %x vs %x", h.marshal(), b)
+		}
+	})
+}
+
+func FuzzReadStreamOpen(f *testing.F) {
+	f.Add(streamOpen{Kind: streamService, ServeID: 700}.marshal())
+	f.Add([]byte{streamCatalog})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		o, err := readStreamOpen(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		if !bytes.HasPrefix(b, o.marshal()) {
+			t.Fatalf("re-marshal %x is not a prefix of %x", o.marshal(), b)
+		}
+	})
+}
+
+func FuzzReadStatus(f *testing.F) {
+	f.Add(marshalStatus(statusOK, ""))
+	f.Add(marshalStatus(statusBusy, "too many"))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		_ = readStatus(bytes.NewReader(b))
+	})
+}
+
+func FuzzParseCatalog(f *testing.F) {
+	f.Add([]byte(`{"version":1,"services":[{"serveid":700,"name":"ssh","proto":"tcp"}]}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := parseCatalog(b)
+		if err != nil {
+			return
+		}
+		for _, s := range m.Services {
+			if s.Validate() != nil || s.Target != "" {
+				t.Fatalf("accepted a bad entry %+v", s)
+			}
+		}
+	})
+}
