@@ -28,8 +28,9 @@ type link struct {
 
 	bytesIn, bytesOut atomic.Uint64 // sealed link packets, both routes
 
+	ch *seal.Channel // for the link's whole life
+
 	mu        sync.Mutex
-	ch        *seal.Channel
 	epoch     uint64 // our epoch, sent in our hello
 	gen       *generation
 	genUp     chan struct{} // closed when gen becomes non-nil; replaced when it goes down
@@ -56,10 +57,24 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		log:   n.log.With("peer", peer.Short()),
 		name:  name,
 		genUp: make(chan struct{}),
+		epoch: randomEpoch(),
 	}
-	l.mu.Lock()
-	l.resetChannelLocked()
-	l.mu.Unlock()
+	ch, err := seal.NewChannel(seal.ChannelConfig{
+		Cipher:        n.cipher,
+		Local:         n.key,
+		Remote:        peer,
+		PSK:           n.psk,
+		Hello:         l.hello(),
+		Send:          l.sendPacket,
+		OnEstablished: l.established,
+		OnFailure:     l.failed,
+		Logger:        n.log, // seal adds the peer attribute itself
+	})
+	if err != nil {
+		// Only a programming error (bad static config) gets here.
+		panic(fmt.Sprintf("overlay: seal channel: %v", err))
+	}
+	l.ch = ch
 	return l
 }
 
@@ -69,40 +84,15 @@ func randomEpoch() uint64 {
 	return binary.BigEndian.Uint64(b[:]) | 1 // never zero
 }
 
-// resetChannelLocked starts a new epoch with a fresh seal.Channel: the peer will see
-// our new epoch in the next handshake and replace its generation too.
-func (l *link) resetChannelLocked() {
-	if l.ch != nil {
-		l.ch.Close()
-	}
-	l.epoch = randomEpoch()
-	ch, err := seal.NewChannel(seal.ChannelConfig{
-		Cipher:        l.n.cipher,
-		Local:         l.n.key,
-		Remote:        l.peer,
-		PSK:           l.n.psk,
-		Hello:         hello{Epoch: l.epoch, Name: l.n.name}.marshal(),
-		Send:          l.sendPacket,
-		OnEstablished: l.established,
-		OnFailure:     l.failed,
-		Logger:        l.log,
-	})
-	if err != nil {
-		// Only a programming error (bad static config) gets here.
-		panic(fmt.Sprintf("overlay: seal channel: %v", err))
-	}
-	l.ch = ch
-}
+// hello is what our handshakes tell the peer: our epoch and name.
+func (l *link) hello() []byte { return hello{Epoch: l.epoch, Name: l.n.name}.marshal() }
 
 // receive handles one sealed packet from the peer (any route). It runs on the
 // route's reader goroutine.
 func (l *link) receive(pkt []byte) {
 	l.bytesIn.Add(uint64(len(pkt)))
-	l.mu.Lock()
-	ch := l.ch
-	l.mu.Unlock()
 	b := getBuf()
-	pt, err := ch.Receive((*b)[:0], pkt)
+	pt, err := l.ch.Receive((*b)[:0], pkt)
 	if err != nil || len(pt) == 0 {
 		putBuf(b)
 		if err != nil && !errors.Is(err, seal.ErrClosed) {
@@ -134,11 +124,11 @@ func (l *link) sendPacket(pkt []byte) error {
 	return l.n.sendRelay(l.peer, pkt)
 }
 
-// sendSegment seals one KCP segment of generation g.
-func (l *link) sendSegment(ch *seal.Channel, seg []byte) {
+// sendSegment seals one KCP segment.
+func (l *link) sendSegment(seg []byte) {
 	b := getBuf()
 	*b = append(append(*b, msgKCP), seg...)
-	_ = ch.Seal(*b) // ErrNoSession etc.: dropped, KCP retransmits
+	_ = l.ch.Seal(*b) // ErrNoSession etc.: dropped, KCP retransmits
 	putBuf(b)
 }
 
@@ -186,9 +176,8 @@ func (l *link) established(e seal.Established) {
 }
 
 func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
-	ch := l.ch
 	g := &generation{local: l.epoch, remote: remote}
-	g.conn = newKCPConn(l.addr, func(seg []byte) { l.sendSegment(ch, seg) })
+	g.conn = newKCPConn(l.addr, l.sendSegment)
 	conv := uint32(g.local^g.remote) ^ uint32((g.local^g.remote)>>32)
 	s, err := kcp.NewConn3(conv, l.addr, nil, 0, 0, g.conn)
 	if err != nil {
@@ -218,7 +207,8 @@ func (g *generation) close() {
 }
 
 // watch tears the link's generation down when its smux session dies (keepalive
-// timeout, a peer that reset) and starts a new epoch so both sides rebuild.
+// timeout, a peer that reset) and re-handshakes with a new epoch, so the peer
+// replaces its generation too.
 func (l *link) watch(g *generation) {
 	<-g.mux.CloseChan()
 	l.mu.Lock()
@@ -228,14 +218,15 @@ func (l *link) watch(g *generation) {
 	}
 	l.gen = nil
 	l.genUp = make(chan struct{})
-	l.resetChannelLocked()
-	ch := l.ch
+	l.epoch = randomEpoch()
+	hello := l.hello()
 	up := time.Since(l.since).Round(time.Second)
+	name := l.name
 	l.mu.Unlock()
 	g.close()
-	l.log.Warn("link down; re-handshaking", "name", l.peerName(), "was_up", up.String())
-	if l.n.isPresent(l.peer) {
-		ch.Initiate()
+	l.log.Warn("link down; re-handshaking", "name", name, "was_up", up.String())
+	if err := l.ch.Rehandshake(hello); err != nil && !errors.Is(err, seal.ErrClosed) {
+		l.log.Error("cannot re-handshake", "err", err)
 	}
 }
 
@@ -276,18 +267,13 @@ func (l *link) peerName() string {
 }
 
 // initiate starts a handshake unless one is current or running.
-func (l *link) initiate() {
-	l.mu.Lock()
-	ch := l.ch
-	l.mu.Unlock()
-	ch.Initiate()
-}
+func (l *link) initiate() { l.ch.Initiate() }
 
 // openStream opens a stream to the peer, waiting (up to ctx) for a generation.
 func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
 	for {
 		l.mu.Lock()
-		g, up, ch, closed := l.gen, l.genUp, l.ch, l.closed
+		g, up, closed := l.gen, l.genUp, l.closed
 		l.mu.Unlock()
 		if closed {
 			return nil, fmt.Errorf("peer %s left the group", l.peer.Short())
@@ -308,7 +294,7 @@ func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
 			l.waitReplaced(g)
 			continue
 		}
-		ch.Initiate()
+		l.ch.Initiate()
 		select {
 		case <-up:
 		case <-ctx.Done():

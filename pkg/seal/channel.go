@@ -34,6 +34,7 @@ type Channel struct {
 	dropped      atomic.Uint64
 
 	mu            sync.Mutex
+	hello         []byte       // what our handshake messages carry (Rehandshake changes it)
 	pending       *pendingInit // the handshake we initiated, if running
 	cycleStart    time.Time    // first initiation of the running handshake cycle
 	retryAt       time.Time    // when the pending initiation is replaced
@@ -75,6 +76,7 @@ func NewChannel(cfg ChannelConfig) (*Channel, error) {
 		pair:     pair,
 		now:      time.Now,
 		tokens:   float64(2 * cfg.HandshakesPerSecond),
+		hello:    cfg.Hello,
 	}
 	c.bufs.New = func() any {
 		b := make([]byte, 0, 2048)
@@ -216,6 +218,31 @@ func (c *Channel) initiate(force bool) {
 	pkt := c.initiateLocked(c.now(), force)
 	c.mu.Unlock()
 	c.send(pkt, "initiation")
+}
+
+// Rehandshake replaces the hello this side sends and starts a new handshake now,
+// even when a fresh session is current: the caller's state changed and the peer
+// must learn it (overlay: a new link generation). A handshake in flight, which
+// carries the old hello, is abandoned. Sessions stay usable until the new one
+// replaces them; the replay memory of the channel is kept. A backoff after failed
+// handshakes still applies.
+func (c *Channel) Rehandshake(hello []byte) error {
+	if len(hello) > MaxHello {
+		return fmt.Errorf("seal: hello of %d bytes exceeds %d", len(hello), MaxHello)
+	}
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	c.mu.Lock()
+	c.hello = append([]byte(nil), hello...)
+	if c.pending != nil {
+		c.pending = nil
+		c.handshaking.Store(false)
+	}
+	pkt := c.initiateLocked(c.now(), true)
+	c.mu.Unlock()
+	c.send(pkt, "initiation")
+	return nil
 }
 
 // Status returns a snapshot.

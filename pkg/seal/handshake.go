@@ -47,8 +47,8 @@ func (c *Channel) startLocked(now time.Time) []byte {
 	if !ts.after(c.lastSentTS) {
 		ts = c.lastSentTS.next()
 	}
-	payload := make([]byte, 0, timestampLen+len(c.cfg.Hello))
-	payload = append(append(payload, ts[:]...), c.cfg.Hello...)
+	payload := make([]byte, 0, timestampLen+len(c.hello))
+	payload = append(append(payload, ts[:]...), c.hello...)
 	msg, err := hs.WriteMessage(nil, payload)
 	if err != nil {
 		c.cannotStartLocked(now, err)
@@ -121,11 +121,12 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 
 	c.mu.Lock()
 	replay := !ts.after(c.lastInitTS)
+	ourHello := c.hello
 	c.mu.Unlock()
 	if replay {
 		return fmt.Errorf("initiation from peer %s is not newer than the last one accepted: %w", c.cfg.Remote.Short(), ErrReplay)
 	}
-	msg, err := hs.WriteMessage(nil, c.cfg.Hello)
+	msg, err := hs.WriteMessage(nil, ourHello)
 	if err != nil {
 		return fmt.Errorf("write response: %w", err)
 	}
