@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"sync"
-
-	"github.com/xtaci/smux"
 )
 
 // chunkConn carries one spliced connection's bytes over a smux stream as chunks:
@@ -23,7 +21,7 @@ import (
 // ends without the marker was aborted, and the other side learns that as an error
 // instead of a clean EOF.
 type chunkConn struct {
-	st *smux.Stream
+	st io.ReadWriteCloser // a *smux.Stream
 
 	// read side (one reader)
 	left int
@@ -38,7 +36,7 @@ const maxChunk = smuxFrameSize - 4
 // errAborted reports a stream that ended without an end-of-data marker.
 var errAborted = errors.New("the other side aborted the connection")
 
-func newChunkConn(st *smux.Stream) *chunkConn { return &chunkConn{st: st} }
+func newChunkConn(st io.ReadWriteCloser) *chunkConn { return &chunkConn{st: st} }
 
 func (c *chunkConn) Read(p []byte) (int, error) {
 	if c.left == 0 {

@@ -174,3 +174,29 @@ func TestSpliceAbortPropagates(t *testing.T) {
 		t.Fatalf("splice error %v, want errAborted", err)
 	}
 }
+
+type rwc struct{ io.Reader }
+
+func (rwc) Write(p []byte) (int, error) { return len(p), nil }
+func (rwc) Close() error                { return nil }
+
+// FuzzChunkRead: any byte stream read as chunks never panics, never yields more
+// than it announced, and ends in EOF (marker), errAborted (no marker) or an error.
+func FuzzChunkRead(f *testing.F) {
+	f.Add([]byte{0, 0, 0, 3, 'a', 'b', 'c', 0, 0, 0, 0})
+	f.Add([]byte{0, 0, 0, 5, 'a'})
+	f.Add([]byte{0xff, 0xff, 0xff, 0xff})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c := newChunkConn(rwc{bytes.NewReader(b)})
+		got, err := io.ReadAll(c)
+		if len(got) > len(b) {
+			t.Fatalf("read %d bytes from %d", len(got), len(b))
+		}
+		if err == nil {
+			// A clean end needs the marker: the input ends with 4 zero bytes.
+			if len(b) < 4 || !bytes.Equal(b[len(b)-4:], []byte{0, 0, 0, 0}) && !bytes.Contains(b, []byte{0, 0, 0, 0}) {
+				t.Fatalf("clean EOF without an end marker in %x", b)
+			}
+		}
+	})
+}
