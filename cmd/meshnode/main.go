@@ -38,6 +38,7 @@ func newApp() *cli.App {
 			statusCommand(),
 			peersCommand(),
 			servicesCommand(),
+			serveCommand(),
 			idCommand(),
 		},
 		// Errors are printed once by main, with the command's name.

@@ -91,11 +91,21 @@ func runUp(c *cli.Context) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	runDone := make(chan error, 1)
+	go func() { runDone <- node.Run(ctx) }()
+	// The control API answers once the node restored its state; until then
+	// clients wait in the socket's backlog instead of seeing a half-started node.
+	select {
+	case <-node.Ready():
+	case err := <-runDone:
+		ln.Close()
+		return err
+	}
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- control.NewServer(node, log).Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", controlPath(c))
 
-	runErr := node.Run(ctx)
+	runErr := <-runDone
 	stop()
 	if err := <-ctlDone; err != nil && runErr == nil {
 		runErr = err

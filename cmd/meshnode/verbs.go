@@ -157,18 +157,35 @@ func peersCommand() *cli.Command {
 				return printJSON(c.App.Writer, ps)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tID\tSTATE\tPATH\tRTT\tIN\tOUT\tSTREAMS\tNOTE")
+			fmt.Fprintln(tw, "NAME\tID\tMEMBER\tLINK\tPATH\tRTT\tLAST SEEN\tIN\tOUT\tSTREAMS\tNOTE")
 			for _, p := range ps {
 				note := p.Error
 				if !p.Present {
 					note = strings.TrimPrefix(note+"; not at the rendezvous", "; ")
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dash(p.Name), p.ID[:identity.ShortLen], p.State, p.Path,
-					rtt(p), bytesIEC(p.BytesIn), bytesIEC(p.BytesOut), p.Streams, dash(note))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%s\n", dash(p.Name), p.ID[:identity.ShortLen], p.Member, p.State, p.Path,
+					rtt(p), ago(p.LastSeen), bytesIEC(p.BytesIn), bytesIEC(p.BytesOut), p.Streams, dash(note))
 			}
 			return tw.Flush()
 		},
 	}
+}
+
+// ago formats how long ago t was, coarsely.
+func ago(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	d := time.Since(t)
+	switch {
+	case d < time.Second:
+		return "now"
+	case d < time.Minute:
+		return fmt.Sprintf("%ds ago", int(d.Seconds()))
+	case d < time.Hour:
+		return fmt.Sprintf("%dm ago", int(d.Minutes()))
+	}
+	return t.Format(time.RFC3339)
 }
 
 func rtt(p overlay.PeerInfo) string {
@@ -192,13 +209,13 @@ func servicesCommand() *cli.Command {
 				return printJSON(c.App.Writer, ss)
 			}
 			tw := tabwriter.NewWriter(c.App.Writer, 2, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "SERVEID\tNAME\tPROTO\tOWNER\tREACHABLE\tINFO")
+			fmt.Fprintln(tw, "SERVEID\tNAME\tPROTO\tOWNER\tREACHABLE\tINFO\tNOTE")
 			for _, s := range ss {
 				owner := s.OwnerName
 				if s.Local {
 					owner += " (this node)"
 				}
-				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\n", s.ServeID, dash(s.Name), s.Proto, owner, yesNo(s.Reachable), dash(s.Info))
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ServeID, dash(s.Name), s.Proto, owner, yesNo(s.Reachable), dash(s.Info), dash(s.Conflict))
 			}
 			return tw.Flush()
 		},

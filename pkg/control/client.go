@@ -118,3 +118,20 @@ func (c *Client) AddMapping(ctx context.Context, req overlay.MappingRequest) (ov
 func (c *Client) RemoveMapping(ctx context.Context, port int) error {
 	return c.do(ctx, http.MethodDelete, "/v1/mappings/"+strconv.Itoa(port), nil, nil)
 }
+
+// LocalServices lists what the node serves.
+func (c *Client) LocalServices(ctx context.Context) ([]overlay.Service, error) {
+	var s []overlay.Service
+	return s, c.do(ctx, http.MethodGet, "/v1/serve", nil, &s)
+}
+
+// AddService makes the node serve s (serveid 0: assign one); it persists.
+func (c *Client) AddService(ctx context.Context, s overlay.Service) (overlay.Service, error) {
+	var got overlay.Service
+	return got, c.do(ctx, http.MethodPost, "/v1/serve", s, &got)
+}
+
+// RemoveService stops serving a serveid.
+func (c *Client) RemoveService(ctx context.Context, id overlay.ServeID) error {
+	return c.do(ctx, http.MethodDelete, "/v1/serve/"+strconv.Itoa(int(id)), nil, nil)
+}

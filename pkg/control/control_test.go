@@ -19,6 +19,9 @@ type stub struct {
 	addErr  error
 	removed []int
 	rmErr   error
+
+	services   []overlay.Service
+	removedSvc []overlay.ServeID
 }
 
 func (s *stub) Status() overlay.StatusInfo       { return overlay.StatusInfo{Name: "n1", Group: "g"} }
@@ -26,6 +29,20 @@ func (s *stub) Peers() []overlay.PeerInfo        { return []overlay.PeerInfo{{Na
 func (s *stub) Services() []overlay.CatalogEntry { return []overlay.CatalogEntry{{ServeID: 700}} }
 func (s *stub) Mappings() []overlay.MappingInfo  { return nil }
 func (s *stub) RemoveMapping(port int) error     { s.removed = append(s.removed, port); return s.rmErr }
+func (s *stub) LocalServices() []overlay.Service {
+	return []overlay.Service{{ID: 5, Proto: "tcp", Target: "127.0.0.1:1"}}
+}
+func (s *stub) AddService(svc overlay.Service, persist bool) (overlay.Service, error) {
+	s.services = append(s.services, svc)
+	if svc.ID == 0 {
+		svc.ID = 1
+	}
+	return svc, s.addErr
+}
+func (s *stub) RemoveService(id overlay.ServeID) error {
+	s.removedSvc = append(s.removedSvc, id)
+	return s.rmErr
+}
 func (s *stub) AddMapping(_ context.Context, r overlay.MappingRequest) (overlay.MappingInfo, error) {
 	s.added = append(s.added, r)
 	if s.addErr != nil {
@@ -93,6 +110,16 @@ func TestRoundTrips(t *testing.T) {
 	if err := c.RemoveMapping(ctx, 2222); err != nil || len(b.removed) != 1 {
 		t.Fatalf("remove %v %v", err, b.removed)
 	}
+	if ls, err := c.LocalServices(ctx); err != nil || len(ls) != 1 || ls[0].Target == "" {
+		t.Fatalf("local services %v %v", ls, err)
+	}
+	got, err := c.AddService(ctx, overlay.Service{Target: "127.0.0.1:22", Name: "ssh"})
+	if err != nil || got.ID != 1 || len(b.services) != 1 || b.services[0].Proto != "tcp" {
+		t.Fatalf("add service %+v %v %+v", got, err, b.services)
+	}
+	if err := c.RemoveService(ctx, 700); err != nil || len(b.removedSvc) != 1 || b.removedSvc[0] != 700 {
+		t.Fatalf("remove service %v %v", err, b.removedSvc)
+	}
 }
 
 func TestErrors(t *testing.T) {
@@ -135,6 +162,10 @@ func TestBadRequests(t *testing.T) {
 		{"DELETE", "/v1/mappings/70000", "", 400, "not a number"},
 		{"GET", "/v1/nope", "", 404, "no API route"},
 		{"PUT", "/v1/status", "", 404, "no API route PUT /v1/status"},
+		{"POST", "/v1/serve", `{"serveid":1000,"target":"h:1"}`, 400, "out of range"},
+		{"POST", "/v1/serve", `{"serveid":5}`, 400, "no target"},
+		{"POST", "/v1/serve", `{"serveid":5,"target":"h:1","claimed":7}`, 400, "set by the mesh"},
+		{"DELETE", "/v1/serve/x", "", 400, "not a number"},
 	} {
 		req, _ := http.NewRequest(tc.method, "http://meshnode"+tc.route, strings.NewReader(tc.body))
 		resp, err := hc.Do(req)

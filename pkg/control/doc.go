@@ -11,4 +11,7 @@
 //	GET    /v1/mappings
 //	POST   /v1/mappings          {"target":"700","port":2222,"bind":"127.0.0.1"}
 //	DELETE /v1/mappings/{port}
+//	GET    /v1/serve             what this node serves (with targets)
+//	POST   /v1/serve             {"serveid":0,"target":"127.0.0.1:22","name":"ssh"}
+//	DELETE /v1/serve/{serveid}
 package control

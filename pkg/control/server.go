@@ -25,6 +25,9 @@ type Backend interface {
 	Mappings() []overlay.MappingInfo
 	AddMapping(ctx context.Context, req overlay.MappingRequest) (overlay.MappingInfo, error)
 	RemoveMapping(port int) error
+	LocalServices() []overlay.Service
+	AddService(s overlay.Service, persist bool) (overlay.Service, error)
+	RemoveService(id overlay.ServeID) error
 }
 
 // maxBody bounds request bodies.
@@ -56,6 +59,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/mappings", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Mappings()) })
 	mux.HandleFunc("POST /v1/mappings", s.addMapping)
 	mux.HandleFunc("DELETE /v1/mappings/{port}", s.removeMapping)
+	mux.HandleFunc("GET /v1/serve", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.LocalServices()) })
+	mux.HandleFunc("POST /v1/serve", s.addService)
+	mux.HandleFunc("DELETE /v1/serve/{serveid}", s.removeService)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -83,6 +89,44 @@ func (s *Server) removeMapping(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := s.b.RemoveMapping(port); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
+	var svc overlay.Service
+	if err := decodeBody(w, r, &svc); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if svc.Proto == "" {
+		svc.Proto = "tcp"
+	}
+	if err := svc.ValidateDeclared(); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if svc.Claimed != 0 || svc.Was != 0 {
+		writeError(w, http.StatusBadRequest, errors.New("claimed and was are set by the mesh, not by requests"))
+		return
+	}
+	got, err := s.b.AddService(svc, true)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, got)
+}
+
+func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
+	id, err := overlay.ParseServeID(r.PathValue("serveid"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if err := s.b.RemoveService(id); err != nil {
 		writeError(w, statusOf(err), err)
 		return
 	}

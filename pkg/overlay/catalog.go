@@ -11,21 +11,32 @@ import (
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
-// catalog holds what the group's other members serve, as each last told us.
+// catalog holds what the group's other members serve: one entry per owner, as
+// the owner last published it (gossiped; see gossip.go). Versions order an owner's
+// entries; an owner that left the group leaves a fence at its last version, so
+// stale gossip cannot bring its services back, while its next start (a newer
+// version) can.
 type catalog struct {
 	mu      sync.Mutex
-	peers   map[identity.PublicKey]*peerCatalog
-	changed chan struct{} // closed and replaced on every change
+	entries map[identity.PublicKey]*catalogEntry
+	fence   map[identity.PublicKey]uint64 // owners that left: their last version
+	changed chan struct{}                 // closed and replaced on every change
 }
 
-type peerCatalog struct {
-	name     string
-	version  uint64
-	services []Service
+// catalogEntry is one owner's services.
+type catalogEntry struct {
+	Owner    identity.PublicKey `json:"owner"`
+	Name     string             `json:"name"`
+	Version  uint64             `json:"version"`
+	Services []Service          `json:"services"`
 }
 
 func newCatalog() *catalog {
-	return &catalog{peers: make(map[identity.PublicKey]*peerCatalog), changed: make(chan struct{})}
+	return &catalog{
+		entries: make(map[identity.PublicKey]*catalogEntry),
+		fence:   make(map[identity.PublicKey]uint64),
+		changed: make(chan struct{}),
+	}
 }
 
 func (c *catalog) notifyLocked() {
@@ -33,25 +44,62 @@ func (c *catalog) notifyLocked() {
 	c.changed = make(chan struct{})
 }
 
-// update records peer's services unless msg is older than what we have.
-func (c *catalog) update(peer identity.PublicKey, name string, msg catalogMsg) bool {
+// merge records e unless an entry at least as new, or a fence, is there. It
+// reports whether the catalog changed.
+func (c *catalog) merge(e catalogEntry) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if p, ok := c.peers[peer]; ok && p.version >= msg.Version {
+	if old, ok := c.entries[e.Owner]; ok && old.Version >= e.Version {
 		return false
 	}
-	c.peers[peer] = &peerCatalog{name: name, version: msg.Version, services: msg.Services}
+	if f, ok := c.fence[e.Owner]; ok && e.Version <= f {
+		return false
+	}
+	delete(c.fence, e.Owner)
+	c.entries[e.Owner] = &e
 	c.notifyLocked()
 	return true
 }
 
-func (c *catalog) remove(peer identity.PublicKey) {
+// remove drops an owner that left the group and fences its last version.
+func (c *catalog) remove(owner identity.PublicKey) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.peers[peer]; ok {
-		delete(c.peers, peer)
+	if e, ok := c.entries[owner]; ok {
+		c.fence[owner] = e.Version
+		delete(c.entries, owner)
 		c.notifyLocked()
 	}
+}
+
+// unfence lets an owner that rejoined publish its current entry again, even if
+// its version did not change (it was declared dead by mistake).
+func (c *catalog) unfence(owner identity.PublicKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.fence, owner)
+}
+
+// version returns the version held for owner (0: none).
+func (c *catalog) version(owner identity.PublicKey) uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.entries[owner]; ok {
+		return e.Version
+	}
+	return 0
+}
+
+// snapshot returns copies of all entries.
+func (c *catalog) snapshot() []catalogEntry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]catalogEntry, 0, len(c.entries))
+	for _, e := range c.entries {
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Owner.Less(out[j].Owner) })
+	return out
 }
 
 // wait returns a channel closed at the next change.
@@ -72,10 +120,10 @@ func (c *catalog) find(match func(peer identity.PublicKey, nodeName string, s Se
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []owner
-	for k, p := range c.peers {
-		for _, s := range p.services {
-			if match(k, p.name, s) {
-				out = append(out, owner{peer: k, name: p.name, service: s})
+	for k, e := range c.entries {
+		for _, s := range e.Services {
+			if match(k, e.Name, s) {
+				out = append(out, owner{peer: k, name: e.Name, service: s})
 			}
 		}
 	}
@@ -93,6 +141,7 @@ type CatalogEntry struct {
 	OwnerName string  `json:"owner_name,omitempty"`
 	Local     bool    `json:"local"`
 	Reachable bool    `json:"reachable"`
+	Conflict  string  `json:"conflict,omitempty"` // the serveid is claimed more than once
 }
 
 // target is what a mapping points at: a serveid, or a service name on a node.
@@ -206,6 +255,15 @@ func (n *Node) Services() []CatalogEntry {
 	for _, o := range n.catalog.find(func(identity.PublicKey, string, Service) bool { return true }) {
 		out = append(out, CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
 			Info: o.service.Info, Owner: o.peer.String(), OwnerName: o.name, Reachable: up[o.peer]})
+	}
+	claims := make(map[ServeID]int, len(out))
+	for _, e := range out {
+		claims[e.ServeID]++
+	}
+	for i, e := range out {
+		if c := claims[e.ServeID]; c > 1 {
+			out[i].Conflict = fmt.Sprintf("serveid %d is claimed by %d nodes", e.ServeID, c)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].ServeID != out[j].ServeID {

@@ -31,8 +31,8 @@ func peerKey(t *testing.T) identity.PublicKey {
 func TestResolve(t *testing.T) {
 	n := testNode(t, Service{ID: 5, Name: "mine", Proto: "tcp", Target: "127.0.0.1:1"})
 	p1, p2 := peerKey(t), peerKey(t)
-	n.catalog.update(p1, "office", catalogMsg{Version: 1, Services: []Service{{ID: 700, Name: "ssh", Proto: "tcp"}, {ID: 800, Name: "web", Proto: "tcp"}}})
-	n.catalog.update(p2, "home", catalogMsg{Version: 1, Services: []Service{{ID: 800, Name: "web", Proto: "tcp"}}})
+	n.catalog.merge(catalogEntry{Owner: p1, Name: "office", Version: 1, Services: []Service{{ID: 700, Name: "ssh", Proto: "tcp"}, {ID: 800, Name: "web", Proto: "tcp"}}})
+	n.catalog.merge(catalogEntry{Owner: p2, Name: "home", Version: 1, Services: []Service{{ID: 800, Name: "web", Proto: "tcp"}}})
 	for _, tc := range []struct {
 		target    string
 		wantPeer  *identity.PublicKey
@@ -69,18 +69,21 @@ func TestResolve(t *testing.T) {
 	}
 }
 
-func TestCatalogVersions(t *testing.T) {
+func TestCatalogVersionsAndFences(t *testing.T) {
 	c := newCatalog()
 	p := peerKey(t)
-	if !c.update(p, "n", catalogMsg{Version: 5, Services: []Service{{ID: 1, Proto: "tcp"}}}) {
-		t.Fatal("first update refused")
+	entry := func(v uint64) catalogEntry {
+		return catalogEntry{Owner: p, Name: "n", Version: v, Services: []Service{{ID: 1, Proto: "tcp"}}}
 	}
-	if c.update(p, "n", catalogMsg{Version: 4}) {
-		t.Fatal("an older catalog replaced a newer one")
+	if !c.merge(entry(5)) {
+		t.Fatal("first entry refused")
+	}
+	if c.merge(entry(4)) || c.merge(entry(5)) {
+		t.Fatal("an entry not newer than the held one was taken")
 	}
 	ch := c.wait()
-	if !c.update(p, "n", catalogMsg{Version: 6}) {
-		t.Fatal("newer update refused")
+	if !c.merge(entry(6)) {
+		t.Fatal("newer entry refused")
 	}
 	select {
 	case <-ch:
@@ -89,7 +92,43 @@ func TestCatalogVersions(t *testing.T) {
 	}
 	c.remove(p)
 	if got := c.find(func(identity.PublicKey, string, Service) bool { return true }); len(got) != 0 {
-		t.Fatalf("removed peer still listed: %v", got)
+		t.Fatalf("removed owner still listed: %v", got)
+	}
+	if c.merge(entry(6)) {
+		t.Fatal("stale gossip of a departed owner brought it back")
+	}
+	if !c.merge(entry(7)) {
+		t.Fatal("the departed owner's newer entry (it restarted) refused")
+	}
+	c.remove(p)
+	c.unfence(p)
+	if !c.merge(entry(7)) {
+		t.Fatal("an unfenced owner's entry refused")
+	}
+}
+
+func TestClaimWins(t *testing.T) {
+	a, b := peerKey(t), peerKey(t)
+	if b.Less(a) {
+		a, b = b, a
+	}
+	early, late := Service{ID: 3, Claimed: 100}, Service{ID: 3, Claimed: 200}
+	for _, tc := range []struct {
+		x, y   Service
+		xo, yo identity.PublicKey
+		want   bool
+	}{
+		{early, late, b, a, true},  // earlier claim wins, whatever the key
+		{late, early, a, b, false}, // and loses the other way round
+		{early, early, a, b, true}, // tie: lower key
+		{early, early, b, a, false},
+	} {
+		if got := claimWins(tc.x, tc.xo, tc.y, tc.yo); got != tc.want {
+			t.Errorf("claimWins(%d@%s, %d@%s) = %v", tc.x.Claimed, tc.xo.Short(), tc.y.Claimed, tc.yo.Short(), got)
+		}
+		if got := claimWins(tc.y, tc.yo, tc.x, tc.xo); got == tc.want {
+			t.Errorf("claimWins is not antisymmetric for %+v", tc)
+		}
 	}
 }
 

@@ -27,6 +27,8 @@ type link struct {
 	log  *slog.Logger
 
 	bytesIn, bytesOut atomic.Uint64 // sealed link packets, both routes
+	lastSeen          atomic.Int64  // unix ns of the last authentic packet from the peer
+	byeAt             atomic.Int64  // unix ns of the peer's goodbye (it left cleanly)
 
 	ch *seal.Channel // for the link's whole life
 
@@ -93,11 +95,16 @@ func (l *link) receive(pkt []byte) {
 	l.bytesIn.Add(uint64(len(pkt)))
 	b := getBuf()
 	pt, err := l.ch.Receive((*b)[:0], pkt)
-	if err != nil || len(pt) == 0 {
+	if err != nil {
 		putBuf(b)
-		if err != nil && !errors.Is(err, seal.ErrClosed) {
+		if !errors.Is(err, seal.ErrClosed) {
 			l.log.Debug("dropped link packet", "err", err)
 		}
+		return
+	}
+	l.lastSeen.Store(time.Now().UnixNano()) // authentic: a handshake, keepalive or data
+	if len(pt) == 0 {
+		putBuf(b)
 		return
 	}
 	switch pt[0] {
@@ -111,6 +118,14 @@ func (l *link) receive(pkt []byte) {
 		}
 		*b = pt
 		g.conn.deliver(b)
+	case msgGossip:
+		if gs := l.n.gossip.Load(); gs != nil {
+			gs.tr.deliverPacket(l.peer, pt[1:])
+		}
+		putBuf(b)
+	case msgBye:
+		putBuf(b)
+		l.byeAt.Store(time.Now().UnixNano())
 	default:
 		putBuf(b)
 		l.log.Debug("dropped link message of unknown kind", "kind", pt[0])
@@ -125,10 +140,14 @@ func (l *link) sendPacket(pkt []byte) error {
 }
 
 // sendSegment seals one KCP segment.
-func (l *link) sendSegment(seg []byte) {
+func (l *link) sendSegment(seg []byte) { l.sendMessage(msgKCP, seg) }
+
+// sendMessage seals one link message. Without a session it is dropped (the
+// layers above retransmit) and a handshake starts.
+func (l *link) sendMessage(kind byte, payload []byte) {
 	b := getBuf()
-	*b = append(append(*b, msgKCP), seg...)
-	_ = l.ch.Seal(*b) // ErrNoSession etc.: dropped, KCP retransmits
+	*b = append(append(*b, kind), payload...)
+	_ = l.ch.Seal(*b)
 	putBuf(b)
 }
 
@@ -172,7 +191,6 @@ func (l *link) established(e seal.Established) {
 	l.log.Info("link up", "name", name, "path", "relay", "suite", e.Suite, "restarted", old != nil)
 	go l.acceptLoop(g)
 	go l.watch(g)
-	go l.n.sendCatalogTo(l)
 }
 
 func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
@@ -370,6 +388,8 @@ type PeerInfo struct {
 	BytesIn   uint64    `json:"bytes_in"`
 	BytesOut  uint64    `json:"bytes_out"`
 	Streams   int       `json:"streams"`
+	LastSeen  time.Time `json:"last_seen,omitempty"`
+	Member    string    `json:"member"` // memberlist's view: alive, suspect, dead, left, or "-" (not a member)
 	Error     string    `json:"error,omitempty"`
 }
 
@@ -382,6 +402,9 @@ func (l *link) info() PeerInfo {
 		Path:     "relay",
 		BytesIn:  l.bytesIn.Load(),
 		BytesOut: l.bytesOut.Load(),
+	}
+	if ns := l.lastSeen.Load(); ns != 0 {
+		p.LastSeen = time.Unix(0, ns)
 	}
 	switch {
 	case l.gen != nil:
@@ -402,4 +425,10 @@ func (l *link) isUp() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.gen != nil
+}
+
+// saidBye reports whether the peer said goodbye in the last minute.
+func (l *link) saidBye() bool {
+	ns := l.byeAt.Load()
+	return ns != 0 && time.Since(time.Unix(0, ns)) < time.Minute
 }

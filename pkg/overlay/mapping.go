@@ -184,7 +184,13 @@ func (n *Node) persist() error {
 	for _, m := range n.mappings {
 		st.Mappings = append(st.Mappings, m.req)
 	}
+	for _, s := range n.services {
+		if s.persist {
+			st.Services = append(st.Services, s.Service)
+		}
+	}
 	n.mu.Unlock()
+	sort.Slice(st.Services, func(i, j int) bool { return st.Services[i].ID < st.Services[j].ID })
 	sort.Slice(st.Mappings, func(i, j int) bool { return st.Mappings[i].Port < st.Mappings[j].Port })
 	if err := saveState(n.cfg.StateDir, st); err != nil {
 		return fmt.Errorf("persist mappings: %w", err)
@@ -194,13 +200,8 @@ func (n *Node) persist() error {
 
 // restoreMappings brings back the mappings of the last run. One that cannot listen
 // any more stays listed with its error until it is unmapped.
-func (n *Node) restoreMappings(ctx context.Context) {
-	st, err := loadState(n.cfg.StateDir)
-	if err != nil {
-		n.log.Error("mappings not restored", "err", err)
-		return
-	}
-	for _, req := range st.Mappings {
+func (n *Node) restoreMappings(saved []MappingRequest) {
+	for _, req := range saved {
 		t, err := req.normalize()
 		if err != nil || req.Port == 0 {
 			n.log.Error("dropping a bad saved mapping", "target", req.Target, "port", req.Port, "err", err)
@@ -385,4 +386,16 @@ func (s *serviceStream) Read(p []byte) (int, error) {
 		}
 	}
 	return s.chunkConn.Read(p)
+}
+
+// restoreServices brings back the services added through the API in the last run,
+// with their serveids. One that clashes with a --serve service is skipped.
+func (n *Node) restoreServices(saved []Service) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for _, s := range saved {
+		if _, err := n.addServiceLocked(s, true); err != nil {
+			n.log.Error("saved service not restored", "serveid", s.ID, "name", s.Name, "err", err)
+		}
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/identity"
@@ -82,14 +83,19 @@ type Node struct {
 
 	streamSlots slots
 	catalog     *catalog
+	gossip      atomic.Pointer[gossip] // set by Run
+	ready       chan struct{}          // closed when Run has restored state and started gossip
 
 	mu       sync.Mutex
 	links    map[identity.PublicKey]*link
 	present  map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
 	services map[ServeID]*localService
 	mappings map[int]*mapping
+	version  uint64          // of the local catalog entry
 	ctx      context.Context // set by Run; mappings live in it
 	closing  bool
+
+	conflictsLogged map[string]bool // serveid conflicts already reported
 }
 
 // New checks cfg and builds a node. It starts nothing: call Run.
@@ -128,13 +134,17 @@ func New(cfg Config) (*Node, error) {
 		present:     make(map[identity.PublicKey]string),
 		services:    make(map[ServeID]*localService),
 		mappings:    make(map[int]*mapping),
+		ready:       make(chan struct{}),
+
+		conflictsLogged: make(map[string]bool),
 	}
 	n.cfg.Secret = "" // keep only the derived key
 	for _, s := range cfg.Services {
-		if err := n.addServiceLocked(s); err != nil {
+		if _, err := n.addServiceLocked(s, false); err != nil {
 			return nil, err
 		}
 	}
+	n.bumpVersionLocked()
 	rc, err := relay.NewClient(relay.ClientConfig{
 		Addr:       cfg.Rendezvous,
 		Transport:  cfg.Transport,
@@ -152,38 +162,61 @@ func New(cfg Config) (*Node, error) {
 	return n, nil
 }
 
+// Ready is closed once Run has restored the persisted services and mappings and
+// started gossip: from then on the node's API answers with its full state.
+func (n *Node) Ready() <-chan struct{} { return n.ready }
+
 // ID returns the node's public key (its ID).
 func (n *Node) ID() identity.PublicKey { return n.pub }
 
 // Run runs the node until ctx is done: it keeps a connection to the rendezvous,
-// links to peers, serves streams and restores persisted mappings. It returns nil on
-// a clean stop.
+// links to peers, gossips membership and the catalog, serves streams and
+// restores persisted services and mappings. It returns nil on a clean stop.
 func (n *Node) Run(ctx context.Context) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
+	// Links, gossip and mappings live until the shutdown sequence ends them, not
+	// until ctx ends: leaving the group needs the links for a moment longer.
+	life, endLife := context.WithCancel(context.Background())
+	defer endLife()
 	n.mu.Lock()
-	n.ctx = ctx
+	n.ctx = life
 	n.mu.Unlock()
 
-	n.log.Info("node starting", "id", n.pub.String(), "name", n.name, "group", n.cfg.Group,
-		"rendezvous", n.cfg.Rendezvous, "services", len(n.cfg.Services), "cipher", n.cipher.Name())
-	n.restoreMappings(ctx)
-
-	err := n.relay.Run(ctx)
-	n.shutdown()
-	if ctx.Err() != nil {
-		return nil
+	st, err := loadState(n.cfg.StateDir)
+	if err != nil {
+		return err
 	}
+	n.restoreServices(st.Services)
+	n.log.Info("node starting", "id", n.pub.String(), "name", n.name, "group", n.cfg.Group,
+		"rendezvous", n.cfg.Rendezvous, "services", len(n.LocalServices()), "cipher", n.cipher.Name())
+	g, err := newGossip(n)
+	if err != nil {
+		return fmt.Errorf("gossip: %w", err)
+	}
+	n.gossip.Store(g)
+	n.restoreMappings(st.Mappings)
+	close(n.ready)
+
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- n.relay.Run(life) }()
+	select {
+	case <-ctx.Done():
+	case err = <-relayDone: // only if it could not run at all
+		relayDone = nil
+	}
+	n.shutdown(g)
+	endLife()
+	if relayDone != nil {
+		<-relayDone
+	}
+	n.log.Info("node stopped")
 	return err
 }
 
-func (n *Node) shutdown() {
+// shutdown stops mappings (no new connections), leaves the group while links
+// still work, then closes the links.
+func (n *Node) shutdown(g *gossip) {
 	n.mu.Lock()
 	n.closing = true
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
 	maps := make([]*mapping, 0, len(n.mappings))
 	for _, m := range n.mappings {
 		maps = append(maps, m)
@@ -192,10 +225,26 @@ func (n *Node) shutdown() {
 	for _, m := range maps {
 		m.stop()
 	}
+	n.mu.Lock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	n.mu.Unlock()
+	for _, l := range links {
+		l.sendMessage(msgBye, nil)
+	}
+	g.leave()
 	for _, l := range links {
 		l.close()
 	}
-	n.log.Info("node stopped")
+}
+
+// existingLink returns the link to peer, or nil; it never creates one.
+func (n *Node) existingLink(peer identity.PublicKey) *link {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.links[peer]
 }
 
 func (n *Node) sendRelay(peer identity.PublicKey, pkt []byte) error {
@@ -217,56 +266,64 @@ func (n *Node) onPresence(ev relay.PresenceEvent) {
 		n.mu.Lock()
 		n.present[ev.Key] = ev.Name
 		n.mu.Unlock()
-		n.log.Info("peer joined", "peer", ev.Key.Short(), "name", ev.Name)
+		n.log.Debug("peer at the rendezvous", "peer", ev.Key.Short(), "name", ev.Name)
 		// Both sides initiate: a peer that restarted has no session while we may
 		// still hold one from its previous run, so waiting for "the other side"
 		// could wait forever. Simultaneous handshakes converge (pkg/seal).
 		if l := n.linkFor(ev.Key, ev.Name); l != nil {
 			l.initiate()
 		}
+		if g := n.gossip.Load(); g != nil {
+			g.requestJoin(ev.Key)
+		}
 	case relay.PeerLeft:
 		n.mu.Lock()
 		name := n.present[ev.Key]
 		delete(n.present, ev.Key)
-		l := n.links[ev.Key]
 		n.mu.Unlock()
-		n.log.Info("peer left the rendezvous", "peer", ev.Key.Short(), "name", name)
-		if l != nil {
-			// A rendezvous restart makes peers leave and rejoin in some order:
-			// keep the link (and its open streams) unless the peer stays away.
-			time.AfterFunc(n.cfg.LinkGrace, func() { n.dropIfAbsent(l) })
+		n.log.Debug("peer left the rendezvous", "peer", ev.Key.Short(), "name", name)
+		n.maybeDropLink(ev.Key)
+	}
+}
+
+// maybeDropLink closes the link to peer after LinkGrace if by then the peer is
+// neither at the rendezvous nor a member of the group. A rendezvous restart
+// makes peers leave and rejoin in some order: the grace keeps their links (and
+// open streams) through it.
+func (n *Node) maybeDropLink(peer identity.PublicKey) {
+	time.AfterFunc(n.cfg.LinkGrace, func() {
+		n.mu.Lock()
+		_, present := n.present[peer]
+		l := n.links[peer]
+		g := n.gossip.Load()
+		if present || l == nil || n.closing || g != nil && g.isMember(peer) {
+			n.mu.Unlock()
+			return
 		}
-	}
-}
-
-// dropIfAbsent closes l when its peer is still away from the rendezvous.
-func (n *Node) dropIfAbsent(l *link) {
-	n.mu.Lock()
-	_, back := n.present[l.peer]
-	if back || n.links[l.peer] != l {
+		delete(n.links, peer)
 		n.mu.Unlock()
-		return
-	}
-	delete(n.links, l.peer)
-	n.mu.Unlock()
-	l.close()
-	n.catalog.remove(l.peer)
-	n.log.Info("peer gone", "peer", l.peer.Short(), "name", l.peerName())
+		l.close()
+		n.log.Debug("link closed: the peer is gone", "peer", peer.Short(), "name", l.peerName())
+	})
 }
 
-// linkFor returns the link to peer, creating it when needed. It returns nil when the
-// node is closing or the link table is full.
+// catalogChanged runs after the catalog changed.
+func (n *Node) catalogChanged() { n.resolveConflicts() }
+
+// linkFor returns the link to peer, creating it when needed. It returns nil when
+// the link table is full, or when the node is closing and has no link to peer
+// (existing links stay usable while it leaves the group).
 func (n *Node) linkFor(peer identity.PublicKey, name string) *link {
 	if peer == n.pub {
 		return nil
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closing {
-		return nil
-	}
 	if l, ok := n.links[peer]; ok {
 		return l
+	}
+	if n.closing {
+		return nil
 	}
 	if len(n.links) >= n.cfg.MaxPeers {
 		n.log.Warn("link table full; ignoring peer", "peer", peer.Short(), "max_peers", n.cfg.MaxPeers)
@@ -299,10 +356,15 @@ func (n *Node) Peers() []PeerInfo {
 		present[k] = true
 	}
 	n.mu.Unlock()
+	g := n.gossip.Load()
 	out := make([]PeerInfo, 0, len(links))
 	for _, l := range links {
 		p := l.info()
 		p.Present = present[l.peer]
+		p.Member = "-"
+		if g != nil {
+			p.Member = g.memberState(l.peer)
+		}
 		out = append(out, p)
 	}
 	sort.Slice(out, func(i, j int) bool {

@@ -4,75 +4,10 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"sort"
-	"sync/atomic"
 	"time"
 
 	"github.com/xtaci/smux"
 )
-
-// localService is a service this node serves, with its connection bound.
-type localService struct {
-	Service
-	active slots
-	total  atomic.Uint64
-}
-
-// addServiceLocked declares a service; n.mu is held (or n is not running yet).
-func (n *Node) addServiceLocked(s Service) error {
-	if s.Proto == "" {
-		s.Proto = "tcp"
-	}
-	if err := s.Validate(); err != nil {
-		return invalid("service %d: %v", s.ID, err)
-	}
-	if s.Target == "" {
-		return invalid("service %d has no target HOST:PORT", s.ID)
-	}
-	if old, ok := n.services[s.ID]; ok {
-		return conflict("serveid %d is already served here (-> %s)", s.ID, old.Target)
-	}
-	n.services[s.ID] = &localService{Service: s, active: newSlots(n.cfg.MaxConnsPerService)}
-	return nil
-}
-
-// LocalServices lists what this node serves, with targets.
-func (n *Node) LocalServices() []Service {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	out := make([]Service, 0, len(n.services))
-	for _, s := range n.services {
-		out = append(out, s.Service)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
-	return out
-}
-
-// catalogMessage is this node's catalog as peers should see it. Its version grows
-// with wall time, so a restarted node's catalog replaces its old one everywhere.
-func (n *Node) catalogMessage() catalogMsg {
-	return catalogMsg{Version: uint64(time.Now().UnixNano()), Services: n.LocalServices()}
-}
-
-// sendCatalogTo tells the peer of l what this node serves.
-func (n *Node) sendCatalogTo(l *link) {
-	ctx, cancel := context.WithTimeout(n.runContext(), n.cfg.OpenTimeout)
-	defer cancel()
-	st, err := l.openStream(ctx)
-	if err != nil {
-		l.log.Debug("cannot send catalog", "err", err)
-		return
-	}
-	defer st.Close()
-	st.SetWriteDeadline(time.Now().Add(n.cfg.OpenTimeout))
-	if _, err := st.Write(streamOpen{Kind: streamCatalog}.marshal()); err != nil {
-		l.log.Debug("cannot send catalog", "err", err)
-		return
-	}
-	if err := writeCatalog(st, n.catalogMessage()); err != nil {
-		l.log.Debug("cannot send catalog", "err", err)
-	}
-}
 
 func (n *Node) runContext() context.Context {
 	n.mu.Lock()
@@ -96,16 +31,20 @@ func (n *Node) handleStream(l *link, st *smux.Stream) {
 		return
 	}
 	switch open.Kind {
-	case streamCatalog:
+	case streamCatalog: // a peer fetches our entry
 		defer st.Close()
-		msg, err := readCatalog(st)
-		if err != nil {
-			l.log.Warn("peer sent a bad catalog", "err", err)
+		st.SetWriteDeadline(time.Now().Add(headerTimeout))
+		if err := writeCatalog(st, n.localEntry()); err != nil {
+			l.log.Debug("cannot answer a catalog fetch", "err", err)
+		}
+	case streamGossip:
+		st.SetReadDeadline(time.Time{})
+		g := n.gossip.Load()
+		if g == nil {
+			st.Close()
 			return
 		}
-		if n.catalog.update(l.peer, l.peerName(), msg) {
-			l.log.Debug("peer catalog updated", "services", len(msg.Services))
-		}
+		g.tr.deliverStream(st)
 	case streamService:
 		st.SetReadDeadline(time.Time{})
 		n.serveStream(l, st, open.ServeID)

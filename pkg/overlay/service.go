@@ -27,12 +27,28 @@ type Service struct {
 	Proto  string  `json:"proto"`
 	Info   string  `json:"info,omitempty"`
 	Target string  `json:"target,omitempty"` // host:port; only the owner knows it (not sent to peers)
+	// Claimed is when the owner took the serveid (unix ns): of two services
+	// claiming one dynamic serveid, the earlier keeps it.
+	Claimed int64 `json:"claimed,omitempty"`
+	// Was is the serveid the mesh moved this service from after a dynamic
+	// serveid conflict (0: never moved), so the other owner can say so too.
+	Was ServeID `json:"was,omitempty"`
 }
+
+// Static reports whether the serveid is static (500-999): the mesh never changes
+// it, and a second claim is an error rather than a renumbering.
+func (s Service) Static() bool { return s.ID >= MinStaticID }
 
 // Validate checks a service declaration and names what is wrong.
 func (s Service) Validate() error {
 	if s.ID == 0 || s.ID > MaxServeID {
 		return fmt.Errorf("serveid %d out of range 1-%d", s.ID, MaxServeID)
+	}
+	if s.Claimed < 0 {
+		return fmt.Errorf("serveid %d: negative claim time", s.ID)
+	}
+	if s.Was > MaxServeID {
+		return fmt.Errorf("serveid %d: previous serveid %d out of range", s.ID, s.Was)
 	}
 	if err := validateLabel("service name", s.Name, MaxServiceName); err != nil {
 		return err
@@ -81,6 +97,8 @@ func splitHostPort(hp string) (string, int, error) {
 // ParseServeSpec parses the --serve flag syntax:
 //
 //	SERVEID=HOST:PORT[,name=X][,info=Y][,proto=tcp]
+//
+// SERVEID 0 asks the mesh for a free dynamic serveid (1-499).
 func ParseServeSpec(spec string) (Service, error) {
 	s := Service{Proto: "tcp"}
 	head, opts, _ := strings.Cut(spec, ",")
@@ -88,7 +106,7 @@ func ParseServeSpec(spec string) (Service, error) {
 	if !ok {
 		return s, fmt.Errorf("--serve %q: want SERVEID=HOST:PORT[,name=X][,info=Y]", spec)
 	}
-	id, err := ParseServeID(idStr)
+	id, err := ParseServeIDOrZero(idStr)
 	if err != nil {
 		return s, fmt.Errorf("--serve %q: %w", spec, err)
 	}
@@ -114,10 +132,30 @@ func ParseServeSpec(spec string) (Service, error) {
 	if s.Target == "" {
 		return s, fmt.Errorf("--serve %q: missing HOST:PORT after '='", spec)
 	}
-	if err := s.Validate(); err != nil {
+	if err := s.ValidateDeclared(); err != nil {
 		return s, fmt.Errorf("--serve %q: %w", spec, err)
 	}
 	return s, nil
+}
+
+// ValidateDeclared is Validate for a service being declared: it needs a target,
+// and serveid 0 (assign one) is allowed.
+func (s Service) ValidateDeclared() error {
+	if s.Target == "" {
+		return fmt.Errorf("serveid %d: no target HOST:PORT", s.ID)
+	}
+	if s.ID == 0 {
+		s.ID = 1
+	}
+	return s.Validate()
+}
+
+// ParseServeIDOrZero parses a serveid, allowing 0 ("assign a dynamic one").
+func ParseServeIDOrZero(s string) (ServeID, error) {
+	if strings.TrimSpace(s) == "0" {
+		return 0, nil
+	}
+	return ParseServeID(s)
 }
 
 // ParseServeID parses a serveid (1-999).

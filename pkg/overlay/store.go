@@ -9,12 +9,14 @@ import (
 	"path/filepath"
 )
 
-// stateFile is where the node keeps what `map` and `unmap` changed, so mappings
-// come back after a restart.
-const stateFile = "mappings.json"
+// stateFile is where the node keeps what the control API changed (mappings,
+// services added with `serve add`), so they come back after a restart. It holds
+// service targets: 0600, like the key.
+const stateFile = "state.json"
 
 type savedState struct {
 	Mappings []MappingRequest `json:"mappings"`
+	Services []Service        `json:"services,omitempty"`
 }
 
 func loadState(dir string) (savedState, error) {

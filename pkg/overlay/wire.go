@@ -13,18 +13,30 @@ package overlay
 // Link message (the plaintext of one sealed datagram):
 //
 //	u8  kind         msgKCP: the rest is one KCP segment
+//	                 msgGossip: the rest is one memberlist packet
+//	                 msgBye: (empty) the sender is leaving the group cleanly
 //
 // Stream open (first bytes a stream opener writes):
 //
-//	u8  kind         streamService | streamCatalog
+//	u8  kind         streamService | streamCatalog | streamGossip
 //	service: u16 serveid
+//	gossip: then memberlist's own stream protocol
 //
 // Service stream status (first bytes the acceptor writes back):
 //
 //	u8  code         0 = ok, else an error code; then
 //	u8  n, n bytes   a human-readable reason (empty when ok)
 //
-// Catalog stream: u32 length + JSON catalogMsg (<= maxCatalogBytes), then close.
+// Catalog stream (a fetch): the acceptor answers u32 length + JSON catalogEntry
+// (<= maxCatalogBytes) with its own services, then closes.
+//
+// Gossip user message (memberlist broadcast, see gossip.go):
+//
+//	u8  kind         gossipEntry: JSON catalogEntry follows
+//	                 gossipNotice: owner [32] | version u64 (entry too big to
+//	                 gossip: fetch it from the owner)
+//
+// Gossip push/pull state: JSON array of catalogEntry (<= maxStateBytes).
 
 import (
 	"encoding/binary"
@@ -32,19 +44,30 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/meshnode/meshnode/pkg/identity"
 )
 
 const helloVersion = 1
 
 // Link message kinds.
 const (
-	msgKCP byte = 1
+	msgKCP    byte = 1
+	msgGossip byte = 2
+	msgBye    byte = 3
 )
 
 // Stream kinds.
 const (
 	streamService byte = 1
 	streamCatalog byte = 2
+	streamGossip  byte = 3
+)
+
+// Gossip user message kinds.
+const (
+	gossipEntry  byte = 1
+	gossipNotice byte = 2
 )
 
 // Service stream status codes.
@@ -58,6 +81,7 @@ const (
 const (
 	maxNodeName     = 64
 	maxCatalogBytes = 256 << 10
+	maxStateBytes   = 8 << 20
 	maxReason       = 255
 )
 
@@ -126,7 +150,7 @@ func readStreamOpen(r io.Reader) (streamOpen, error) {
 		if o.ServeID == 0 || o.ServeID > MaxServeID {
 			return o, fmt.Errorf("serveid %d out of range: %w", o.ServeID, errMalformed)
 		}
-	case streamCatalog:
+	case streamCatalog, streamGossip:
 	default:
 		return o, fmt.Errorf("stream kind %d: %w", o.Kind, errMalformed)
 	}
@@ -171,64 +195,153 @@ func readStatus(r io.Reader) error {
 	return &statusError{Code: h[0], Reason: string(reason)}
 }
 
-// catalogMsg is what a node tells a peer about the services it serves.
-type catalogMsg struct {
-	// Version orders messages from one sender (later replaces earlier).
-	Version  uint64    `json:"version"`
-	Services []Service `json:"services"`
-}
-
-func writeCatalog(w io.Writer, m catalogMsg) error {
-	for i := range m.Services {
-		m.Services[i].Target = "" // targets stay private to the owner
-	}
-	body, err := json.Marshal(m)
+func writeCatalog(w io.Writer, e catalogEntry) error {
+	body, err := marshalEntry(e)
 	if err != nil {
 		return err
-	}
-	if len(body) > maxCatalogBytes {
-		return fmt.Errorf("catalog of %d bytes exceeds %d", len(body), maxCatalogBytes)
 	}
 	b := binary.BigEndian.AppendUint32(make([]byte, 0, 4+len(body)), uint32(len(body)))
 	_, err = w.Write(append(b, body...))
 	return err
 }
 
-func readCatalog(r io.Reader) (catalogMsg, error) {
-	var m catalogMsg
+func readCatalog(r io.Reader) (catalogEntry, error) {
 	var l [4]byte
 	if _, err := io.ReadFull(r, l[:]); err != nil {
-		return m, fmt.Errorf("read catalog length: %w", err)
+		return catalogEntry{}, fmt.Errorf("read catalog length: %w", err)
 	}
 	n := binary.BigEndian.Uint32(l[:])
 	if n > maxCatalogBytes {
-		return m, fmt.Errorf("catalog of %d bytes exceeds %d: %w", n, maxCatalogBytes, errMalformed)
+		return catalogEntry{}, fmt.Errorf("catalog of %d bytes exceeds %d: %w", n, maxCatalogBytes, errMalformed)
 	}
 	body := make([]byte, n)
 	if _, err := io.ReadFull(r, body); err != nil {
-		return m, fmt.Errorf("read catalog: %w", err)
+		return catalogEntry{}, fmt.Errorf("read catalog: %w", err)
 	}
-	return parseCatalog(body)
+	return parseEntry(body)
 }
 
-func parseCatalog(body []byte) (catalogMsg, error) {
-	var m catalogMsg
-	if err := json.Unmarshal(body, &m); err != nil {
-		return m, fmt.Errorf("catalog: %v: %w", err, errMalformed)
+// marshalEntry encodes an entry for peers: service targets stay private.
+func marshalEntry(e catalogEntry) ([]byte, error) {
+	svcs := make([]Service, len(e.Services))
+	for i, s := range e.Services {
+		s.Target = ""
+		svcs[i] = s
 	}
-	if len(m.Services) > MaxServeID {
-		return m, fmt.Errorf("catalog lists %d services: %w", len(m.Services), errMalformed)
+	e.Services = svcs
+	body, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
 	}
-	seen := make(map[ServeID]bool, len(m.Services))
-	for i, s := range m.Services {
+	if len(body) > maxCatalogBytes {
+		return nil, fmt.Errorf("catalog of %d bytes exceeds %d", len(body), maxCatalogBytes)
+	}
+	return body, nil
+}
+
+func parseEntry(body []byte) (catalogEntry, error) {
+	var e catalogEntry
+	if err := json.Unmarshal(body, &e); err != nil {
+		return e, fmt.Errorf("catalog entry: %v: %w", err, errMalformed)
+	}
+	return e, validateEntry(&e)
+}
+
+func validateEntry(e *catalogEntry) error {
+	if e.Owner.IsZero() {
+		return fmt.Errorf("catalog entry without an owner: %w", errMalformed)
+	}
+	if e.Version == 0 {
+		return fmt.Errorf("catalog entry of %s without a version: %w", e.Owner.Short(), errMalformed)
+	}
+	if err := validateLabel("node name", e.Name, maxNodeName); err != nil {
+		return fmt.Errorf("catalog entry of %s: %v: %w", e.Owner.Short(), err, errMalformed)
+	}
+	if len(e.Services) > MaxServeID {
+		return fmt.Errorf("catalog entry lists %d services: %w", len(e.Services), errMalformed)
+	}
+	seen := make(map[ServeID]bool, len(e.Services))
+	for i, s := range e.Services {
 		if err := s.Validate(); err != nil {
-			return m, fmt.Errorf("catalog entry %d: %v: %w", i, err, errMalformed)
+			return fmt.Errorf("catalog entry %d of %s: %v: %w", i, e.Owner.Short(), err, errMalformed)
 		}
 		if seen[s.ID] {
-			return m, fmt.Errorf("catalog lists serveid %d twice: %w", s.ID, errMalformed)
+			return fmt.Errorf("catalog of %s lists serveid %d twice: %w", e.Owner.Short(), s.ID, errMalformed)
 		}
 		seen[s.ID] = true
-		m.Services[i].Target = ""
+		e.Services[i].Target = ""
 	}
-	return m, nil
+	return nil
+}
+
+// marshalState encodes a push/pull state: every entry this node holds.
+func marshalState(es []catalogEntry) []byte {
+	for i := range es {
+		svcs := make([]Service, len(es[i].Services))
+		for j, s := range es[i].Services {
+			s.Target = ""
+			svcs[j] = s
+		}
+		es[i].Services = svcs
+	}
+	b, _ := json.Marshal(es)
+	return b
+}
+
+// parseState decodes a push/pull state; invalid entries are an error for the
+// whole state (a peer sending junk gets nothing merged).
+func parseState(b []byte) ([]catalogEntry, error) {
+	if len(b) > maxStateBytes {
+		return nil, fmt.Errorf("catalog state of %d bytes exceeds %d: %w", len(b), maxStateBytes, errMalformed)
+	}
+	var es []catalogEntry
+	if err := json.Unmarshal(b, &es); err != nil {
+		return nil, fmt.Errorf("catalog state: %v: %w", err, errMalformed)
+	}
+	for i := range es {
+		if err := validateEntry(&es[i]); err != nil {
+			return nil, err
+		}
+	}
+	return es, nil
+}
+
+// gossipMsg is a decoded gossip user message.
+type gossipMsg struct {
+	Kind    byte
+	Entry   catalogEntry       // gossipEntry
+	Owner   identity.PublicKey // gossipNotice
+	Version uint64             // gossipNotice
+}
+
+func marshalGossipEntry(body []byte) []byte { return append([]byte{gossipEntry}, body...) }
+
+func marshalGossipNotice(owner identity.PublicKey, version uint64) []byte {
+	b := append([]byte{gossipNotice}, owner[:]...)
+	return binary.BigEndian.AppendUint64(b, version)
+}
+
+func parseGossip(b []byte) (gossipMsg, error) {
+	var m gossipMsg
+	if len(b) == 0 {
+		return m, fmt.Errorf("empty gossip message: %w", errMalformed)
+	}
+	m.Kind = b[0]
+	switch m.Kind {
+	case gossipEntry:
+		e, err := parseEntry(b[1:])
+		m.Entry = e
+		return m, err
+	case gossipNotice:
+		if len(b) != 1+identity.KeySize+8 {
+			return m, fmt.Errorf("gossip notice of %d bytes: %w", len(b), errMalformed)
+		}
+		copy(m.Owner[:], b[1:])
+		m.Version = binary.BigEndian.Uint64(b[1+identity.KeySize:])
+		if m.Owner.IsZero() || m.Version == 0 {
+			return m, fmt.Errorf("gossip notice without owner or version: %w", errMalformed)
+		}
+		return m, nil
+	}
+	return m, fmt.Errorf("gossip message kind %d: %w", m.Kind, errMalformed)
 }

@@ -81,45 +81,86 @@ func TestStatus(t *testing.T) {
 	}
 }
 
-func TestCatalogRoundTrip(t *testing.T) {
-	in := catalogMsg{Version: 3, Services: []Service{
-		{ID: 700, Name: "ssh", Proto: "tcp", Info: "home", Target: "127.0.0.1:22"},
-		{ID: 12, Proto: "tcp", Target: "10.0.0.1:80"},
+func testEntry(t *testing.T) catalogEntry {
+	return catalogEntry{Owner: peerKey(t), Name: "office", Version: 3, Services: []Service{
+		{ID: 700, Name: "ssh", Proto: "tcp", Info: "home", Target: "127.0.0.1:22", Claimed: 5},
+		{ID: 12, Proto: "tcp", Target: "10.0.0.1:80", Was: 11},
 	}}
+}
+
+func TestCatalogRoundTrip(t *testing.T) {
+	in := testEntry(t)
 	var buf bytes.Buffer
 	if err := writeCatalog(&buf, in); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(buf.String(), "127.0.0.1") {
-		t.Fatal("catalog leaked a service target")
+	if strings.Contains(buf.String(), "127.0.0.1") || in.Services[0].Target == "" {
+		t.Fatal("catalog leaked a service target, or cleared the caller's")
 	}
 	got, err := readCatalog(&buf)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.Version != 3 || len(got.Services) != 2 || got.Services[0].Name != "ssh" || got.Services[1].ID != 12 {
+	if got.Owner != in.Owner || got.Version != 3 || len(got.Services) != 2 || got.Services[0].Name != "ssh" || got.Services[1].Was != 11 {
 		t.Fatalf("got %+v", got)
 	}
 }
 
-func TestCatalogErrors(t *testing.T) {
+func TestEntryErrors(t *testing.T) {
+	owner := peerKey(t).String()
 	for _, tc := range []struct {
 		body string
 		want string
 	}{
-		{`{`, "catalog:"},
-		{`{"services":[{"serveid":0,"proto":"tcp"}]}`, "out of range"},
-		{`{"services":[{"serveid":5,"proto":"udp"}]}`, "not supported"},
-		{`{"services":[{"serveid":5,"proto":"tcp"},{"serveid":5,"proto":"tcp"}]}`, "twice"},
+		{`{`, "catalog entry:"},
+		{`{"version":1,"name":"n","services":[]}`, "without an owner"},
+		{`{"owner":"` + owner + `","name":"n","services":[]}`, "without a version"},
+		{`{"owner":"` + owner + `","version":1,"name":"a b"}`, "only letters"},
+		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":0,"proto":"tcp"}]}`, "out of range"},
+		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":5,"proto":"udp"}]}`, "not supported"},
+		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":5,"proto":"tcp"},{"serveid":5,"proto":"tcp"}]}`, "twice"},
+		{`{"owner":"bogus","version":1}`, "node ID"},
 	} {
-		_, err := parseCatalog([]byte(tc.body))
-		if err == nil || !errors.Is(err, errMalformed) || !strings.Contains(err.Error(), tc.want) {
+		_, err := parseEntry([]byte(tc.body))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", tc.body, err, tc.want)
 		}
 	}
 	big := []byte{0x7f, 0, 0, 0}
 	if _, err := readCatalog(bytes.NewReader(big)); err == nil || !strings.Contains(err.Error(), "exceeds") {
 		t.Errorf("oversized catalog: %v", err)
+	}
+}
+
+func TestGossipMessages(t *testing.T) {
+	e := testEntry(t)
+	body, err := marshalEntry(e)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := parseGossip(marshalGossipEntry(body))
+	if err != nil || m.Kind != gossipEntry || m.Entry.Owner != e.Owner || len(m.Entry.Services) != 2 {
+		t.Fatalf("entry message: %+v %v", m, err)
+	}
+	m, err = parseGossip(marshalGossipNotice(e.Owner, 42))
+	if err != nil || m.Kind != gossipNotice || m.Owner != e.Owner || m.Version != 42 {
+		t.Fatalf("notice: %+v %v", m, err)
+	}
+	for _, bad := range [][]byte{nil, {9}, {gossipNotice, 1}, marshalGossipNotice(e.Owner, 0), append([]byte{gossipEntry}, "{}"...)} {
+		if _, err := parseGossip(bad); !errors.Is(err, errMalformed) {
+			t.Errorf("%x: %v, want errMalformed", bad, err)
+		}
+	}
+	st := marshalState([]catalogEntry{e, testEntry(t)})
+	es, err := parseState(st)
+	if err != nil || len(es) != 2 || es[0].Services[0].Target != "" {
+		t.Fatalf("state: %+v %v", es, err)
+	}
+	if e.Services[0].Target == "" {
+		t.Fatal("marshalState cleared the caller's targets")
+	}
+	if _, err := parseState([]byte(`[{"version":1}]`)); !errors.Is(err, errMalformed) {
+		t.Fatalf("state with a bad entry: %v", err)
 	}
 }
 
@@ -159,16 +200,37 @@ func FuzzReadStatus(f *testing.F) {
 	})
 }
 
-func FuzzParseCatalog(f *testing.F) {
-	f.Add([]byte(`{"version":1,"services":[{"serveid":700,"name":"ssh","proto":"tcp"}]}`))
+func FuzzParseGossip(f *testing.F) {
+	f.Add(append([]byte{gossipEntry}, `{"owner":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","version":1,"services":[{"serveid":700,"name":"ssh","proto":"tcp"}]}`...))
+	f.Add(append([]byte{gossipNotice}, make([]byte, 40)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseCatalog(b)
+		m, err := parseGossip(b)
 		if err != nil {
 			return
 		}
-		for _, s := range m.Services {
-			if s.Validate() != nil || s.Target != "" {
-				t.Fatalf("accepted a bad entry %+v", s)
+		if m.Kind == gossipEntry {
+			if m.Entry.Owner.IsZero() || m.Entry.Version == 0 {
+				t.Fatal("accepted an entry without owner or version")
+			}
+			for _, s := range m.Entry.Services {
+				if s.Validate() != nil || s.Target != "" {
+					t.Fatalf("accepted a bad service %+v", s)
+				}
+			}
+		}
+	})
+}
+
+func FuzzParseState(f *testing.F) {
+	f.Add([]byte(`[{"owner":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","version":1,"name":"n","services":[]}]`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		es, err := parseState(b)
+		if err != nil {
+			return
+		}
+		for _, e := range es {
+			if validateEntry(&e) != nil {
+				t.Fatalf("accepted a bad entry %+v", e)
 			}
 		}
 	})

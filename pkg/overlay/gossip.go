@@ -1,0 +1,389 @@
+package overlay
+
+import (
+	"bytes"
+	"context"
+	"log"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/seal"
+)
+
+// gossip runs the group's membership and catalog with hashicorp/memberlist over
+// the node's links (gossipTransport). Membership: memberlist's SWIM probes decide
+// who is alive. Catalog: each node's entry (its services) is broadcast when it
+// changes; receivers that learn something new broadcast it on (memberlist sends a
+// user broadcast only from the node that queued it, to a few random members), and
+// push/pull exchanges full state so late joiners and healed partitions converge.
+type gossip struct {
+	n     *Node
+	ml    *memberlist.Memberlist
+	tr    *gossipTransport
+	queue *memberlist.TransmitLimitedQueue
+	log   *slog.Logger
+
+	mu       sync.Mutex
+	members  map[identity.PublicKey]string // alive members (not us) -> name
+	fetching map[identity.PublicKey]bool   // catalog fetches in flight
+	joinReq  map[identity.PublicKey]bool   // peers to join through
+	joinWake chan struct{}
+	done     chan struct{}
+}
+
+// Gossip tuning. memberlist's LAN defaults assume sub-millisecond RTTs; our
+// packets may cross a relay on another continent (100-300 ms) and our streams wait
+// for a link handshake, so timeouts are a few relayed RTTs. Gossip is frequent
+// (100 ms) but sends only while broadcasts are pending, so an idle group stays
+// quiet; a catalog change reaches 30 nodes in a handful of rounds.
+const (
+	gossipInterval       = 100 * time.Millisecond
+	gossipNodes          = 4
+	gossipProbeInterval  = 2 * time.Second
+	gossipProbeTimeout   = time.Second
+	gossipSuspicionMult  = 4
+	gossipPushPull       = 15 * time.Second
+	gossipStreamTimeout  = 10 * time.Second
+	gossipRetransmitMult = 4
+	gossipLeaveTimeout   = 2 * time.Second
+	// maxGossipEntry is the largest entry sent whole in a broadcast; a larger one
+	// goes out as a notice and is fetched from its owner.
+	maxGossipEntry = 1000
+)
+
+// gossipPacketSize keeps a memberlist packet within one link datagram.
+const gossipPacketSize = linkPacketSize - seal.MaxOverhead - 1
+
+func newGossip(n *Node) (*gossip, error) {
+	g := &gossip{
+		n:        n,
+		tr:       newGossipTransport(n),
+		log:      n.log,
+		members:  make(map[identity.PublicKey]string),
+		fetching: make(map[identity.PublicKey]bool),
+		joinReq:  make(map[identity.PublicKey]bool),
+		joinWake: make(chan struct{}, 1),
+		done:     make(chan struct{}),
+	}
+	cfg := memberlist.DefaultLANConfig()
+	cfg.Name = n.pub.String()
+	cfg.Transport = g.tr
+	cfg.Delegate = g
+	cfg.Events = g
+	cfg.Logger = log.New(&memberlistLog{log: n.log}, "", 0)
+	cfg.GossipInterval = gossipInterval
+	cfg.GossipNodes = gossipNodes
+	cfg.ProbeInterval = gossipProbeInterval
+	cfg.ProbeTimeout = gossipProbeTimeout
+	cfg.SuspicionMult = gossipSuspicionMult
+	cfg.PushPullInterval = gossipPushPull
+	cfg.TCPTimeout = gossipStreamTimeout
+	cfg.RetransmitMult = gossipRetransmitMult
+	cfg.UDPBufferSize = gossipPacketSize
+	cfg.EnableCompression = false // small messages, and CPU is what links are short of
+	g.queue = &memberlist.TransmitLimitedQueue{NumNodes: g.numNodes, RetransmitMult: cfg.RetransmitMult}
+	ml, err := memberlist.Create(cfg)
+	if err != nil {
+		return nil, err
+	}
+	g.ml = ml
+	go g.joiner()
+	return g, nil
+}
+
+func (g *gossip) numNodes() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.members) + 1
+}
+
+// isMember reports whether peer is an alive member.
+func (g *gossip) isMember(peer identity.PublicKey) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	_, ok := g.members[peer]
+	return ok
+}
+
+// memberState returns memberlist's state of peer ("-" when unknown).
+func (g *gossip) memberState(peer identity.PublicKey) string {
+	name := peer.String()
+	for _, m := range g.ml.Members() {
+		if m.Name == name {
+			switch m.State {
+			case memberlist.StateAlive:
+				return "alive"
+			case memberlist.StateSuspect:
+				return "suspect"
+			}
+		}
+	}
+	return "-"
+}
+
+// requestJoin asks to join the group through peer (a member the rendezvous
+// announced). Joins run on one goroutine; a request for a known member is cheap.
+func (g *gossip) requestJoin(peer identity.PublicKey) {
+	if g.isMember(peer) {
+		return
+	}
+	g.mu.Lock()
+	g.joinReq[peer] = true
+	g.mu.Unlock()
+	select {
+	case g.joinWake <- struct{}{}:
+	default:
+	}
+}
+
+func (g *gossip) joiner() {
+	for {
+		select {
+		case <-g.done:
+			return
+		case <-g.joinWake:
+		}
+		g.mu.Lock()
+		var addrs []string
+		for k := range g.joinReq {
+			if _, ok := g.members[k]; !ok {
+				addrs = append(addrs, k.String()+"/"+gossipNetAddr(k).String())
+			}
+		}
+		clear(g.joinReq)
+		g.mu.Unlock()
+		if len(addrs) == 0 {
+			continue
+		}
+		if n, err := g.ml.Join(addrs); err != nil && n == 0 {
+			g.log.Debug("gossip join failed", "tried", len(addrs), "err", err)
+		}
+	}
+}
+
+// publish broadcasts this node's entry.
+func (g *gossip) publish(e catalogEntry) { g.broadcast(e) }
+
+func (g *gossip) broadcast(e catalogEntry) {
+	body, err := marshalEntry(e)
+	if err != nil {
+		g.log.Error("cannot gossip a catalog entry", "owner", e.Owner.Short(), "err", err)
+		return
+	}
+	msg := marshalGossipEntry(body)
+	if len(msg) > maxGossipEntry {
+		msg = marshalGossipNotice(e.Owner, e.Version)
+	}
+	g.queue.QueueBroadcast(&entryBroadcast{owner: e.Owner, msg: msg})
+}
+
+// entryBroadcast is one owner's catalog entry (or notice) in the queue; a newer
+// one of the same owner replaces it.
+type entryBroadcast struct {
+	owner identity.PublicKey
+	msg   []byte
+}
+
+func (b *entryBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(*entryBroadcast)
+	return ok && ob.owner == b.owner
+}
+func (b *entryBroadcast) Message() []byte { return b.msg }
+func (b *entryBroadcast) Finished()       {}
+
+// merge takes a remote entry into the catalog; it reports whether it was new.
+func (g *gossip) merge(e catalogEntry) bool {
+	if e.Owner == g.n.pub {
+		return false
+	}
+	if !g.n.catalog.merge(e) {
+		return false
+	}
+	g.log.Debug("catalog entry updated", "owner", e.Owner.Short(), "name", e.Name, "services", len(e.Services))
+	return true
+}
+
+// fetch gets owner's entry over a stream (after a notice too big to gossip, or
+// when a member joins without our having its entry).
+func (g *gossip) fetch(owner identity.PublicKey) {
+	g.mu.Lock()
+	if g.fetching[owner] {
+		g.mu.Unlock()
+		return
+	}
+	g.fetching[owner] = true
+	g.mu.Unlock()
+	defer func() {
+		g.mu.Lock()
+		delete(g.fetching, owner)
+		g.mu.Unlock()
+	}()
+	l := g.n.linkFor(owner, "")
+	if l == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(g.n.runContext(), gossipStreamTimeout)
+	defer cancel()
+	st, err := l.openStream(ctx)
+	if err != nil {
+		g.log.Debug("catalog fetch failed", "owner", owner.Short(), "err", err)
+		return
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(gossipStreamTimeout))
+	if _, err := st.Write(streamOpen{Kind: streamCatalog}.marshal()); err != nil {
+		return
+	}
+	e, err := readCatalog(st)
+	if err != nil {
+		g.log.Warn("peer answered a catalog fetch with junk", "peer", owner.Short(), "err", err)
+		return
+	}
+	if e.Owner != owner {
+		g.log.Warn("peer answered a catalog fetch with another node's entry", "peer", owner.Short(), "entry_of", e.Owner.Short())
+		return
+	}
+	if g.merge(e) {
+		g.n.catalogChanged()
+	}
+}
+
+// memberlist.Delegate
+
+func (g *gossip) NodeMeta(limit int) []byte {
+	name := g.n.name
+	if len(name) > limit {
+		name = name[:limit]
+	}
+	return []byte(name)
+}
+
+func (g *gossip) NotifyMsg(b []byte) {
+	m, err := parseGossip(b)
+	if err != nil {
+		g.log.Debug("dropped a bad gossip message", "err", err)
+		return
+	}
+	switch m.Kind {
+	case gossipEntry:
+		if g.merge(m.Entry) {
+			g.queue.QueueBroadcast(&entryBroadcast{owner: m.Entry.Owner, msg: append([]byte(nil), b...)})
+			g.n.catalogChanged()
+		}
+	case gossipNotice:
+		if m.Owner != g.n.pub && g.n.catalog.version(m.Owner) < m.Version {
+			g.queue.QueueBroadcast(&entryBroadcast{owner: m.Owner, msg: append([]byte(nil), b...)})
+			go g.fetch(m.Owner)
+		}
+	}
+}
+
+func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte {
+	return g.queue.GetBroadcasts(overhead, limit)
+}
+
+func (g *gossip) LocalState(join bool) []byte {
+	return marshalState(append(g.n.catalog.snapshot(), g.n.localEntry()))
+}
+
+func (g *gossip) MergeRemoteState(buf []byte, join bool) {
+	es, err := parseState(buf)
+	if err != nil {
+		g.log.Warn("a peer sent a bad catalog state", "err", err)
+		return
+	}
+	changed := false
+	for _, e := range es {
+		changed = g.merge(e) || changed
+	}
+	if changed {
+		g.n.catalogChanged()
+	}
+}
+
+// memberlist.EventDelegate
+
+func (g *gossip) NotifyJoin(m *memberlist.Node) {
+	peer, err := identity.ParsePublicKey(m.Name)
+	if err != nil || peer == g.n.pub {
+		return
+	}
+	name := string(m.Meta)
+	g.mu.Lock()
+	g.members[peer] = name
+	g.mu.Unlock()
+	g.log.Info("peer joined the group", "peer", peer.Short(), "name", name)
+	g.n.catalog.unfence(peer)
+	g.n.linkFor(peer, name)
+	if g.n.catalog.version(peer) == 0 {
+		go g.fetch(peer)
+	}
+}
+
+func (g *gossip) NotifyLeave(m *memberlist.Node) {
+	peer, err := identity.ParsePublicKey(m.Name)
+	if err != nil || peer == g.n.pub {
+		return
+	}
+	g.mu.Lock()
+	name := g.members[peer]
+	delete(g.members, peer)
+	g.mu.Unlock()
+	// memberlist hands NotifyLeave a Node whose State field it does not update
+	// (nodeState.State shadows it), so a clean leave is told by the peer's
+	// goodbye on the link instead.
+	how := "failed"
+	if l := g.n.existingLink(peer); l != nil && l.saidBye() {
+		how = "left"
+	}
+	g.log.Info("peer left the group", "peer", peer.Short(), "name", name, "how", how)
+	g.n.catalog.remove(peer)
+	g.n.catalogChanged()
+	g.n.maybeDropLink(peer)
+}
+
+func (g *gossip) NotifyUpdate(m *memberlist.Node) {
+	peer, err := identity.ParsePublicKey(m.Name)
+	if err != nil || peer == g.n.pub {
+		return
+	}
+	g.mu.Lock()
+	if _, ok := g.members[peer]; ok {
+		g.members[peer] = string(m.Meta)
+	}
+	g.mu.Unlock()
+}
+
+// leave tells the group we are going (so we disappear at once rather than after
+// the failure-detection time) and stops memberlist.
+func (g *gossip) leave() {
+	if err := g.ml.Leave(gossipLeaveTimeout); err != nil {
+		g.log.Debug("gossip leave", "err", err)
+	}
+	g.ml.Shutdown()
+	close(g.done)
+}
+
+// memberlistLog turns memberlist's "[LEVEL] memberlist: msg" lines into slog
+// records: its warnings and errors stay visible, its chatter goes to debug.
+type memberlistLog struct{ log *slog.Logger }
+
+func (w *memberlistLog) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(bytes.TrimRight(p, "\n")))
+	level := slog.LevelDebug
+	for prefix, lv := range map[string]slog.Level{"[WARN]": slog.LevelWarn, "[ERR]": slog.LevelError, "[ERROR]": slog.LevelError} {
+		if strings.HasPrefix(line, prefix) {
+			level = lv
+		}
+	}
+	if i := strings.Index(line, "memberlist: "); i >= 0 {
+		line = line[i+len("memberlist: "):]
+	}
+	w.log.Log(context.Background(), level, "gossip: "+line)
+	return len(p), nil
+}
