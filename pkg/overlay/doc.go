@@ -21,11 +21,17 @@
 // their generation: stale KCP state can never wedge a link. The KCP conversation id
 // is derived from both epochs, so packets of an old generation are dropped by the new.
 //
-// # Catalog (until the gossip catalog lands)
+// # Membership and catalog
 //
-// Every node links to every present member of its group (both sides initiate;
-// the seal channel converges) and, when a generation comes up, sends its declared services over a
-// catalog stream; it pushes them again on change. A node's services leave the
-// catalog when it leaves the group. This is deliberately small: the memberlist
-// catalog replaces it.
+// Every node links to every member of its group it learns of (from the
+// rendezvous' presence list or from gossip; both sides initiate, the seal channel
+// converges). Membership and the catalog of services are gossiped with
+// hashicorp/memberlist over those links (gossip.go, gossip_transport.go), so they
+// keep working without the rendezvous wherever links have a direct path. serveid
+// rules (services.go): 500-999 static and never moved, 1-499 dynamic; a dynamic
+// serveid claimed twice goes to the earlier claim and the other owner moves; a
+// static one claimed twice is an error both owners report.
+//
+// A link lives while its peer is at the rendezvous or a member of the group, and
+// a grace period beyond, so a rendezvous restart does not break open streams.
 package overlay
