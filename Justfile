@@ -24,9 +24,11 @@ test:
 lab-test:
     go test -p 1 -timeout 15m -v -count=1 ./testbed/...
 
-# The NAT lab runner: just lab up FILE | just lab down | just lab exec NODE -- CMD
-lab *ARGS:
-    go run ./testbed/cmd/lab {{ARGS}}
+# The NAT lab runner (root): just lab up testbed/two-sites.clab.yml | just lab down | just lab exec NODE -- CMD
+[positional-arguments]
+lab *ARGS: build
+    go build -o {{bin}}/meshlab ./testbed/cmd/lab
+    {{bin}}/meshlab "$@"
 
 # Benchmarks against baselines measured in the same run (--quick for a smoke run)
 bench *ARGS: build
