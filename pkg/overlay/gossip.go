@@ -5,6 +5,7 @@ import (
 	"context"
 	"log"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -204,7 +205,8 @@ func (g *gossip) merge(e catalogEntry) bool {
 	if !g.n.catalog.merge(e) {
 		return false
 	}
-	g.log.Debug("catalog entry updated", "owner", e.Owner.Short(), "name", e.Name, "services", len(e.Services))
+	g.log.Debug("catalog entry updated", "owner", e.Owner.Short(), "name", e.Name, "services", len(e.Services),
+		"version", strconv.FormatUint(e.Version, 10))
 	return true
 }
 

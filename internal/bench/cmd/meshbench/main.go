@@ -24,6 +24,9 @@ type params struct {
 	reps              int   // repetitions of each throughput measurement
 	pings             int   // ping-pong round trips
 	connects          int   // new connections for connect-to-first-byte
+	catalogSizes      []int // group sizes for catalog convergence
+	catalogReps       int
+	idleWindow        time.Duration
 }
 
 func main() {
@@ -31,9 +34,11 @@ func main() {
 	quick := flag.Bool("quick", false, "a fast smoke run (small sizes, one repetition)")
 	out := flag.String("out", "bench-results/latest.md", "also write the table here (\"\" = don't)")
 	flag.Parse()
-	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200}
+	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200,
+		catalogSizes: []int{10, 30}, catalogReps: 5, idleWindow: 10 * time.Second}
 	if *quick {
-		p = params{bulkTCP: 32 << 20, bulkMesh: 4 << 20, reps: 1, pings: 100, connects: 10}
+		p = params{bulkTCP: 32 << 20, bulkMesh: 4 << 20, reps: 1, pings: 100, connects: 10,
+			catalogSizes: []int{3}, catalogReps: 1, idleWindow: 2 * time.Second}
 	}
 	table, err := run(*bin, p)
 	if err != nil {
@@ -124,6 +129,11 @@ func run(bin string, p params) (string, error) {
 	fmt.Fprintf(&w, "\n## New connection: dial to first echoed byte (ms)\n\n| path | connections | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
 	ppRow(&w, "plain TCP (baseline)", tcpC, tcpC)
 	ppRow(&w, "mapping, link already up (relay)", relayC, tcpC)
+	a.Close()
+	b.Close()
+	if err := catalogRows(&w, bin, p.catalogSizes, p.catalogReps, p.idleWindow); err != nil {
+		return "", err
+	}
 	return w.String(), nil
 }
 
@@ -148,4 +158,19 @@ func size(n int64) string {
 		return fmt.Sprintf("%d GiB", n>>30)
 	}
 	return fmt.Sprintf("%d MiB", n>>20)
+}
+
+// catalogRows measures gossip convergence and idle traffic for each group size.
+func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Duration) error {
+	fmt.Fprintf(w, "\n## Catalog: a service added on one node, seen by all (gossip)\n\n")
+	fmt.Fprintf(w, "| nodes | how | convergence ms min / median / max | idle link bytes/s per node min / median / max |\n|---|---|---|---|\n")
+	for _, n := range sizes {
+		r, err := bench.Catalog(context.Background(), filepath.Join(bin, "meshnode"), filepath.Join(bin, "rendezvous"), n, reps, window)
+		if err != nil {
+			return fmt.Errorf("catalog N=%d: %w", n, err)
+		}
+		fmt.Fprintf(w, "| %d | %d additions; idle over %v (gossip + link keepalives, all peers) | %s | %s |\n",
+			n, reps, window, r.Convergence.MMM("%.0f"), r.IdleBytes.MMM("%.0f"))
+	}
+	return nil
 }
