@@ -23,7 +23,7 @@ a free dynamic one. The group learns the service by gossip within a second or tw
 				Flags: []cli.Flag{
 					&cli.StringFlag{Name: "name", Usage: "service `NAME` (map it as NAME@NODE)"},
 					&cli.StringFlag{Name: "info", Usage: "free-form `TEXT` shown in `meshnode services`"},
-					&cli.StringFlag{Name: "proto", Value: "tcp", Usage: "tcp"},
+					&cli.StringFlag{Name: "proto", Value: "tcp", Usage: "tcp or udp"},
 					jsonFlag,
 				},
 				Action: func(c *cli.Context) error {
@@ -42,7 +42,7 @@ a free dynamic one. The group learns the service by gossip within a second or tw
 					if c.Bool("json") {
 						return printJSON(c.App.Writer, s)
 					}
-					fmt.Fprintf(c.App.Writer, "serving %s as serveid %d\n", s.Target, s.ID)
+					fmt.Fprintf(c.App.Writer, "serving %s/%s as serveid %d\n", s.Target, s.Proto, s.ID)
 					return nil
 				},
 			},

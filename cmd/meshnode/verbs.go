@@ -47,7 +47,7 @@ service. LOCALPORT 0 picks a free port. The mapping persists across restarts.`,
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, mi)
 			}
-			fmt.Fprintf(c.App.Writer, "mapped %s -> service %s\n", mi.Listen, mi.Target)
+			fmt.Fprintf(c.App.Writer, "mapped %s/%s -> service %s\n", mi.Listen, mi.Proto, mi.Target)
 			return nil
 		},
 	}

@@ -182,6 +182,13 @@ type resolved struct {
 	owner owner         // otherwise: the remote member
 }
 
+func (r resolved) proto() string {
+	if r.local != nil {
+		return r.local.Proto
+	}
+	return r.owner.service.Proto
+}
+
 // resolve finds the owner of t in the local services and the catalog.
 func (n *Node) resolve(t target) (resolved, error) {
 	nodeMatches := func(peer identity.PublicKey, name string) bool {

@@ -16,9 +16,10 @@ import (
 
 // MappingRequest asks the node to make a service reachable on a local port.
 type MappingRequest struct {
-	Target string `json:"target"`         // SERVEID or NAME@NODE
-	Port   int    `json:"port"`           // local port; 0 picks a free one
-	Bind   string `json:"bind,omitempty"` // local address, default 127.0.0.1
+	Target string `json:"target"`          // SERVEID or NAME@NODE
+	Port   int    `json:"port"`            // local port; 0 picks a free one
+	Bind   string `json:"bind,omitempty"`  // local address, default 127.0.0.1
+	Proto  string `json:"proto,omitempty"` // tcp or udp: the service's, filled in by the node
 }
 
 // MappingInfo describes a mapping for status and `map` answers.
@@ -39,7 +40,9 @@ type mapping struct {
 	n     *Node
 	req   MappingRequest
 	t     target
-	ln    net.Listener // nil when it could not listen (restored mapping)
+	ln    net.Listener // tcp: nil when it could not listen (restored mapping)
+	pc    *net.UDPConn // udp
+	flows map[string]*udpFlow
 	slots slots
 	log   *slog.Logger
 
@@ -82,9 +85,11 @@ func (n *Node) AddMapping(ctx context.Context, req MappingRequest) (MappingInfo,
 	if err := n.checkPortFree(req.Port); err != nil {
 		return MappingInfo{}, err
 	}
-	if _, err := n.resolveWait(ctx, t, n.cfg.ResolveWait); err != nil {
+	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
+	if err != nil {
 		return MappingInfo{}, err
 	}
+	req.Proto = r.proto()
 	m, err := n.startMapping(req, t)
 	if err != nil {
 		return MappingInfo{}, err
@@ -111,6 +116,9 @@ func (n *Node) checkPortFree(port int) error {
 
 // startMapping listens and registers the mapping.
 func (n *Node) startMapping(req MappingRequest, t target) (*mapping, error) {
+	if req.Proto == "udp" {
+		return n.startUDPMapping(req, t)
+	}
 	ln, err := net.Listen("tcp", net.JoinHostPort(req.Bind, strconv.Itoa(req.Port)))
 	if err != nil {
 		if errors.Is(err, errAddrInUse) {
@@ -121,16 +129,22 @@ func (n *Node) startMapping(req MappingRequest, t target) (*mapping, error) {
 	req.Port = ln.Addr().(*net.TCPAddr).Port
 	m := n.newMapping(req, t)
 	m.ln = ln
-	n.mu.Lock()
-	if _, dup := n.mappings[req.Port]; dup || n.closing {
-		n.mu.Unlock()
+	if err := n.registerMapping(m); err != nil {
 		ln.Close()
-		return nil, conflict("port %d is already mapped", req.Port)
+		return nil, err
 	}
-	n.mappings[req.Port] = m
-	n.mu.Unlock()
 	go m.acceptLoop()
 	return m, nil
+}
+
+func (n *Node) registerMapping(m *mapping) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, dup := n.mappings[m.req.Port]; dup || n.closing {
+		return conflict("port %d is already mapped", m.req.Port)
+	}
+	n.mappings[m.req.Port] = m
+	return nil
 }
 
 func (n *Node) newMapping(req MappingRequest, t target) *mapping {
@@ -317,22 +331,36 @@ func (m *mapping) stop() {
 	for c := range m.conns {
 		conns = append(conns, c)
 	}
+	flows := make([]*udpFlow, 0, len(m.flows))
+	for _, f := range m.flows {
+		flows = append(flows, f)
+	}
 	m.mu.Unlock()
 	if m.ln != nil {
 		m.ln.Close()
 	}
+	if m.pc != nil {
+		m.pc.Close()
+	}
 	<-m.acceptEnd
 	for _, c := range conns {
 		c.Close()
+	}
+	for _, f := range flows {
+		f.close()
 	}
 }
 
 func (m *mapping) info() MappingInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mi := MappingInfo{MappingRequest: m.req, Active: len(m.conns), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
-	if m.ln != nil && !m.stopped {
+	mi := MappingInfo{MappingRequest: m.req, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
+	switch {
+	case m.stopped:
+	case m.ln != nil:
 		mi.Listen = m.ln.Addr().String()
+	case m.pc != nil:
+		mi.Listen = m.pc.LocalAddr().String()
 	}
 	return mi
 }
@@ -345,6 +373,9 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 		return nil, err
 	}
 	if r.local != nil {
+		if r.local.Proto == "udp" {
+			return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
+		}
 		d := net.Dialer{Timeout: n.cfg.DialTimeout}
 		c, err := d.DialContext(ctx, "tcp", r.local.Target)
 		if err != nil {

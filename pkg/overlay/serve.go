@@ -75,6 +75,10 @@ func (n *Node) serveStream(l *link, st *smux.Stream, id ServeID) {
 	defer ls.active.release()
 	ls.total.Add(1)
 
+	if ls.Proto == "udp" {
+		n.serveUDP(l, newChunkConn(st), ls)
+		return
+	}
 	d := net.Dialer{Timeout: n.cfg.DialTimeout}
 	c, err := d.DialContext(n.runContext(), "tcp", ls.Target)
 	if err != nil {

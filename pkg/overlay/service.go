@@ -56,8 +56,8 @@ func (s Service) Validate() error {
 	if len(s.Info) > MaxServiceInfo {
 		return fmt.Errorf("service info is %d bytes; the limit is %d", len(s.Info), MaxServiceInfo)
 	}
-	if s.Proto != "tcp" {
-		return fmt.Errorf("service proto %q is not supported (tcp)", s.Proto)
+	if s.Proto != "tcp" && s.Proto != "udp" {
+		return fmt.Errorf("service proto %q is not supported (tcp or udp)", s.Proto)
 	}
 	if s.Target != "" {
 		if _, _, err := splitHostPort(s.Target); err != nil {

@@ -27,7 +27,8 @@ func TestParseServeSpec(t *testing.T) {
 		{spec: "700=127.0.0.1:22,bogus=1", wantErr: `unknown option "bogus"`},
 		{spec: "700=127.0.0.1:22,name", wantErr: "not key=value"},
 		{spec: "700=127.0.0.1:22,name=has space", wantErr: "only letters"},
-		{spec: "700=127.0.0.1:22,proto=udp", wantErr: `proto "udp" is not supported`},
+		{spec: "53=127.0.0.1:53,proto=udp", want: Service{ID: 53, Target: "127.0.0.1:53", Proto: "udp"}},
+		{spec: "700=127.0.0.1:22,proto=sctp", wantErr: `proto "sctp" is not supported`},
 		{spec: "700=127.0.0.1:22,info=" + strings.Repeat("x", 300), wantErr: "limit is 256"},
 	} {
 		got, err := ParseServeSpec(tc.spec)

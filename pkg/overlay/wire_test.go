@@ -117,7 +117,7 @@ func TestEntryErrors(t *testing.T) {
 		{`{"owner":"` + owner + `","name":"n","services":[]}`, "without a version"},
 		{`{"owner":"` + owner + `","version":1,"name":"a b"}`, "only letters"},
 		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":0,"proto":"tcp"}]}`, "out of range"},
-		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":5,"proto":"udp"}]}`, "not supported"},
+		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":5,"proto":"icmp"}]}`, "not supported"},
 		{`{"owner":"` + owner + `","version":1,"services":[{"serveid":5,"proto":"tcp"},{"serveid":5,"proto":"tcp"}]}`, "twice"},
 		{`{"owner":"bogus","version":1}`, "node ID"},
 	} {
