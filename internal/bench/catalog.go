@@ -170,4 +170,3 @@ func findMerge(logs, owner string, s overlay.Service) (time.Time, bool) {
 	}
 	return time.Time{}, false
 }
-
