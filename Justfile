@@ -16,9 +16,11 @@ demo *ARGS: build
     go run ./internal/demo --bin {{bin}} {{ARGS}}
 
 # The whole test suite (what CI runs). Lab tests need root; they skip otherwise.
-test:
+# Ends with a bench smoke run, so the harness cannot rot (numbers are not checked).
+test: build
     go vet ./...
     go test -p 2 -timeout 20m ./...
+    go run ./internal/bench/cmd/meshbench --bin {{bin}} --quick --out ''
 
 # Only the NAT lab tests (root)
 lab-test:

@@ -161,3 +161,47 @@ func ConnectFirstByte(addr string, rounds int) (Series, error) {
 	}
 	return out, nil
 }
+
+// ManyConnections opens n connections to an echo at addr at once, has each echo
+// size bytes while all are open, and returns how many failed.
+func ManyConnections(addr string, n, size int) (failed int, took time.Duration) {
+	start := time.Now()
+	conns := make([]net.Conn, n)
+	errs := make(chan error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c, err := net.DialTimeout("tcp", addr, 30*time.Second)
+			if err != nil {
+				errs <- err
+				return
+			}
+			conns[i] = c
+			c.SetDeadline(time.Now().Add(2 * time.Minute))
+			msg := make([]byte, size)
+			msg[0] = byte(i)
+			back := make([]byte, size)
+			if err := roundTrip(c, msg, back); err != nil {
+				errs <- err
+				return
+			}
+			if back[0] != byte(i) {
+				errs <- errors.New("echo from another connection")
+			}
+		}()
+	}
+	wg.Wait()
+	took = time.Since(start)
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+	close(errs)
+	for range errs {
+		failed++
+	}
+	return failed, took
+}

@@ -24,9 +24,11 @@ type params struct {
 	reps              int   // repetitions of each throughput measurement
 	pings             int   // ping-pong round trips
 	connects          int   // new connections for connect-to-first-byte
+	many              int   // concurrent connections held open
 	catalogSizes      []int // group sizes for catalog convergence
 	catalogReps       int
 	idleWindow        time.Duration
+	rdvNodes          []int // idle nodes connected to a rendezvous for its memory
 }
 
 func main() {
@@ -34,107 +36,160 @@ func main() {
 	quick := flag.Bool("quick", false, "a fast smoke run (small sizes, one repetition)")
 	out := flag.String("out", "bench-results/latest.md", "also write the table here (\"\" = don't)")
 	flag.Parse()
-	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200,
-		catalogSizes: []int{10, 30}, catalogReps: 5, idleWindow: 10 * time.Second}
+	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200, many: 1000,
+		catalogSizes: []int{10, 30}, catalogReps: 5, idleWindow: 10 * time.Second, rdvNodes: []int{100, 1000}}
 	if *quick {
-		p = params{bulkTCP: 32 << 20, bulkMesh: 4 << 20, reps: 1, pings: 100, connects: 10,
-			catalogSizes: []int{3}, catalogReps: 1, idleWindow: 2 * time.Second}
+		p = params{bulkTCP: 32 << 20, bulkMesh: 4 << 20, reps: 1, pings: 100, connects: 10, many: 50,
+			catalogSizes: []int{3}, catalogReps: 1, idleWindow: 2 * time.Second, rdvNodes: []int{20}}
 	}
-	table, err := run(*bin, p)
+	var w strings.Builder
+	err := run(&w, *bin, p)
+	fmt.Print(w.String())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "meshbench:", err)
 		os.Exit(1)
 	}
-	fmt.Print(table)
 	if *out != "" {
 		os.MkdirAll(filepath.Dir(*out), 0o755)
-		if err := os.WriteFile(*out, []byte(table), 0o644); err != nil {
+		if err := os.WriteFile(*out, []byte(w.String()), 0o644); err != nil {
 			fmt.Fprintln(os.Stderr, "meshbench:", err)
 			os.Exit(1)
 		}
 	}
 }
 
-func run(bin string, p params) (string, error) {
+func run(w io.Writer, bin string, p params) error {
 	ctx := context.Background()
+	fmt.Fprintf(w, "# meshnode bench — %s, %s/%s, %d CPUs\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
+	fmt.Fprintf(w, "All figures on loopback; baselines measured in this run beside the product. min / median / max over repetitions; ratio = median / baseline median.\n")
+
 	srv, err := bench.StartServers()
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer srv.Close()
 	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", nil)
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer rdv.Kill()
 	serve := []string{"700=" + srv.Sink.Addr().String() + ",name=sink", "701=" + srv.Echo.Addr().String() + ",name=echo"}
-	a, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "a", Serve: serve, Extra: []string{"--log-level", "warn"}})
+	quiet := []string{"--log-level", "warn"}
+	a, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "a", Serve: serve, Extra: quiet})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer a.Close()
-	b, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "b", Extra: []string{"--log-level", "warn"}})
+	b, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "b", Extra: quiet})
 	if err != nil {
-		return "", err
+		return err
 	}
 	defer b.Close()
 	sinkMap, err := b.Map(ctx, "700")
 	if err != nil {
-		return "", err
+		return err
 	}
 	echoMap, err := b.Map(ctx, "701")
 	if err != nil {
-		return "", err
+		return err
 	}
-
-	var w strings.Builder
-	fmt.Fprintf(&w, "# meshnode bench — %s, %s/%s, %d CPUs\n\n", time.Now().UTC().Format(time.RFC3339), runtime.GOOS, runtime.GOARCH, runtime.NumCPU())
-	fmt.Fprintf(&w, "All figures on loopback; baselines measured in this run beside the product. min / median / max over repetitions; ratio = median / baseline median.\n\n")
+	time.Sleep(2 * time.Second)
+	idleA, _ := bench.RSS(a.Cmd.Process.Pid)
+	idleB, _ := bench.RSS(b.Cmd.Process.Pid)
 
 	// Throughput.
 	tcp, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(srv.Sink.Addr().String(), p.bulkTCP) })
 	if err != nil {
-		return "", fmt.Errorf("plain TCP throughput: %w", err)
+		return fmt.Errorf("plain TCP throughput: %w", err)
 	}
-	relay, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(sinkMap, p.bulkMesh) })
+	raw, err := repeat(p.reps, func() (float64, error) { return bench.RawKCPThroughput(p.bulkMesh) })
 	if err != nil {
-		return "", fmt.Errorf("relay throughput: %w", err)
+		return fmt.Errorf("raw kcp throughput: %w", err)
 	}
-	fmt.Fprintf(&w, "## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs plain TCP |\n|---|---|---|---|\n")
-	fmt.Fprintf(&w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
-	fmt.Fprintf(&w, "| mapping over the relay | %s through `map`, %d reps | %s | %s |\n\n", size(p.bulkMesh), p.reps, relay.MMM("%.1f"), bench.Ratio(relay.Median(), tcp.Median()))
+	stop := make(chan struct{})
+	peakA, peakB := bench.PeakRSS(a.Cmd.Process.Pid, stop), bench.PeakRSS(b.Cmd.Process.Pid, stop)
+	relay, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(sinkMap, p.bulkMesh) })
+	close(stop)
+	bulkA, bulkB := <-peakA, <-peakB
+	if err != nil {
+		return fmt.Errorf("relay throughput: %w", err)
+	}
+	fmt.Fprintf(w, "\n## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs raw kcp+smux | vs plain TCP |\n|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | - | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
+	fmt.Fprintf(w, "| raw kcp-go+smux over UDP, no crypto (baseline) | %s, product's KCP settings, in-process | %s | 1.00x | %s |\n", size(p.bulkMesh), raw.MMM("%.1f"), bench.Ratio(raw.Median(), tcp.Median()))
+	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP) | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), bench.Ratio(relay.Median(), raw.Median()), bench.Ratio(relay.Median(), tcp.Median()))
 
 	// Ping-pong.
 	tcpPP, err := bench.PingPong(srv.Echo.Addr().String(), p.pings)
 	if err != nil {
-		return "", fmt.Errorf("plain TCP ping-pong: %w", err)
+		return fmt.Errorf("plain TCP ping-pong: %w", err)
+	}
+	rawPP, err := bench.RawKCPPingPong(p.pings)
+	if err != nil {
+		return fmt.Errorf("raw kcp ping-pong: %w", err)
 	}
 	relayPP, err := bench.PingPong(echoMap, p.pings)
 	if err != nil {
-		return "", fmt.Errorf("relay ping-pong: %w", err)
+		return fmt.Errorf("relay ping-pong: %w", err)
 	}
-	fmt.Fprintf(&w, "## 64-byte ping-pong on one connection (ms)\n\n| path | round trips | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
-	ppRow(&w, "plain TCP (baseline)", tcpPP, tcpPP)
-	ppRow(&w, "mapping over the relay", relayPP, tcpPP)
+	fmt.Fprintf(w, "\n## 64-byte ping-pong on one connection (ms)\n\n| path | round trips | p50 | p99 | max | p50 vs raw kcp |\n|---|---|---|---|---|---|\n")
+	ppRow(w, "plain TCP (baseline)", tcpPP, rawPP)
+	ppRow(w, "raw kcp-go+smux (baseline)", rawPP, rawPP)
+	ppRow(w, "mapping over the relay", relayPP, rawPP)
 
 	// New connections.
 	tcpC, err := bench.ConnectFirstByte(srv.Echo.Addr().String(), p.connects)
 	if err != nil {
-		return "", fmt.Errorf("plain TCP connect: %w", err)
+		return fmt.Errorf("plain TCP connect: %w", err)
 	}
 	relayC, err := bench.ConnectFirstByte(echoMap, p.connects)
 	if err != nil {
-		return "", fmt.Errorf("relay connect: %w", err)
+		return fmt.Errorf("relay connect: %w", err)
 	}
-	fmt.Fprintf(&w, "\n## New connection: dial to first echoed byte (ms)\n\n| path | connections | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
-	ppRow(&w, "plain TCP (baseline)", tcpC, tcpC)
-	ppRow(&w, "mapping, link already up (relay)", relayC, tcpC)
+	fmt.Fprintf(w, "\n## New connection: dial to first echoed byte (ms)\n\n| path | connections | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
+	ppRow(w, "plain TCP (baseline)", tcpC, tcpC)
+	ppRow(w, "mapping, link already up (relay)", relayC, tcpC)
+
+	// Many connections.
+	failed, took := bench.ManyConnections(echoMap, p.many, 1024)
+	fmt.Fprintf(w, "\n## %d concurrent mapped connections, all open at once, each echoing 1 KiB\n\n| errors | time for all |\n|---|---|\n| %d | %v |\n", p.many, failed, took.Round(time.Millisecond))
+
+	// Memory.
 	a.Close()
 	b.Close()
-	if err := catalogRows(&w, bin, p.catalogSizes, p.catalogReps, p.idleWindow); err != nil {
-		return "", err
+	fmt.Fprintf(w, "\n## Memory (RSS)\n\n| what | how | RSS |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| idle node | after start, one peer, two mappings | %s, %s |\n", mib(idleA), mib(idleB))
+	fmt.Fprintf(w, "| node moving a bulk transfer | peak while the relay throughput rows ran | sender %s, receiver %s |\n", mib(bulkB), mib(bulkA))
+	for _, n := range p.rdvNodes {
+		r, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", nil)
+		if err != nil {
+			return err
+		}
+		per, err := bench.RendezvousPerNode(ctx, r.Addr, r.Cmd.Process.Pid, n, 10)
+		total, _ := bench.RSS(r.Cmd.Process.Pid)
+		r.Kill()
+		if err != nil {
+			return fmt.Errorf("rendezvous memory: %w", err)
+		}
+		fmt.Fprintf(w, "| rendezvous, %d idle nodes | groups of 10; RSS growth / nodes | %.1f KiB per node (%s total) |\n", n, per/1024, mib(total))
 	}
-	return w.String(), nil
+
+	return catalogRows(w, bin, p.catalogSizes, p.catalogReps, p.idleWindow)
+}
+
+// catalogRows measures gossip convergence and idle traffic for each group size.
+func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Duration) error {
+	fmt.Fprintf(w, "\n## Catalog: a service added on one node, seen by all (gossip)\n\n")
+	fmt.Fprintf(w, "| nodes | how | convergence ms min / median / max | idle link bytes/s per node min / median / max |\n|---|---|---|---|\n")
+	for _, n := range sizes {
+		r, err := bench.Catalog(context.Background(), filepath.Join(bin, "meshnode"), filepath.Join(bin, "rendezvous"), n, reps, window)
+		if err != nil {
+			return fmt.Errorf("catalog N=%d: %w", n, err)
+		}
+		fmt.Fprintf(w, "| %d | %d additions; idle over %v (gossip + link keepalives, all peers) | %s | %s |\n",
+			n, reps, window, r.Convergence.MMM("%.0f"), r.IdleBytes.MMM("%.0f"))
+	}
+	return nil
 }
 
 func ppRow(w io.Writer, name string, s, base bench.Series) {
@@ -160,17 +215,4 @@ func size(n int64) string {
 	return fmt.Sprintf("%d MiB", n>>20)
 }
 
-// catalogRows measures gossip convergence and idle traffic for each group size.
-func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Duration) error {
-	fmt.Fprintf(w, "\n## Catalog: a service added on one node, seen by all (gossip)\n\n")
-	fmt.Fprintf(w, "| nodes | how | convergence ms min / median / max | idle link bytes/s per node min / median / max |\n|---|---|---|---|\n")
-	for _, n := range sizes {
-		r, err := bench.Catalog(context.Background(), filepath.Join(bin, "meshnode"), filepath.Join(bin, "rendezvous"), n, reps, window)
-		if err != nil {
-			return fmt.Errorf("catalog N=%d: %w", n, err)
-		}
-		fmt.Fprintf(w, "| %d | %d additions; idle over %v (gossip + link keepalives, all peers) | %s | %s |\n",
-			n, reps, window, r.Convergence.MMM("%.0f"), r.IdleBytes.MMM("%.0f"))
-	}
-	return nil
-}
+func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
