@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -16,6 +17,9 @@ import (
 // config is the server's configuration, from flags and environment.
 type config struct {
 	listen      string
+	stun        string // "" = no STUN
+	stun2       string // "" = no second STUN port
+	stunSet     bool   // --stun/--stun2 given explicitly: a bind failure is fatal
 	maxConns    int
 	idleTimeout time.Duration
 	tlsCert     string
@@ -28,12 +32,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "rendezvous",
 		Usage:     "where meshnode nodes meet: authentication, group presence and relay",
-		UsageText: "rendezvous [--listen ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
+		UsageText: "rendezvous [--listen ADDR] [--stun ADDR] [--stun2 ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":7749", EnvVars: []string{"RENDEZVOUS_LISTEN"},
 				Usage: "listen for nodes on `ADDR` (host:port)"},
+			&cli.StringFlag{Name: "stun", Value: ":3478", EnvVars: []string{"RENDEZVOUS_STUN"},
+				Usage: "answer STUN binding requests on UDP `ADDR`; \"\" disables STUN (and --stun2)"},
+			&cli.StringFlag{Name: "stun2", Value: ":3479", EnvVars: []string{"RENDEZVOUS_STUN2"},
+				Usage: "a second STUN UDP `ADDR`, so nodes can tell whether their NAT maps per destination; \"\" disables it"},
 			&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, EnvVars: []string{"RENDEZVOUS_MAX_CONNS"},
 				Usage: "accept at most `N` node connections at once; more are refused with an error"},
 			&cli.DurationFlag{Name: "idle-timeout", Value: relay.DefaultIdleTimeout, EnvVars: []string{"RENDEZVOUS_IDLE_TIMEOUT"},
@@ -70,6 +78,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func parseConfig(c *cli.Context) (config, error) {
 	cfg := config{
 		listen:      c.String("listen"),
+		stun:        c.String("stun"),
+		stun2:       c.String("stun2"),
+		stunSet:     c.IsSet("stun") || c.IsSet("stun2"),
 		maxConns:    c.Int("max-conns"),
 		idleTimeout: c.Duration("idle-timeout"),
 		tlsCert:     c.Path("tls-cert"),
@@ -77,6 +88,17 @@ func parseConfig(c *cli.Context) (config, error) {
 	}
 	if cfg.listen == "" {
 		return cfg, errors.New("--listen is empty: give a host:port such as :7749")
+	}
+	if cfg.stun == "" {
+		cfg.stun2 = ""
+	}
+	for _, f := range []struct{ name, addr string }{{"--stun", cfg.stun}, {"--stun2", cfg.stun2}} {
+		if f.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(f.addr); err != nil || port == "" {
+			return cfg, fmt.Errorf("%s %q: want host:port such as :3478, or \"\" to disable", f.name, f.addr)
+		}
 	}
 	if cfg.maxConns <= 0 {
 		return cfg, fmt.Errorf("--max-conns must be at least 1, got %d", cfg.maxConns)

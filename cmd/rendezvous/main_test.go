@@ -228,6 +228,8 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--listen", "127.0.0.1:99999"}, "--listen 127.0.0.1:99999:"},
 		{[]string{"--listen", "127.0.0.1:0", "--tls-cert", filepath.Join(dir, "no.pem"), "--tls-key", filepath.Join(dir, "no.key")}, "load --tls-cert"},
 		{[]string{"serve"}, `unexpected argument "serve"`},
+		{[]string{"--stun", "3478"}, `--stun "3478": want host:port such as :3478`},
+		{[]string{"--stun2", "nohost"}, `--stun2 "nohost": want host:port`},
 	} {
 		var stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"rendezvous"}, tc.args...), io.Discard, &stderr)

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"sync"
 
 	"github.com/meshnode/meshnode/pkg/relay"
+	"github.com/meshnode/meshnode/pkg/stunsrv"
 )
 
 // serve runs the rendezvous until ctx is done.
@@ -16,18 +18,50 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	// Later issues add the STUN (UDP) and admin listeners here, next to the relay's.
-	log.Info("rendezvous listening", "addr", ln.Addr().String(), "tls", cfg.tlsCert != "",
-		"max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout)
+	stunConns, err := listenSTUN(cfg, log)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	var ports []uint16
+	stunAttr := []any{"stun", "off"}
+	if len(stunConns) > 0 {
+		stunAttr = stunAttr[:0]
+	}
+	for i, pc := range stunConns {
+		ports = append(ports, uint16(pc.LocalAddr().(*net.UDPAddr).Port))
+		stunAttr = append(stunAttr, [...]string{"stun", "stun2"}[i], pc.LocalAddr().String())
+	}
+	// Later issues add the admin listener here, next to the relay's.
+	log.Info("rendezvous listening", append([]any{"addr", ln.Addr().String(), "tls", cfg.tlsCert != "",
+		"max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout}, stunAttr...)...)
+
+	stunSrv := stunsrv.New(stunsrv.Config{Logger: log})
+	sctx, stopSTUN := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for _, pc := range stunConns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := stunSrv.Serve(sctx, pc); err != nil {
+				log.Error("STUN server stopped", "err", err)
+			}
+		}()
+	}
+
 	srv := relay.NewServer(relay.ServerConfig{
 		Logger:      log,
 		MaxConns:    cfg.maxConns,
 		IdleTimeout: cfg.idleTimeout,
+		STUNPorts:   ports,
 	})
 	err = srv.Serve(ctx, ln)
-	st := srv.Stats()
+	stopSTUN()
+	wg.Wait()
+	st, ss := srv.Stats(), stunSrv.Stats()
 	log.Info("rendezvous stopped", "relayed_frames", st.FramesRelayed, "relayed_bytes", st.BytesRelayed,
-		"dropped_queue_full", st.DroppedQueueFull, "dropped_unknown_dst", st.DroppedUnknownDst, "rejected", st.Rejected)
+		"dropped_queue_full", st.DroppedQueueFull, "dropped_unknown_dst", st.DroppedUnknownDst, "rejected", st.Rejected,
+		"stun_answered", ss.Answered, "stun_malformed", ss.Malformed, "stun_rate_limited", ss.RateLimited)
 	return err
 }
 
@@ -49,4 +83,42 @@ func listen(cfg config) (net.Listener, error) {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
 	return ln, nil
+}
+
+// listenSTUN opens the STUN sockets, primary first. When the addresses are the
+// defaults (not set by flag or environment) a port that is taken (another
+// rendezvous on this host, a coturn) only costs a warning: the rendezvous runs
+// without it and announces only the ports it has. An explicit address that cannot
+// be bound is an error.
+func listenSTUN(cfg config, log *slog.Logger) ([]*net.UDPConn, error) {
+	var conns []*net.UDPConn
+	for _, f := range []struct{ name, addr string }{{"--stun", cfg.stun}, {"--stun2", cfg.stun2}} {
+		if f.addr == "" {
+			continue
+		}
+		pc, err := listenUDP(f.addr)
+		if err != nil {
+			if cfg.stunSet {
+				for _, c := range conns {
+					c.Close()
+				}
+				return nil, fmt.Errorf("%s %s: %w", f.name, f.addr, err)
+			}
+			log.Warn("STUN port unavailable; running without it", "flag", f.name, "addr", f.addr, "err", err)
+			if len(conns) == 0 {
+				return nil, nil // a second port alone cannot classify a NAT's mapping
+			}
+			continue
+		}
+		conns = append(conns, pc)
+	}
+	return conns, nil
+}
+
+func listenUDP(addr string) (*net.UDPConn, error) {
+	ua, err := net.ResolveUDPAddr("udp", addr)
+	if err != nil {
+		return nil, err
+	}
+	return net.ListenUDP("udp", ua)
 }

@@ -5,8 +5,6 @@ package deps
 
 import (
 	_ "github.com/hashicorp/go-plugin"
-	_ "github.com/pion/ice/v2"
-	_ "github.com/pion/stun"
 	_ "github.com/santhosh-tekuri/jsonschema/v6"
 	_ "golang.org/x/sys/unix"
 	_ "gopkg.in/yaml.v3"

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +78,8 @@ type Client struct {
 	since     time.Time
 	lastErr   string
 	connects  uint64
+
+	info atomic.Pointer[ServerInfo] // from the current connection's ServerInfo frame; nil = none
 
 	rtt                                       atomic.Int64
 	bytesIn, bytesOut, pktsIn, pktsOut, drops atomic.Uint64
@@ -228,6 +232,33 @@ func (c *Client) sendWait(s *clientSession, fb *frameBuf) error {
 			return ErrQueueFull
 		}
 	}
+}
+
+// ServerInfo returns what the rendezvous announced on the current connection
+// (its STUN ports); while reconnecting, what the last connection announced. It is
+// the zero ServerInfo before the first frame arrives (right after Welcome) and with
+// a server that announces nothing.
+func (c *Client) ServerInfo() ServerInfo {
+	if p := c.info.Load(); p != nil {
+		return ServerInfo{STUNPorts: slices.Clone(p.STUNPorts)}
+	}
+	return ServerInfo{}
+}
+
+// STUNServers returns the rendezvous' STUN servers as "host:port" strings, primary
+// first: the host of the address this client dials with each announced port. It
+// is empty when the server announced none (see ServerInfo).
+func (c *Client) STUNServers() []string {
+	ports := c.ServerInfo().STUNPorts
+	if len(ports) == 0 {
+		return nil
+	}
+	host, _, _ := net.SplitHostPort(c.cfg.Addr) // checked by NewClient
+	out := make([]string, len(ports))
+	for i, p := range ports {
+		out[i] = net.JoinHostPort(host, strconv.Itoa(int(p)))
+	}
+	return out
 }
 
 // Peers returns the group's members present at the rendezvous (not us), in key

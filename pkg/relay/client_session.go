@@ -57,6 +57,7 @@ func (c *Client) connectOnce(ctx context.Context) (connectedAt time.Time, err er
 	s := &clientSession{c: c, nc: nc, q: newSendQueue(&c.pool, c.cfg.SendQueueBytes), start: time.Now(), done: make(chan struct{})}
 	connectedAt = s.start
 	c.pres.resync()
+	c.info.Store(nil) // this connection's server announces its own right after Welcome
 	c.rtt.Store(int64(rtt))
 	c.sess.Store(s)
 	s.wg.Add(2)
@@ -303,6 +304,12 @@ func (s *clientSession) readLoop(br *bufio.Reader) error {
 				return err
 			}
 			return &ClosedByServerError{Message: msg}
+		case frameServerInfo:
+			info, _, err := parseServerInfo(body)
+			if err != nil {
+				return err
+			}
+			c.info.Store(&info)
 		default:
 			if !t.optional() {
 				return protoErr("unexpected %v frame from the rendezvous", t)

@@ -22,7 +22,8 @@ func (g *group) size() int {
 	return len(g.members)
 }
 
-// join makes c a member of its group: c's queue gets Welcome, the current members
+// join makes c a member of its group: c's queue gets Welcome, ServerInfo (when the
+// server announces anything), the current members
 // and PeersEnd; the others get PeerPresent for c. A member with the same key is
 // replaced and returned (the caller closes it) without Gone/Present toward the
 // others, unless its name changed (then they get a PeerPresent with the new name).
@@ -41,6 +42,9 @@ func (s *Server) join(c *serverConn) (replaced *serverConn) {
 	old := g.members[c.key]
 	g.members[c.key] = c
 	c.sendEmpty(frameWelcome)
+	if s.info != nil {
+		c.sendRaw(s.info)
+	}
 	for k, m := range g.members {
 		if m != c {
 			c.sendPeerPresent(k, m.name)

@@ -228,3 +228,50 @@ func appendPing(b []byte, t frameType, p [pingLen]byte) []byte {
 	b = appendHeader(b, t, pingLen)
 	return append(b, p[:]...)
 }
+
+// ServerInfo is what the rendezvous announces about its other services in the
+// optional ServerInfo frame (see proto.go). The zero value means nothing was
+// announced: an older server, or STUN disabled.
+type ServerInfo struct {
+	// STUNPorts are UDP ports of the rendezvous' STUN server on the host the node
+	// dialed, primary first (at most MaxSTUNPorts).
+	STUNPorts []uint16
+}
+
+// parseServerInfo decodes a ServerInfo payload. Bytes after the fields this
+// version knows are ignored (later versions append fields); used is how many
+// bytes were decoded.
+func parseServerInfo(b []byte) (info ServerInfo, used int, err error) {
+	if len(b) < 1 {
+		return info, 0, protoErr("ServerInfo is empty, want at least a STUN port count")
+	}
+	n := int(b[0])
+	if n > MaxSTUNPorts {
+		return info, 0, protoErr("ServerInfo lists %d STUN ports; the limit is %d", n, MaxSTUNPorts)
+	}
+	if len(b) < 1+2*n {
+		return info, 0, protoErr("ServerInfo of %d bytes is too short for %d STUN ports", len(b), n)
+	}
+	if n > 0 {
+		info.STUNPorts = make([]uint16, n)
+	}
+	for i := range n {
+		p := binary.BigEndian.Uint16(b[1+2*i:])
+		if p == 0 {
+			return ServerInfo{}, 0, protoErr("ServerInfo: STUN port %d is 0", i+1)
+		}
+		info.STUNPorts[i] = p
+	}
+	return info, 1 + 2*n, nil
+}
+
+// appendServerInfo appends a ServerInfo frame. info must be valid (see
+// ServerConfig.STUNPorts, which the server cleans up before encoding).
+func appendServerInfo(b []byte, info ServerInfo) []byte {
+	b = appendHeader(b, frameServerInfo, 1+2*len(info.STUNPorts))
+	b = append(b, byte(len(info.STUNPorts)))
+	for _, p := range info.STUNPorts {
+		b = binary.BigEndian.AppendUint16(b, p)
+	}
+	return b
+}

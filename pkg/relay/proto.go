@@ -27,6 +27,7 @@ package relay
 //	0x21  Recv         S->C  source key [32] | datagram
 //	0x30  Ping         both  8 opaque bytes
 //	0x31  Pong         both  the 8 bytes of the Ping it answers
+//	0x80  ServerInfo   S->C  optional: STUN port count n u8 (0..4) | n STUN ports u16 (non-zero) | later fields
 //
 // Handshake. Client: magic. Server: ServerHello (or Error when full). Client:
 // ClientHello, where
@@ -48,6 +49,15 @@ package relay
 // first: the old one receives Error "replaced by a newer connection from ADDR" and
 // is closed, and the other members see no Gone/Present pair (a PeerPresent only when
 // the name changed).
+//
+// ServerInfo. A server that runs other services for nodes (today: STUN, so nodes
+// can find their server-reflexive address and probe their NAT) announces them in
+// one ServerInfo frame right after Welcome, before the first PeerPresent. The STUN
+// ports are UDP ports on the host the client dialed, primary first; a second port
+// lets a node tell whether its NAT maps per destination. Fields added later are
+// appended after the ports: a receiver ignores payload bytes past the fields it
+// knows. Old clients skip the frame (it is an optional type); a server without
+// anything to announce sends none.
 //
 // Datagrams. Send{dst, datagram} is looked up among the sender's group only and
 // forwarded as Recv{src, datagram}; Send and Recv have the same size, so the server
@@ -77,6 +87,8 @@ const (
 	MaxNameLen = 64
 	// MaxErrorLen is the longest Error message, in bytes.
 	MaxErrorLen = 1024
+	// MaxSTUNPorts is the most STUN ports a ServerInfo frame lists.
+	MaxSTUNPorts = 4
 )
 
 const (
@@ -109,6 +121,7 @@ const (
 	frameRecv        frameType = 0x21
 	framePing        frameType = 0x30
 	framePong        frameType = 0x31
+	frameServerInfo  frameType = 0x80 // optional extension
 
 	// Types from frameOptionalMin up are optional extensions that receivers skip.
 	frameOptionalMin frameType = 0x80
@@ -141,6 +154,8 @@ func (t frameType) String() string {
 		return "Ping"
 	case framePong:
 		return "Pong"
+	case frameServerInfo:
+		return "ServerInfo"
 	}
 	return "type 0x" + hex2(byte(t))
 }

@@ -21,6 +21,11 @@ type ServerConfig struct {
 	HandshakeTimeout time.Duration // magic to Welcome (default 10 s)
 	IdleTimeout      time.Duration // a client that sent nothing this long is closed (default 60 s)
 	SendQueueBytes   int           // per connection (default 1 MiB); control frames may use twice that
+
+	// STUNPorts are announced to every node in a ServerInfo frame right after
+	// Welcome: the UDP ports of the rendezvous' STUN server, primary first. Zero
+	// ports are dropped and at most MaxSTUNPorts are kept; none means no frame.
+	STUNPorts []uint16
 }
 
 // ServerStats are a server's counters.
@@ -42,6 +47,7 @@ type Server struct {
 	cfg  ServerConfig
 	log  *slog.Logger
 	pool bufPool
+	info []byte // the encoded ServerInfo frame every joining node gets; nil = none
 	// writers lends bufio.Writers to connections that have something to send,
 	// readers large bufio.Readers to connections receiving a lot.
 	writers, readers sync.Pool
@@ -91,6 +97,15 @@ func NewServer(cfg ServerConfig) *Server {
 		log:    cfg.Logger,
 		groups: make(map[identity.GroupID]*group),
 		conns:  make(map[*serverConn]struct{}),
+	}
+	var info ServerInfo
+	for _, p := range cfg.STUNPorts {
+		if p != 0 && len(info.STUNPorts) < MaxSTUNPorts {
+			info.STUNPorts = append(info.STUNPorts, p)
+		}
+	}
+	if len(info.STUNPorts) > 0 {
+		s.info = appendServerInfo(nil, info)
 	}
 	s.writers.New = func() any { return bufio.NewWriterSize(nil, serverWriteBufSize) }
 	s.readers.New = func() any { return bufio.NewReaderSize(nil, bigReadBuf) }

@@ -313,6 +313,13 @@ func (c *serverConn) sendEmpty(t frameType) {
 	c.pushControl(fb)
 }
 
+// sendRaw queues a copy of an encoded control frame.
+func (c *serverConn) sendRaw(frame []byte) {
+	fb := c.s.pool.get(len(frame))
+	copy(fb.b, frame)
+	c.pushControl(fb)
+}
+
 func (c *serverConn) sendPeerPresent(k identity.PublicKey, name string) {
 	fb := c.s.pool.get(headerLen + keyLen + len(name))
 	fb.b = appendPeerPresent(fb.b[:0], k, name)

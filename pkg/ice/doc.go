@@ -1,0 +1,44 @@
+// Package ice finds direct UDP paths between two nodes: one Session per attempt
+// with one peer wraps a pion/ice/v2 agent, carries its signaling as opaque
+// messages the caller forwards (over the link's sealed channel, which rides the
+// relay), and yields a Path, a datagram route over the selected candidate pair.
+// It also has Netcheck, which probes this host's NAT against the rendezvous' STUN
+// ports. It does not encrypt or retransmit: the overlay seals every datagram and
+// runs KCP end to end over whichever route is current.
+//
+// # Choices
+//
+//   - Candidates: host (every non-loopback interface, loopback only when asked)
+//     and server-reflexive (the rendezvous' STUN ports), UDP4 and optionally UDP6;
+//     peer-reflexive ones are learned by pion from the peer's checks. No mDNS, no
+//     TURN: the rendezvous relay is the fallback.
+//   - Signaling (signal.go): each offer is a full snapshot (credentials, every
+//     candidate so far, end-of-candidates), sent at once, on every new candidate,
+//     on hearing from a peer that does not know us yet, and every 250 ms backing
+//     off to 1 s until connected. Loss, duplication, reordering and early
+//     delivery therefore need no protocol of their own. Attempt ids make messages
+//     of an old attempt harmless and tell a Session that its peer restarted.
+//   - Datagrams bypass pion's Conn (sock.go): our transport.Net wraps every socket
+//     pion opens; STUN goes to the agent, everything else straight to the
+//     caller's onPacket on the socket's read goroutine (no 1 MB agent buffer to
+//     overflow, one copy), and Path.Send writes the selected pair's socket
+//     directly with MSG_DONTWAIT (a full buffer drops and counts, never blocks).
+//     Every socket gets 4 MiB buffers (SO_RCVBUFFORCE when root).
+//   - Liveness is consent (RFC 7675 style): pion sends a Binding request on the
+//     selected pair every KeepaliveInterval (2 s) whether or not data flows, which
+//     also keeps NAT bindings (~30 s) open; the Path dies after
+//     DisconnectedTimeout (5 s) without an answer. Data does not count as
+//     liveness, so a path whose checks fail is dropped even while junk arrives.
+//   - pion gives each pair 25 checks (5 s) instead of 7, so late trickled
+//     candidates on a lossy relay still punch.
+//
+// # Files
+//
+//	config.go    Config and defaults
+//	signal.go    the signaling format: pure codec
+//	session.go   Session: agent, signaling state machine, Connect, Close
+//	path.go      Path: Send, addresses, stats, death
+//	sock.go      the sockets: buffers, STUN/data demux, non-blocking send
+//	logging.go   pion's logs into slog at Debug
+//	netcheck.go  Netcheck: UDP reachability, public endpoint, NAT mapping, hairpin, RTT
+package ice

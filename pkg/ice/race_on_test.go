@@ -1,0 +1,5 @@
+//go:build race
+
+package ice
+
+const raceEnabled = true
