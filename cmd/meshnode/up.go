@@ -33,6 +33,9 @@ the declared services. Runs until SIGINT or SIGTERM. Example:
 			&cli.StringFlag{Name: "secret-file", EnvVars: []string{"MESHNODE_SECRET_FILE"}, Usage: "read the group secret from `FILE`"},
 			&cli.StringFlag{Name: "name", EnvVars: []string{"MESHNODE_NAME"}, Usage: "this node's `NAME` (default: the host name)"},
 			&cli.StringSliceFlag{Name: "serve", Usage: "serve `SERVEID=HOST:PORT[,name=X][,info=Y]` to the group (repeatable)"},
+			&cli.BoolFlag{Name: "relay-only", EnvVars: []string{"MESHNODE_RELAY_ONLY"}, Usage: "never look for direct paths: every link stays on the relay"},
+			&cli.BoolFlag{Name: "direct-only", EnvVars: []string{"MESHNODE_DIRECT_ONLY"}, Usage: "move data only over direct paths (debugging: relayed peers get nothing)"},
+			&cli.StringSliceFlag{Name: "ice-interfaces", EnvVars: []string{"MESHNODE_ICE_INTERFACES"}, Usage: "only these network interfaces give direct-path candidates (repeatable; default all but loopback; \"lo\" enables loopback)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"MESHNODE_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"MESHNODE_LOG_FORMAT"}, Usage: "text or json"},
 		},
@@ -60,6 +63,18 @@ func runUp(c *cli.Context) error {
 		}
 		services = append(services, s)
 	}
+	if c.Bool("relay-only") && c.Bool("direct-only") {
+		return errors.New("--relay-only and --direct-only exclude each other")
+	}
+	var ifaces []string
+	for _, v := range c.StringSlice("ice-interfaces") {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				return fmt.Errorf("--ice-interfaces %q: empty interface name", v)
+			}
+			ifaces = append(ifaces, name)
+		}
+	}
 	name := c.String("name")
 	if name == "" {
 		name = defaultName()
@@ -80,6 +95,10 @@ func runUp(c *cli.Context) error {
 		StateDir:   stateDir(c),
 		Services:   services,
 		Logger:     log,
+
+		RelayOnly:     c.Bool("relay-only"),
+		DirectOnly:    c.Bool("direct-only"),
+		ICEInterfaces: ifaces,
 	})
 	if err != nil {
 		return err

@@ -160,6 +160,12 @@ func peersCommand() *cli.Command {
 			fmt.Fprintln(tw, "NAME\tID\tMEMBER\tLINK\tPATH\tRTT\tLAST SEEN\tIN\tOUT\tSTREAMS\tNOTE")
 			for _, p := range ps {
 				note := p.Error
+				switch {
+				case p.Path == "direct" && p.Endpoint != "":
+					note = strings.TrimPrefix(note+"; via "+p.Endpoint, "; ")
+				case p.Path == "relay" && p.Why != "" && p.State == "up":
+					note = strings.TrimPrefix(note+"; relayed: "+p.Why, "; ")
+				}
 				if !p.Present {
 					note = strings.TrimPrefix(note+"; not at the rendezvous", "; ")
 				}

@@ -41,7 +41,7 @@ func Catalog(ctx context.Context, bin, rdvBin string, n, reps int, window time.D
 		go func() {
 			defer wg.Done()
 			nodes[i], errs[i] = meshproc.StartNode(ctx, bin, rdv.Addr, meshproc.NodeOptions{
-				Name: fmt.Sprintf("c%d", i), Extra: []string{"--log-level", "debug", "--log-format", "json"}})
+				Name: fmt.Sprintf("c%d", i), Extra: []string{"--log-level", "debug", "--log-format", "json", "--relay-only"}})
 		}()
 	}
 	wg.Wait()

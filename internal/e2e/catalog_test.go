@@ -24,7 +24,7 @@ func startNodes(t *testing.T, r *meshproc.Rendezvous, prefix string, n int) []*m
 		go func() {
 			defer wg.Done()
 			nd, err := meshproc.StartNode(context.Background(), bins.meshnode, r.Addr,
-				meshproc.NodeOptions{Name: fmt.Sprintf("%s%d", prefix, i), Extra: []string{"--log-level", "debug"}})
+				meshproc.NodeOptions{Name: fmt.Sprintf("%s%d", prefix, i), Extra: []string{"--log-level", "debug", "--ice-interfaces", "lo"}})
 			if err != nil {
 				t.Error(err)
 				return

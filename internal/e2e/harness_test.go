@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -73,7 +74,9 @@ func waitLog(t *testing.T, p *meshproc.Proc, re *regexp.Regexp, timeout time.Dur
 
 func startRendezvous(t *testing.T, listen string) *meshproc.Rendezvous {
 	t.Helper()
-	r, err := meshproc.StartRendezvous(context.Background(), bins.rendezvous, listen, nil, "--log-level", "debug")
+	// STUN on free loopback ports: tests run in parallel, and traffic stays on lo.
+	r, err := meshproc.StartRendezvous(context.Background(), bins.rendezvous, listen, nil, "--log-level", "debug",
+		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +89,10 @@ type nodeOpts = meshproc.NodeOptions
 func startNode(t *testing.T, r *meshproc.Rendezvous, o nodeOpts) *meshproc.Node {
 	t.Helper()
 	o.Extra = append(o.Extra, "--log-level", "debug")
+	// Direct paths over loopback only: tests send nothing to other interfaces.
+	if !slices.Contains(o.Extra, "--relay-only") && !slices.Contains(o.Extra, "--ice-interfaces") {
+		o.Extra = append(o.Extra, "--ice-interfaces", "lo")
+	}
 	n, err := meshproc.StartNode(context.Background(), bins.meshnode, r.Addr, o)
 	if err != nil {
 		t.Fatal(err)

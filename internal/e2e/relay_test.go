@@ -18,8 +18,8 @@ import (
 func TestRelayMappingBulk(t *testing.T) {
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
-	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr() + ",name=echo"}})
-	b := startNode(t, r, nodeOpts{Name: "beta"})
+	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr() + ",name=echo"}, Extra: []string{"--relay-only"}})
+	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--relay-only"}})
 	listen := mapService(t, b, "700")
 
 	if err := echoRoundTrip(listen, 64<<20, 1, 3*time.Minute); err != nil {
@@ -45,9 +45,10 @@ func TestRelayMappingBulk(t *testing.T) {
 	if conns := echo.connCount(); conns != 51 {
 		t.Errorf("echo service saw %d connections, want 51", conns)
 	}
-	// The path is the relay: there is nothing else yet.
+	// The path is the relay, and the reason says why.
 	ps, err := b.Ctl.Peers(context.Background())
-	if err != nil || len(ps) != 1 || ps[0].Path != "relay" || ps[0].State != "up" || ps[0].Name != "alpha" {
+	if err != nil || len(ps) != 1 || ps[0].Path != "relay" || ps[0].State != "up" || ps[0].Name != "alpha" ||
+		!strings.Contains(ps[0].Why, "--relay-only") {
 		t.Errorf("peers of beta: %+v %v", ps, err)
 	}
 	_ = a

@@ -15,6 +15,60 @@ import (
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
+// Ping asks the node to ping a peer.
+func (c *Client) Ping(ctx context.Context, req PingRequest) (overlay.PingResult, error) {
+	var res overlay.PingResult
+	return res, c.do(ctx, http.MethodPost, "/v1/ping", req, &res)
+}
+
+// Netcheck asks the node to probe its network now.
+func (c *Client) Netcheck(ctx context.Context) (NetcheckResult, error) {
+	var res NetcheckResult
+	return res, c.do(ctx, http.MethodGet, "/v1/netcheck", nil, &res)
+}
+
+// Events streams the node's events to fn until ctx ends or fn returns an error.
+func (c *Client) Events(ctx context.Context, fn func(overlay.Event) error) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://meshnode/v1/events", nil)
+	if err != nil {
+		return err
+	}
+	hc := *c.hc
+	hc.Timeout = 0 // a stream
+	resp, err := hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("cannot reach the node's control socket %s (is `meshnode up` running with this --control?): %w", c.path, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		var eb errorBody
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
+			return &APIError{Status: resp.StatusCode, Message: eb.Error}
+		}
+		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var ev overlay.Event
+		if err := dec.Decode(&ev); err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if errors.Is(err, io.EOF) {
+				return errors.New("the node closed the event stream (it stopped)")
+			}
+			return fmt.Errorf("event stream: %w", err)
+		}
+		if err := fn(ev); err != nil {
+			return err
+		}
+	}
+}
+
 // Client calls a node's control API.
 type Client struct {
 	path string

@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
@@ -22,6 +24,28 @@ type stub struct {
 
 	services   []overlay.Service
 	removedSvc []overlay.ServeID
+
+	pinged []string
+	events chan overlay.Event
+}
+
+func (s *stub) Ping(_ context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error) {
+	s.pinged = append(s.pinged, fmt.Sprintf("%s/%d/%v/%v", peer, count, interval, timeout))
+	if count > 1000 {
+		return overlay.PingResult{}, &overlay.Error{Kind: overlay.KindInvalid, Err: errors.New("ping count out of range")}
+	}
+	return overlay.PingResult{Name: peer, Path: "direct", RTTs: make([]float64, count)}, nil
+}
+func (s *stub) Netcheck(context.Context) (ice.Report, error) {
+	var r ice.Report
+	r.UDP.Known, r.UDP.Value = true, false
+	return r, nil
+}
+func (s *stub) Subscribe() (<-chan overlay.Event, func(), bool) {
+	if s.events == nil {
+		return nil, nil, false
+	}
+	return s.events, func() {}, true
 }
 
 func (s *stub) Status() overlay.StatusInfo       { return overlay.StatusInfo{Name: "n1", Group: "g"} }
@@ -122,6 +146,43 @@ func TestRoundTrips(t *testing.T) {
 	}
 }
 
+func TestPingNetcheckEvents(t *testing.T) {
+	b := &stub{events: make(chan overlay.Event, 4)}
+	c, _ := serve(t, b)
+	ctx := context.Background()
+	res, err := c.Ping(ctx, PingRequest{Peer: "b", Count: 2, IntervalMS: 50, TimeoutMS: 500})
+	if err != nil || res.Path != "direct" || len(res.RTTs) != 2 || b.pinged[0] != "b/2/50ms/500ms" {
+		t.Fatalf("ping %+v %v %v", res, err, b.pinged)
+	}
+	if _, err := c.Ping(ctx, PingRequest{Peer: "b", Count: 5000, IntervalMS: 50, TimeoutMS: 500}); err == nil ||
+		!strings.Contains(err.Error(), "out of range") {
+		t.Fatalf("ping count 5000: %v", err)
+	}
+	nc, err := c.Netcheck(ctx)
+	if err != nil || !strings.Contains(nc.Summary, "no UDP") || !nc.Report.UDP.Known {
+		t.Fatalf("netcheck %+v %v", nc, err)
+	}
+	b.events <- overlay.Event{Kind: "path", Name: "b", Path: "direct"}
+	b.events <- overlay.Event{Kind: "path", Name: "b", Path: "relay", Reason: "gone"}
+	var got []overlay.Event
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	err = c.Events(sctx, func(ev overlay.Event) error {
+		got = append(got, ev)
+		if len(got) == 2 {
+			return errors.New("enough")
+		}
+		return nil
+	})
+	if err == nil || err.Error() != "enough" || got[0].Path != "direct" || got[1].Reason != "gone" {
+		t.Fatalf("events %+v %v", got, err)
+	}
+	b.events = nil
+	if err := c.Events(ctx, func(overlay.Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "too many") {
+		t.Fatalf("events when full: %v", err)
+	}
+}
+
 func TestErrors(t *testing.T) {
 	b := &stub{}
 	c, _ := serve(t, b)
@@ -166,6 +227,10 @@ func TestBadRequests(t *testing.T) {
 		{"POST", "/v1/serve", `{"serveid":5}`, 400, "no target"},
 		{"POST", "/v1/serve", `{"serveid":5,"target":"h:1","claimed":7}`, 400, "set by the mesh"},
 		{"DELETE", "/v1/serve/x", "", 400, "not a number"},
+		{"POST", "/v1/ping", `{}`, 400, "no peer"},
+		{"POST", "/v1/ping", `{"peer":"b","interval_ms":1}`, 400, "interval 1 ms out of range"},
+		{"POST", "/v1/ping", `{"peer":"b","timeout_ms":99999999}`, 400, "timeout 99999999 ms out of range"},
+		{"POST", "/v1/ping", `{"peer":"b","count":"x"}`, 400, "request body"},
 	} {
 		req, _ := http.NewRequest(tc.method, "http://meshnode"+tc.route, strings.NewReader(tc.body))
 		resp, err := hc.Do(req)

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
@@ -28,6 +29,23 @@ type Backend interface {
 	LocalServices() []overlay.Service
 	AddService(s overlay.Service, persist bool) (overlay.Service, error)
 	RemoveService(id overlay.ServeID) error
+	Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error)
+	Netcheck(ctx context.Context) (ice.Report, error)
+	Subscribe() (events <-chan overlay.Event, cancel func(), ok bool)
+}
+
+// PingRequest asks the node to ping a peer over the link's current route.
+type PingRequest struct {
+	Peer       string `json:"peer"`        // name, node ID or an ID prefix of 4+ characters
+	Count      int    `json:"count"`       // default 3
+	IntervalMS int    `json:"interval_ms"` // default 200
+	TimeoutMS  int    `json:"timeout_ms"`  // per ping, default 2000
+}
+
+// NetcheckResult is a netcheck report with its one-line verdict.
+type NetcheckResult struct {
+	Summary string     `json:"summary"`
+	Report  ice.Report `json:"report"`
 }
 
 // maxBody bounds request bodies.
@@ -62,6 +80,9 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET /v1/serve", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.LocalServices()) })
 	mux.HandleFunc("POST /v1/serve", s.addService)
 	mux.HandleFunc("DELETE /v1/serve/{serveid}", s.removeService)
+	mux.HandleFunc("POST /v1/ping", s.ping)
+	mux.HandleFunc("GET /v1/netcheck", s.netcheck)
+	mux.HandleFunc("GET /v1/events", s.events)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})
@@ -131,6 +152,71 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
+	req := PingRequest{Count: 3, IntervalMS: 200, TimeoutMS: 2000}
+	if err := decodeBody(w, r, &req); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	switch {
+	case req.Peer == "":
+		writeError(w, http.StatusBadRequest, errors.New("ping: no peer given"))
+		return
+	case req.IntervalMS < 10 || req.IntervalMS > 60_000:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("ping interval %d ms out of range 10-60000", req.IntervalMS))
+		return
+	case req.TimeoutMS < 10 || req.TimeoutMS > 60_000:
+		writeError(w, http.StatusBadRequest, fmt.Errorf("ping timeout %d ms out of range 10-60000", req.TimeoutMS))
+		return
+	}
+	res, err := s.b.Ping(r.Context(), req.Peer, req.Count,
+		time.Duration(req.IntervalMS)*time.Millisecond, time.Duration(req.TimeoutMS)*time.Millisecond)
+	if err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+func (s *Server) netcheck(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 15*time.Second)
+	defer cancel()
+	rep, err := s.b.Netcheck(ctx)
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, NetcheckResult{Summary: rep.Summary(), Report: rep})
+}
+
+// events streams events as JSON lines until the client goes away.
+func (s *Server) events(w http.ResponseWriter, r *http.Request) {
+	evs, cancel, ok := s.b.Subscribe()
+	if !ok {
+		writeError(w, http.StatusServiceUnavailable, errors.New("too many event subscribers on this node"))
+		return
+	}
+	defer cancel()
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "application/x-ndjson")
+	w.WriteHeader(http.StatusOK)
+	rc.Flush()
+	enc := json.NewEncoder(w)
+	for {
+		select {
+		case <-r.Context().Done():
+			return
+		case ev, ok := <-evs:
+			if !ok {
+				return
+			}
+			if enc.Encode(ev) != nil || rc.Flush() != nil {
+				return
+			}
+		}
+	}
 }
 
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {

@@ -254,11 +254,15 @@ func (n *Node) Services() []CatalogEntry {
 		out = append(out, CatalogEntry{ServeID: ls.ID, Name: ls.Name, Proto: ls.Proto, Info: ls.Info,
 			Owner: n.pub.String(), OwnerName: n.name, Local: true, Reachable: true})
 	}
-	up := make(map[identity.PublicKey]bool, len(n.links))
+	links := make(map[identity.PublicKey]*link, len(n.links))
 	for k, l := range n.links {
-		up[k] = l.isUp()
+		links[k] = l
 	}
 	n.mu.Unlock()
+	up := make(map[identity.PublicKey]bool, len(links))
+	for k, l := range links {
+		up[k] = l.isUp() // outside n.mu: a link's lock is never taken under the node's
+	}
 	for _, o := range n.catalog.find(func(identity.PublicKey, string, Service) bool { return true }) {
 		out = append(out, CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
 			Info: o.service.Info, Owner: o.peer.String(), OwnerName: o.name, Reachable: up[o.peer]})

@@ -8,9 +8,20 @@
 // session (reliable, ordered, congestion-controlled); KCP's datagrams are sealed by
 // the link's seal.Channel (Noise IKpsk2 keys, AEAD per datagram, replay window) and
 // sent on the link's current route. The route is the only thing that may change
-// under an open link (relay today, an ICE-selected UDP path later), which is why KCP
+// under an open link (the relay, or an ICE-selected UDP path), which is why KCP
 // runs end to end over a net.PacketConn of our own (kcpConn) rather than over a
 // socket: streams survive route switches.
+//
+// # Routes
+//
+// Every link starts on the relay at once. When its first session is up, a
+// pathFinder (path.go) runs ICE with the peer in the background, signaling as
+// sealed link messages; when a pair connects the route switches to it, and when
+// consent checks fail it falls back to the relay and ICE retries with backoff.
+// Each change is one log line ("peer path changed") and an Event. Handshake
+// packets take both routes, so a peer that restarted behind the old direct path
+// can still re-key. Nodes tell each other what their netcheck found (nat.go), so
+// either side can say why a link is relayed; ping.go measures the current route.
 //
 // # Link generations
 //

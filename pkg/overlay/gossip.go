@@ -142,18 +142,42 @@ func (g *gossip) requestJoin(peer identity.PublicKey) {
 	}
 }
 
+// joiner joins through requested peers. A failed join (typically: the link to
+// the peer is still handshaking) is retried with a backoff from 1 s to 30 s for
+// as long as this node keeps a link to the peer, so a node that came up while
+// its peers were busy still joins without waiting for new presence news.
 func (g *gossip) joiner() {
+	const retryMin, retryMax = time.Second, 30 * time.Second
+	backoff := retryMin
+	var retry <-chan time.Time
+	failed := make(map[identity.PublicKey]bool) // bounded by the link table
 	for {
 		select {
 		case <-g.done:
 			return
 		case <-g.joinWake:
+		case <-retry:
+			retry = nil
+			var again []identity.PublicKey
+			for k := range failed {
+				if g.n.hasLink(k) {
+					again = append(again, k)
+				}
+			}
+			clear(failed)
+			g.mu.Lock()
+			for _, k := range again {
+				g.joinReq[k] = true
+			}
+			g.mu.Unlock()
 		}
 		g.mu.Lock()
 		var addrs []string
+		var peers []identity.PublicKey
 		for k := range g.joinReq {
 			if _, ok := g.members[k]; !ok {
 				addrs = append(addrs, k.String()+"/"+gossipNetAddr(k).String())
+				peers = append(peers, k)
 			}
 		}
 		clear(g.joinReq)
@@ -162,8 +186,17 @@ func (g *gossip) joiner() {
 			continue
 		}
 		if n, err := g.ml.Join(addrs); err != nil && n == 0 {
-			g.log.Debug("gossip join failed", "tried", len(addrs), "err", err)
+			g.log.Debug("gossip join failed", "tried", len(addrs), "err", err, "retry_in", backoff.String())
+			for _, k := range peers {
+				failed[k] = true
+			}
+			if retry == nil {
+				retry = time.After(backoff)
+				backoff = min(2*backoff, retryMax)
+			}
+			continue
 		}
+		backoff = retryMin
 	}
 }
 
@@ -320,6 +353,7 @@ func (g *gossip) NotifyJoin(m *memberlist.Node) {
 	g.members[peer] = name
 	g.mu.Unlock()
 	g.log.Info("peer joined the group", "peer", peer.Short(), "name", name)
+	g.n.events.publish(Event{Kind: "join", Peer: peer.String(), Name: name})
 	g.n.catalog.unfence(peer)
 	g.n.linkFor(peer, name)
 	if g.n.catalog.version(peer) == 0 {
@@ -344,6 +378,7 @@ func (g *gossip) NotifyLeave(m *memberlist.Node) {
 		how = "left"
 	}
 	g.log.Info("peer left the group", "peer", peer.Short(), "name", name, "how", how)
+	g.n.events.publish(Event{Kind: "leave", Peer: peer.String(), Name: name, Reason: how})
 	g.n.catalog.remove(peer)
 	g.n.catalogChanged()
 	g.n.maybeDropLink(peer)

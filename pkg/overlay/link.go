@@ -14,6 +14,7 @@ import (
 	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
+	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -30,7 +31,10 @@ type link struct {
 	lastSeen          atomic.Int64  // unix ns of the last authentic packet from the peer
 	byeAt             atomic.Int64  // unix ns of the peer's goodbye (it left cleanly)
 
-	ch *seal.Channel // for the link's whole life
+	ch     *seal.Channel            // for the link's whole life
+	direct atomic.Pointer[ice.Path] // the direct route, when ICE found one
+	finder *pathFinder              // nil with --relay-only
+	pings  pingWaiters
 
 	mu        sync.Mutex
 	epoch     uint64 // our epoch, sent in our hello
@@ -40,6 +44,7 @@ type link struct {
 	lastErr   error         // last handshake failure, for status and open errors
 	loggedErr string        // what we last logged about failures (one line per change)
 	since     time.Time     // when the current generation came up
+	peerNAT   natInfo       // what the peer told us of its network
 	closed    bool
 }
 
@@ -77,6 +82,9 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		panic(fmt.Sprintf("overlay: seal channel: %v", err))
 	}
 	l.ch = ch
+	if !n.cfg.RelayOnly {
+		l.finder = newPathFinder(l)
+	}
 	return l
 }
 
@@ -126,16 +134,53 @@ func (l *link) receive(pkt []byte) {
 	case msgBye:
 		putBuf(b)
 		l.byeAt.Store(time.Now().UnixNano())
+	case msgICE:
+		if l.finder != nil {
+			l.finder.signal(pt[1:])
+		}
+		putBuf(b)
+	case msgNAT:
+		ni, err := parseNATInfo(pt[1:])
+		putBuf(b)
+		if err != nil {
+			l.log.Debug("dropped bad nat info", "err", err)
+			return
+		}
+		l.mu.Lock()
+		l.peerNAT = ni
+		l.mu.Unlock()
+	case msgPing, msgPong:
+		l.handlePing(pt[0], pt[1:])
+		putBuf(b)
 	default:
 		putBuf(b)
 		l.log.Debug("dropped link message of unknown kind", "kind", pt[0])
 	}
 }
 
-// sendPacket transmits one sealed packet on the current route. Failures are packet
-// loss: the layers above retransmit.
+// sendPacket transmits one sealed packet on the current route: the direct path
+// when ICE found one, else the relay. Failures are packet loss: the layers above
+// retransmit.
 func (l *link) sendPacket(pkt []byte) error {
 	l.bytesOut.Add(uint64(len(pkt)))
+	if p := l.direct.Load(); p != nil {
+		err := p.Send(pkt)
+		if seal.IsHandshake(pkt) {
+			// Handshakes also take the relay: a peer that restarted is not on
+			// this path any more and could never complete one here. Duplicates
+			// are harmless (initiations carry timestamps; a second response
+			// finds no handshake waiting), and the relay may be down (no loss).
+			if rerr := l.n.sendRelay(l.peer, pkt); err != nil {
+				return rerr
+			}
+			return nil
+		}
+		if err == nil || !errors.Is(err, ice.ErrClosed) {
+			return err
+		}
+		// The path just closed; the finder switches the route back. This packet
+		// takes the relay.
+	}
 	return l.n.sendRelay(l.peer, pkt)
 }
 
@@ -143,8 +188,13 @@ func (l *link) sendPacket(pkt []byte) error {
 func (l *link) sendSegment(seg []byte) { l.sendMessage(msgKCP, seg) }
 
 // sendMessage seals one link message. Without a session it is dropped (the
-// layers above retransmit) and a handshake starts.
+// layers above retransmit) and a handshake starts. With --direct-only, data
+// (KCP, gossip) waits for a direct path; handshakes and signaling still use the
+// relay, or no direct path could ever be found.
 func (l *link) sendMessage(kind byte, payload []byte) {
+	if l.n.cfg.DirectOnly && (kind == msgKCP || kind == msgGossip) && l.direct.Load() == nil {
+		return
+	}
 	b := getBuf()
 	*b = append(append(*b, kind), payload...)
 	_ = l.ch.Seal(*b)
@@ -172,6 +222,7 @@ func (l *link) established(e seal.Established) {
 		return
 	}
 	old := l.gen
+	firstEver := old == nil && l.since.IsZero()
 	g, err := l.newGenerationLocked(h.Epoch)
 	if err != nil {
 		l.mu.Unlock()
@@ -188,9 +239,20 @@ func (l *link) established(e seal.Established) {
 	if old != nil {
 		old.close()
 	}
-	l.log.Info("link up", "name", name, "path", "relay", "suite", e.Suite, "restarted", old != nil)
+	l.log.Info("link up", "name", name, "path", l.pathName(), "suite", e.Suite, "restarted", old != nil)
 	go l.acceptLoop(g)
 	go l.watch(g)
+	l.sendMessage(msgNAT, l.n.natInfo().marshal())
+	if firstEver && l.finder != nil {
+		go l.finder.run()
+	}
+}
+
+func (l *link) pathName() string {
+	if l.direct.Load() != nil {
+		return "direct"
+	}
+	return "relay"
 }
 
 func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
@@ -371,6 +433,9 @@ func (l *link) close() {
 	l.gen = nil
 	l.ch.Close()
 	l.mu.Unlock()
+	if l.finder != nil {
+		l.finder.stop()
+	}
 	if g != nil {
 		g.close()
 	}
@@ -388,12 +453,17 @@ type PeerInfo struct {
 	BytesIn   uint64    `json:"bytes_in"`
 	BytesOut  uint64    `json:"bytes_out"`
 	Streams   int       `json:"streams"`
+	Endpoint  string    `json:"endpoint,omitempty"`       // the peer's address and candidate type on a direct path
+	Local     string    `json:"local_endpoint,omitempty"` // ours
+	PathSince time.Time `json:"path_since,omitempty"`
+	Why       string    `json:"why,omitempty"` // why the link is relayed
 	LastSeen  time.Time `json:"last_seen,omitempty"`
 	Member    string    `json:"member"` // memberlist's view: alive, suspect, dead, left, or "-" (not a member)
 	Error     string    `json:"error,omitempty"`
 }
 
 func (l *link) info() PeerInfo {
+	local := l.n.natInfo() // before l.mu: n.mu is never taken under l.mu
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := PeerInfo{
@@ -405,6 +475,18 @@ func (l *link) info() PeerInfo {
 	}
 	if ns := l.lastSeen.Load(); ns != 0 {
 		p.LastSeen = time.Unix(0, ns)
+	}
+	if l.finder == nil {
+		p.Why = relayReason(local, l.peerNAT, nil, false)
+	} else {
+		ri := l.finder.info()
+		p.Path, p.PathSince = ri.path, ri.since
+		if ri.path == "direct" {
+			p.Endpoint = ri.remote + " (" + ri.remoteType + ")"
+			p.Local = ri.local + " (" + ri.localType + ")"
+		} else {
+			p.Why = relayReason(local, l.peerNAT, ri.lastErr, true)
+		}
 	}
 	switch {
 	case l.gen != nil:

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/seal"
@@ -37,6 +38,10 @@ type Config struct {
 	OpenTimeout        time.Duration // waiting for a link to open a stream (default 15 s)
 	ResolveWait        time.Duration // how long `map` waits for an unknown serveid to appear (default 5 s)
 	LinkGrace          time.Duration // how long a link outlives its peer's absence from the rendezvous (default 30 s)
+
+	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
+	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
+	ICEInterfaces []string // interfaces that give ICE host candidates (default all but loopback; "lo" adds loopback)
 }
 
 func (c *Config) setDefaults() {
@@ -85,15 +90,18 @@ type Node struct {
 	catalog     *catalog
 	gossip      atomic.Pointer[gossip] // set by Run
 	ready       chan struct{}          // closed when Run has restored state and started gossip
+	events      *eventBus
 
-	mu       sync.Mutex
-	links    map[identity.PublicKey]*link
-	present  map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
-	services map[ServeID]*localService
-	mappings map[int]*mapping
-	version  uint64          // of the local catalog entry
-	ctx      context.Context // set by Run; mappings live in it
-	closing  bool
+	mu        sync.Mutex
+	links     map[identity.PublicKey]*link
+	present   map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
+	services  map[ServeID]*localService
+	mappings  map[int]*mapping
+	version   uint64          // of the local catalog entry
+	nat       natInfo         // this node's network, from the last netcheck
+	natReport ice.Report      // the last netcheck
+	ctx       context.Context // set by Run; mappings live in it
+	closing   bool
 
 	conflictsLogged map[string]bool // serveid conflicts already reported
 }
@@ -115,6 +123,9 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Key.IsZero() {
 		return nil, errors.New("no node key given")
 	}
+	if cfg.RelayOnly && cfg.DirectOnly {
+		return nil, errors.New("relay-only and direct-only exclude each other")
+	}
 	if err := validateLabel("node name", cfg.Name, maxNodeName); err != nil {
 		return nil, err
 	}
@@ -135,6 +146,7 @@ func New(cfg Config) (*Node, error) {
 		services:    make(map[ServeID]*localService),
 		mappings:    make(map[int]*mapping),
 		ready:       make(chan struct{}),
+		events:      newEventBus(),
 
 		conflictsLogged: make(map[string]bool),
 	}
@@ -198,6 +210,7 @@ func (n *Node) Run(ctx context.Context) error {
 
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- n.relay.Run(life) }()
+	go n.netcheckLoop(life)
 	select {
 	case <-ctx.Done():
 	case err = <-relayDone: // only if it could not run at all
@@ -309,6 +322,14 @@ func (n *Node) maybeDropLink(peer identity.PublicKey) {
 
 // catalogChanged runs after the catalog changed.
 func (n *Node) catalogChanged() { n.resolveConflicts() }
+
+// hasLink says whether this node keeps a link to peer.
+func (n *Node) hasLink(peer identity.PublicKey) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	_, ok := n.links[peer]
+	return ok
+}
 
 // linkFor returns the link to peer, creating it when needed. It returns nil when
 // the link table is full, or when the node is closing and has no link to peer

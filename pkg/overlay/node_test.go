@@ -43,7 +43,8 @@ func startRelay(t *testing.T) string {
 func runNode(t *testing.T, rdv, name string, key identity.PrivateKey, services ...Service) (n *Node, stop func()) {
 	t.Helper()
 	n, err := New(Config{Group: "g", Secret: "a-long-enough-secret", Rendezvous: rdv, Name: name, Key: key,
-		Services: services, Logger: testLogger(t).With("node", name)})
+		Services: services, Logger: testLogger(t).With("node", name),
+		ICEInterfaces: []string{"lo"}}) // direct paths over loopback only
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -15,6 +15,9 @@ package overlay
 //	u8  kind         msgKCP: the rest is one KCP segment
 //	                 msgGossip: the rest is one memberlist packet
 //	                 msgBye: (empty) the sender is leaving the group cleanly
+//	                 msgICE: an ICE signaling message (pkg/ice's format)
+//	                 msgNAT: JSON natInfo: what the sender knows of its network
+//	                 msgPing, msgPong: u64 nonce
 //
 // Stream open (first bytes a stream opener writes):
 //
@@ -55,6 +58,10 @@ const (
 	msgKCP    byte = 1
 	msgGossip byte = 2
 	msgBye    byte = 3
+	msgICE    byte = 4
+	msgNAT    byte = 5
+	msgPing   byte = 6
+	msgPong   byte = 7
 )
 
 // Stream kinds.

@@ -90,6 +90,14 @@ type reject struct {
 	mac      []byte
 }
 
+// IsHandshake says whether a sealed packet is a handshake packet (initiation,
+// response or reject) rather than data. Transports use it to send the rare
+// handshake packets on every route they have: a peer that restarted answers
+// only where it can still be reached.
+func IsHandshake(pkt []byte) bool {
+	return len(pkt) > 0 && (pkt[0] == typeInitiation || pkt[0] == typeResponse || pkt[0] == typeReject)
+}
+
 func malformed(format string, args ...any) error {
 	return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), ErrMalformed)
 }

@@ -204,14 +204,16 @@ func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return 
 // goroutine is left (the retry timer was armed when it closed).
 func TestClose(t *testing.T) {
 	before := runtime.NumGoroutine()
-	p := newTestPair(t, pairOpts{tweak: func(c *ChannelConfig) { c.RetryInterval = 5 * time.Millisecond }})
+	// The retry interval must leave room for one handshake under -race on a
+	// loaded machine, or establish races the retries.
+	p := newTestPair(t, pairOpts{tweak: func(c *ChannelConfig) { c.RetryInterval = 100 * time.Millisecond }})
 	p.establish(t)
 	p.ab.filter = func([]byte) bool { return false }
 	p.b.ch.Close() // B gone; A's rekey will hang
 	p.a.ch.mu.Lock()
 	p.a.ch.startLocked(p.a.ch.now()) // a handshake in flight, timer armed
 	p.a.ch.mu.Unlock()
-	time.Sleep(20 * time.Millisecond) // let the timer fire a few times
+	time.Sleep(350 * time.Millisecond) // let the timer fire a few times
 	p.a.ch.Close()
 	p.a.ch.Close() // idempotent
 	if err := p.a.ch.Seal([]byte("x")); !errors.Is(err, ErrClosed) {

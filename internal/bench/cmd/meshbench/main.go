@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,6 +30,7 @@ type params struct {
 	catalogReps       int
 	idleWindow        time.Duration
 	rdvNodes          []int // idle nodes connected to a rendezvous for its memory
+	fresh             int   // fresh nodes started for cold connects and time to direct
 }
 
 func main() {
@@ -37,10 +39,10 @@ func main() {
 	out := flag.String("out", "bench-results/latest.md", "also write the table here (\"\" = don't)")
 	flag.Parse()
 	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200, many: 1000,
-		catalogSizes: []int{10, 30}, catalogReps: 5, idleWindow: 10 * time.Second, rdvNodes: []int{100, 1000}}
+		catalogSizes: []int{10, 30}, catalogReps: 5, idleWindow: 10 * time.Second, rdvNodes: []int{100, 1000}, fresh: 5}
 	if *quick {
 		p = params{bulkTCP: 32 << 20, bulkMesh: 4 << 20, reps: 1, pings: 100, connects: 10, many: 50,
-			catalogSizes: []int{3}, catalogReps: 1, idleWindow: 2 * time.Second, rdvNodes: []int{20}}
+			catalogSizes: []int{3}, catalogReps: 1, idleWindow: 2 * time.Second, rdvNodes: []int{20}, fresh: 1}
 	}
 	var w strings.Builder
 	err := run(&w, *bin, p)
@@ -68,28 +70,55 @@ func run(w io.Writer, bin string, p params) error {
 		return err
 	}
 	defer srv.Close()
-	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", nil)
+	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", nil,
+		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
 	defer rdv.Kill()
 	serve := []string{"700=" + srv.Sink.Addr().String() + ",name=sink", "701=" + srv.Echo.Addr().String() + ",name=echo"}
 	quiet := []string{"--log-level", "warn"}
-	a, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "a", Serve: serve, Extra: quiet})
+	meshnode := filepath.Join(bin, "meshnode")
+	// Two pairs on one rendezvous, each in its own group: a-b forced onto the
+	// relay, c-d free to go direct (over loopback).
+	relayFlags := append([]string{"--relay-only"}, quiet...)
+	directFlags := append(slices.Clone(bench.DirectFlags), quiet...)
+	start := func(name, group string, serve, extra []string) (*meshproc.Node, error) {
+		return meshproc.StartNode(ctx, meshnode, rdv.Addr, meshproc.NodeOptions{Name: name, Group: group, Serve: serve, Extra: extra})
+	}
+	a, err := start("a", "bench-relay", serve, relayFlags)
 	if err != nil {
 		return err
 	}
 	defer a.Close()
-	b, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, meshproc.NodeOptions{Name: "b", Extra: quiet})
+	b, err := start("b", "bench-relay", nil, relayFlags)
 	if err != nil {
 		return err
 	}
 	defer b.Close()
-	sinkMap, err := b.Map(ctx, "700")
+	c, err := start("c", "bench-direct", serve, directFlags)
 	if err != nil {
 		return err
 	}
-	echoMap, err := b.Map(ctx, "701")
+	defer c.Close()
+	d, err := start("d", "bench-direct", nil, directFlags)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	var sinkMap, echoMap, dSinkMap, dEchoMap string
+	for _, m := range []struct {
+		n      *meshproc.Node
+		target string
+		addr   *string
+	}{{b, "700", &sinkMap}, {b, "701", &echoMap}, {d, "700", &dSinkMap}, {d, "701", &dEchoMap}} {
+		if *m.addr, err = m.n.Map(ctx, m.target); err != nil {
+			return err
+		}
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = bench.WaitPath(wctx, d, "c", "direct")
+	cancel()
 	if err != nil {
 		return err
 	}
@@ -106,6 +135,10 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("raw kcp throughput: %w", err)
 	}
+	direct, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(dSinkMap, p.bulkMesh) })
+	if err != nil {
+		return fmt.Errorf("direct throughput: %w", err)
+	}
 	stop := make(chan struct{})
 	peakA, peakB := bench.PeakRSS(a.Cmd.Process.Pid, stop), bench.PeakRSS(b.Cmd.Process.Pid, stop)
 	relay, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(sinkMap, p.bulkMesh) })
@@ -114,10 +147,11 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("relay throughput: %w", err)
 	}
-	fmt.Fprintf(w, "\n## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs raw kcp+smux | vs plain TCP |\n|---|---|---|---|---|\n")
-	fmt.Fprintf(w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | - | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
-	fmt.Fprintf(w, "| raw kcp-go+smux over UDP, no crypto (baseline) | %s, product's KCP settings, in-process | %s | 1.00x | %s |\n", size(p.bulkMesh), raw.MMM("%.1f"), bench.Ratio(raw.Median(), tcp.Median()))
-	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP) | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), bench.Ratio(relay.Median(), raw.Median()), bench.Ratio(relay.Median(), tcp.Median()))
+	fmt.Fprintf(w, "\n## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs raw kcp+smux | vs direct | vs plain TCP |\n|---|---|---|---|---|---|\n")
+	fmt.Fprintf(w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | - | - | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
+	fmt.Fprintf(w, "| raw kcp-go+smux over UDP, no crypto (baseline) | %s, product's KCP settings, in-process | %s | 1.00x | - | %s |\n", size(p.bulkMesh), raw.MMM("%.1f"), bench.Ratio(raw.Median(), tcp.Median()))
+	fmt.Fprintf(w, "| mapping over a direct link | %s through `map` (TCP->node->UDP->node->TCP), sealed | %s | %s | 1.00x | %s |\n", size(p.bulkMesh), direct.MMM("%.1f"), bench.Ratio(direct.Median(), raw.Median()), bench.Ratio(direct.Median(), tcp.Median()))
+	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP), sealed | %s | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), bench.Ratio(relay.Median(), raw.Median()), bench.Ratio(relay.Median(), direct.Median()), bench.Ratio(relay.Median(), tcp.Median()))
 
 	// Ping-pong.
 	tcpPP, err := bench.PingPong(srv.Echo.Addr().String(), p.pings)
@@ -128,6 +162,10 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("raw kcp ping-pong: %w", err)
 	}
+	directPP, err := bench.PingPong(dEchoMap, p.pings)
+	if err != nil {
+		return fmt.Errorf("direct ping-pong: %w", err)
+	}
 	relayPP, err := bench.PingPong(echoMap, p.pings)
 	if err != nil {
 		return fmt.Errorf("relay ping-pong: %w", err)
@@ -135,6 +173,7 @@ func run(w io.Writer, bin string, p params) error {
 	fmt.Fprintf(w, "\n## 64-byte ping-pong on one connection (ms)\n\n| path | round trips | p50 | p99 | max | p50 vs raw kcp |\n|---|---|---|---|---|---|\n")
 	ppRow(w, "plain TCP (baseline)", tcpPP, rawPP)
 	ppRow(w, "raw kcp-go+smux (baseline)", rawPP, rawPP)
+	ppRow(w, "mapping over a direct link", directPP, rawPP)
 	ppRow(w, "mapping over the relay", relayPP, rawPP)
 
 	// New connections.
@@ -142,21 +181,42 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("plain TCP connect: %w", err)
 	}
+	directC, err := bench.ConnectFirstByte(dEchoMap, p.connects)
+	if err != nil {
+		return fmt.Errorf("direct connect: %w", err)
+	}
 	relayC, err := bench.ConnectFirstByte(echoMap, p.connects)
 	if err != nil {
 		return fmt.Errorf("relay connect: %w", err)
 	}
+	freshC, err := bench.FreshNodeFirstByte(ctx, meshnode, rdv.Addr, "bench-direct", "701", p.fresh, bench.DirectFlags)
+	if err != nil {
+		return fmt.Errorf("fresh node connect: %w", err)
+	}
+	relayRTT, _ := bench.PingPong(echoMap, 20) // relay RTT for the cold target (<= 3 relay RTTs)
 	fmt.Fprintf(w, "\n## New connection: dial to first echoed byte (ms)\n\n| path | connections | p50 | p99 | max | p50 vs TCP |\n|---|---|---|---|---|---|\n")
 	ppRow(w, "plain TCP (baseline)", tcpC, tcpC)
-	ppRow(w, "mapping, link already up (relay)", relayC, tcpC)
+	ppRow(w, "mapping, direct link already up", directC, tcpC)
+	ppRow(w, "mapping, relayed link already up", relayC, tcpC)
+	ppRow(w, "fresh node: `up`, `map`, first connection at once (link on the relay, ICE still running)", freshC, tcpC)
+	fmt.Fprintf(w, "\nFresh-node first byte p50 = %.1f relay RTTs (relay ping-pong p50 %.3f ms).\n", freshC.Quantile(0.5)/relayRTT.Quantile(0.5), relayRTT.Quantile(0.5))
+
+	// Time to a direct path.
+	ttd, err := bench.TimeToDirect(ctx, meshnode, rdv.Addr, p.fresh, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n## Time from both nodes up to a direct path (ms)\n\n| where | reps | min / median / max |\n|---|---|---|\n")
+	fmt.Fprintf(w, "| loopback, no NAT (host candidates) | %d | %s |\n", p.fresh, ttd.MMM("%.0f"))
 
 	// Many connections.
 	failed, took := bench.ManyConnections(echoMap, p.many, 1024)
 	fmt.Fprintf(w, "\n## %d concurrent mapped connections, all open at once, each echoing 1 KiB\n\n| errors | time for all |\n|---|---|\n| %d | %v |\n", p.many, failed, took.Round(time.Millisecond))
 
 	// Memory.
-	a.Close()
-	b.Close()
+	for _, n := range []*meshproc.Node{a, b, c, d} {
+		n.Close()
+	}
 	fmt.Fprintf(w, "\n## Memory (RSS)\n\n| what | how | RSS |\n|---|---|---|\n")
 	fmt.Fprintf(w, "| idle node | after start, one peer, two mappings | %s, %s |\n", mib(idleA), mib(idleB))
 	fmt.Fprintf(w, "| node moving a bulk transfer | peak while the relay throughput rows ran | sender %s, receiver %s |\n", mib(bulkB), mib(bulkA))
@@ -179,7 +239,7 @@ func run(w io.Writer, bin string, p params) error {
 
 // catalogRows measures gossip convergence and idle traffic for each group size.
 func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Duration) error {
-	fmt.Fprintf(w, "\n## Catalog: a service added on one node, seen by all (gossip)\n\n")
+	fmt.Fprintf(w, "\n## Catalog: a service added on one node, seen by all (gossip over relayed links: the slower case)\n\n")
 	fmt.Fprintf(w, "| nodes | how | convergence ms min / median / max | idle link bytes/s per node min / median / max |\n|---|---|---|---|\n")
 	for _, n := range sizes {
 		r, err := bench.Catalog(context.Background(), filepath.Join(bin, "meshnode"), filepath.Join(bin, "rendezvous"), n, reps, window)

@@ -1,0 +1,127 @@
+package overlay
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/ice"
+)
+
+// natInfo is what a node tells its peers about its network (msgNAT), so either
+// side can explain why their link is relayed.
+type natInfo struct {
+	Known     bool `json:"known"` // a netcheck ran
+	UDP       bool `json:"udp"`
+	Symmetric bool `json:"symmetric"` // endpoint-dependent mapping
+	RelayOnly bool `json:"relay_only"`
+}
+
+const maxNATInfo = 256
+
+func parseNATInfo(b []byte) (natInfo, error) {
+	var ni natInfo
+	if len(b) > maxNATInfo {
+		return ni, fmt.Errorf("nat info of %d bytes: %w", len(b), errMalformed)
+	}
+	if err := json.Unmarshal(b, &ni); err != nil {
+		return ni, fmt.Errorf("nat info: %v: %w", err, errMalformed)
+	}
+	return ni, nil
+}
+
+func (ni natInfo) marshal() []byte { b, _ := json.Marshal(ni); return b }
+
+func natInfoOf(r ice.Report, relayOnly bool) natInfo {
+	ni := natInfo{Known: r.UDP.Known, UDP: r.UDP.Value, RelayOnly: relayOnly}
+	ni.Symmetric = r.Mapping.Known && r.Mapping.Value == ice.MappingEndpointDependent
+	return ni
+}
+
+// netcheckInterval is how often a node re-checks its network.
+const netcheckInterval = 5 * time.Minute
+
+// Netcheck probes the network now through the rendezvous' STUN ports.
+func (n *Node) Netcheck(ctx context.Context) (ice.Report, error) {
+	stun := n.relay.STUNServers()
+	if len(stun) == 0 {
+		return ice.Report{}, fmt.Errorf("the rendezvous announced no STUN ports (not connected yet, or it runs without --stun)")
+	}
+	r, err := ice.Netcheck(ctx, ice.NetcheckConfig{STUN: stun, Logger: n.log})
+	if err != nil {
+		return r, err
+	}
+	n.setNAT(r)
+	return r, nil
+}
+
+// netcheckLoop checks the network once STUN is known and then periodically,
+// and tells peers when the verdict changes.
+func (n *Node) netcheckLoop(ctx context.Context) {
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	var last time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if n.cfg.RelayOnly || len(n.relay.STUNServers()) == 0 || time.Since(last) < netcheckInterval {
+			continue
+		}
+		last = time.Now()
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		r, err := n.Netcheck(cctx)
+		cancel()
+		if err != nil {
+			n.log.Debug("netcheck failed", "err", err)
+			continue
+		}
+		n.log.Info("netcheck", "summary", r.Summary())
+	}
+}
+
+func (n *Node) setNAT(r ice.Report) {
+	ni := natInfoOf(r, n.cfg.RelayOnly)
+	n.mu.Lock()
+	changed := ni != n.nat
+	n.nat = ni
+	n.natReport = r
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	n.mu.Unlock()
+	if changed {
+		for _, l := range links {
+			l.sendMessage(msgNAT, ni.marshal())
+		}
+	}
+}
+
+func (n *Node) natInfo() natInfo {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ni := n.nat
+	ni.RelayOnly = n.cfg.RelayOnly
+	return ni
+}
+
+// iceConfig is the ICE configuration for new sessions.
+func (n *Node) iceConfig() ice.Config {
+	cfg := ice.Config{Logger: n.log}
+	if stun := n.relay.STUNServers(); len(stun) > 0 {
+		cfg.STUN = stun[:1] // one is enough for ICE; both are for netcheck
+	}
+	if len(n.cfg.ICEInterfaces) > 0 {
+		allowed := make(map[string]bool, len(n.cfg.ICEInterfaces))
+		for _, name := range n.cfg.ICEInterfaces {
+			allowed[name] = true
+		}
+		cfg.Loopback = allowed["lo"]
+		cfg.InterfaceFilter = func(name string) bool { return allowed[name] }
+	}
+	return cfg
+}

@@ -1,0 +1,257 @@
+package overlay
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/ice"
+)
+
+// Direct paths. Every link starts on the relay; once its first session is up, a
+// pathFinder runs ICE with the peer in the background (signaling travels as
+// sealed link messages, msgICE) and, when a pair connects, the link's route
+// switches to it: the only thing that changes under the KCP session, so open
+// streams keep running. When the path dies (consent checks fail for 5 s), the
+// route falls back to the relay and ICE retries with backoff.
+
+// Backoff between ICE attempts.
+const (
+	iceRetryMin = 2 * time.Second
+	iceRetryMax = time.Minute
+)
+
+// pathFinder owns the ICE attempts of one link. One goroutine (run) creates and
+// closes sessions; the link's receive goroutines only hand it signals.
+type pathFinder struct {
+	l           *link
+	controlling bool
+
+	mu      sync.Mutex
+	sess    *ice.Session
+	path    *ice.Path
+	since   time.Time // of the current route
+	lastErr error     // why the last attempt or path failed
+	wake    chan []byte
+	done    chan struct{}
+}
+
+func newPathFinder(l *link) *pathFinder {
+	return &pathFinder{
+		l:           l,
+		controlling: l.n.pub.Less(l.peer),
+		since:       time.Now(),
+		wake:        make(chan []byte, 1),
+		done:        make(chan struct{}),
+	}
+}
+
+// signal handles an ICE message from the peer (any route). It never blocks and
+// never closes a session itself: Session.Close waits for socket readers, and
+// this may run on one of them.
+func (p *pathFinder) signal(m []byte) {
+	p.mu.Lock()
+	s := p.sess
+	p.mu.Unlock()
+	if s != nil {
+		err := s.HandleSignal(m)
+		if err == nil || !errors.Is(err, ice.ErrPeerRestarted) {
+			if err != nil {
+				p.l.log.Debug("ICE signal ignored", "err", err)
+			}
+			return
+		}
+	}
+	// No session (we are backing off) or the peer started a new attempt: run one
+	// now, starting with this message.
+	select {
+	case p.wake <- append([]byte(nil), m...):
+	default:
+		select { // keep the newest
+		case <-p.wake:
+		default:
+		}
+		select {
+		case p.wake <- append([]byte(nil), m...):
+		default:
+		}
+	}
+}
+
+func (p *pathFinder) stop() {
+	select {
+	case <-p.done:
+	default:
+		close(p.done)
+	}
+}
+
+// run makes ICE attempts until the link closes: at once, then after each
+// failure with a backoff doubling from iceRetryMin to iceRetryMax. A path that
+// worked and died is retried after iceRetryMin. A signal from the peer while we
+// wait starts the next attempt at once (the peer is trying now).
+func (p *pathFinder) run() {
+	var delay time.Duration
+	var first []byte
+	for {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			select {
+			case <-p.done:
+				t.Stop()
+				return
+			case first = <-p.wake:
+				t.Stop()
+			case <-t.C:
+			}
+		}
+		select {
+		case <-p.done:
+			return
+		default:
+		}
+		lived, err := p.attempt(first)
+		first = nil
+		p.mu.Lock()
+		p.lastErr = err
+		p.mu.Unlock()
+		if lived > 0 || delay == 0 {
+			delay = iceRetryMin
+		} else {
+			delay = min(2*delay, iceRetryMax)
+		}
+		p.l.log.Debug("ICE attempt ended", "err", err, "lived", lived.String(), "retry_in", delay.String())
+	}
+}
+
+// attempt runs one ICE session: connect, switch the route to the path, hold it
+// until it dies. It returns how long the path lived (0: never connected).
+func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
+	n := p.l.n
+	s, err := ice.NewSession(n.iceConfig(), p.controlling,
+		func(m []byte) { p.l.sendMessage(msgICE, m) },
+		p.l.receive)
+	if err != nil {
+		return 0, err
+	}
+	p.mu.Lock()
+	p.sess = s
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.sess = nil
+		p.mu.Unlock()
+		s.Close()
+	}()
+	if first != nil {
+		s.HandleSignal(first)
+	}
+	ctx, cancel := context.WithCancel(n.runContext())
+	go func() {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+		}
+		cancel()
+	}()
+	path, err := s.Connect(ctx)
+	cancel()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	p.setRoute(path, nil)
+	select {
+	case <-path.Done():
+		err = path.Err()
+	case <-p.done:
+		err = ice.ErrClosed
+	}
+	p.setRoute(nil, err)
+	return time.Since(start), err
+}
+
+// setRoute switches the link to path (nil: the relay) and says so: one log line
+// and one event per change.
+func (p *pathFinder) setRoute(path *ice.Path, why error) {
+	l := p.l
+	p.mu.Lock()
+	old := p.path
+	p.path = path
+	p.since = time.Now()
+	p.mu.Unlock()
+	l.direct.Store(path)
+	if path != nil {
+		local, lt := path.Local()
+		remote, rt := path.Remote()
+		l.log.Info("peer path changed", "name", l.peerName(), "path", "direct", "was", "relay",
+			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")")
+		l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "direct", Remote: remote})
+		return
+	}
+	if old == nil {
+		return
+	}
+	reason := "closed"
+	if why != nil {
+		reason = why.Error()
+	}
+	l.log.Warn("peer path changed", "name", l.peerName(), "path", "relay", "was", "direct", "reason", reason)
+	l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "relay", Reason: reason})
+}
+
+// routeInfo describes the link's current route for `peers`.
+type routeInfo struct {
+	path           string // direct | relay
+	local, remote  string
+	localType      string
+	remoteType     string
+	since          time.Time
+	lastErr        error
+	directRTT      time.Duration
+	directOut      uint64
+	directIn       uint64
+	directSendDrop uint64
+}
+
+func (p *pathFinder) info() routeInfo {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ri := routeInfo{path: "relay", since: p.since, lastErr: p.lastErr}
+	if p.path != nil {
+		ri.path = "direct"
+		ri.local, ri.localType = p.path.Local()
+		ri.remote, ri.remoteType = p.path.Remote()
+		st := p.path.Stats()
+		ri.directRTT, ri.directIn, ri.directOut, ri.directSendDrop = st.RTT, st.BytesIn, st.BytesOut, st.SendDrops
+	}
+	return ri
+}
+
+// relayReason explains why a link is on the relay, from what both sides know
+// about their networks (netcheck) and the last ICE error.
+func relayReason(local, peer natInfo, lastErr error, connecting bool) string {
+	switch {
+	case local.RelayOnly:
+		return "forced: --relay-only on this node"
+	case peer.RelayOnly:
+		return "forced: --relay-only on the peer"
+	case local.Known && !local.UDP:
+		return "no UDP from this node"
+	case peer.Known && !peer.UDP:
+		return "no UDP from the peer"
+	case local.Known && peer.Known && local.Symmetric && peer.Symmetric:
+		return "symmetric NAT on both sides"
+	case lastErr == nil && connecting:
+		return "ICE in progress"
+	case local.Known && local.Symmetric:
+		return "symmetric NAT on this side"
+	case peer.Known && peer.Symmetric:
+		return "symmetric NAT on the peer's side"
+	case lastErr != nil:
+		return fmt.Sprintf("ICE failed: %v", lastErr)
+	}
+	return "ICE in progress"
+}
