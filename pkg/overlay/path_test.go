@@ -67,7 +67,7 @@ func TestRouteSwitchKeepsStream(t *testing.T) {
 		t.Fatal("direct event but no direct path")
 	}
 	time.Sleep(100 * time.Millisecond) // data on the direct path
-	p.Close()                           // the path dies under the stream
+	p.Close()                          // the path dies under the stream
 	waitPathEvent(t, events, "relay")
 	time.Sleep(100 * time.Millisecond) // data on the relay
 	waitPathEvent(t, events, "direct") // ICE retried
