@@ -31,8 +31,8 @@ type matrixCell struct {
 	// once) works; learn: it works when a side replies to the source it
 	// actually sees (ICE peer-reflexive candidates). Measured, see TESTBED.md.
 	punch, learn bool
-	// path the product must use in this cell (scenario tests). Every cell is
-	// relay until the direct-path issue lands; then cells with learn become direct.
+	// path the product must use in this cell (scenario tests): direct where
+	// ICE can punch (learn), relay elsewhere.
 	path string
 	// pending, when set, says why the product does not meet this cell's
 	// expectation yet: the cell is run and reported as a known gap (counted
@@ -45,22 +45,22 @@ func (c matrixCell) name() string { return c.a + "-" + c.b }
 
 // natMatrix is the NAT-pair matrix with expectations per cell.
 var natMatrix = []matrixCell{
-	{a: "open", b: "open", punch: true, learn: true, path: pathRelay},
-	{a: "open", b: "fullcone", punch: true, learn: true, path: pathRelay},
-	{a: "open", b: "addrrestricted", punch: true, learn: true, path: pathRelay},
-	{a: "open", b: "portrestricted", punch: true, learn: true, path: pathRelay},
-	{a: "open", b: "symmetric", punch: false, learn: true, path: pathRelay},
+	{a: "open", b: "open", punch: true, learn: true, path: pathDirect},
+	{a: "open", b: "fullcone", punch: true, learn: true, path: pathDirect},
+	{a: "open", b: "addrrestricted", punch: true, learn: true, path: pathDirect},
+	{a: "open", b: "portrestricted", punch: true, learn: true, path: pathDirect},
+	{a: "open", b: "symmetric", punch: false, learn: true, path: pathDirect},
 	{a: "open", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "fullcone", b: "fullcone", punch: true, learn: true, path: pathRelay},
-	{a: "fullcone", b: "addrrestricted", punch: true, learn: true, path: pathRelay},
-	{a: "fullcone", b: "portrestricted", punch: true, learn: true, path: pathRelay},
-	{a: "fullcone", b: "symmetric", punch: false, learn: true, path: pathRelay},
+	{a: "fullcone", b: "fullcone", punch: true, learn: true, path: pathDirect},
+	{a: "fullcone", b: "addrrestricted", punch: true, learn: true, path: pathDirect},
+	{a: "fullcone", b: "portrestricted", punch: true, learn: true, path: pathDirect},
+	{a: "fullcone", b: "symmetric", punch: false, learn: true, path: pathDirect},
 	{a: "fullcone", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "addrrestricted", b: "addrrestricted", punch: true, learn: true, path: pathRelay},
-	{a: "addrrestricted", b: "portrestricted", punch: true, learn: true, path: pathRelay},
-	{a: "addrrestricted", b: "symmetric", punch: false, learn: true, path: pathRelay},
+	{a: "addrrestricted", b: "addrrestricted", punch: true, learn: true, path: pathDirect},
+	{a: "addrrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect},
+	{a: "addrrestricted", b: "symmetric", punch: false, learn: true, path: pathDirect},
 	{a: "addrrestricted", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathRelay},
+	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect},
 	{a: "portrestricted", b: "symmetric", punch: false, learn: false, path: pathRelay},
 	{a: "portrestricted", b: "udpblock", punch: false, learn: false, path: pathRelay},
 	{a: "symmetric", b: "symmetric", punch: false, learn: false, path: pathRelay},
@@ -134,6 +134,9 @@ func TestMatrixTableComplete(t *testing.T) {
 		seen[c.name()] = true
 		if c.path != pathRelay && c.path != pathDirect {
 			t.Errorf("cell %s: path %q", c.name(), c.path)
+		}
+		if (c.path == pathDirect) != c.learn {
+			t.Errorf("cell %s: path %s, but ICE learning works=%v", c.name(), c.path, c.learn)
 		}
 		if c.punch && !c.learn {
 			t.Errorf("cell %s: punching without learning works but with learning does not?", c.name())

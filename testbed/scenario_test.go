@@ -39,7 +39,8 @@ type mesh struct {
 // startMesh starts the rendezvous, an echo service in a1, and the two nodes.
 func startMesh(ctx context.Context, t *testing.T, l *lab.Lab) (*mesh, error) {
 	m := &mesh{l: l, rdv: labtest.Addr(t, l, "rdv", "eth1").String() + ":" + rdvPort}
-	r, err := l.Start(ctx, "rdv", "/opt/meshnode/bin/rendezvous", "--listen", m.rdv, "--log-level", "debug")
+	r, err := l.Start(ctx, "rdv", "/opt/meshnode/bin/rendezvous", "--listen", m.rdv, "--log-level", "debug",
+		"--stun", ":3478", "--stun2", ":3479")
 	if err != nil {
 		return nil, err
 	}
@@ -143,29 +144,55 @@ func (m *mesh) transfer(ctx context.Context, n int) error {
 	return nil
 }
 
+// settledPath waits until b1's link to a1 has settled: on a direct path, or on
+// the relay after at least one ICE attempt ended (so "relay" is a verdict, not
+// a link that has not tried yet).
+func (m *mesh) settledPath(ctx context.Context) (overlay.PeerInfo, error) {
+	for {
+		p, err := m.peerOfB(ctx)
+		if err != nil {
+			return p, err
+		}
+		if p.Path == pathDirect || p.ICETries > 0 {
+			return p, nil
+		}
+		select {
+		case <-ctx.Done():
+			return p, fmt.Errorf("b1's link to a1 never settled: %+v", p)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // productCell runs one matrix cell: the product between a1 behind NAT kind a
-// and b1 behind kind b moves data intact on the expected path.
+// and b1 behind kind b settles on the expected path and moves data intact.
 func productCell(t *testing.T, c matrixCell) error {
 	l := up(t, map[string]string{"SITE_A_NAT": c.a, "SITE_B_NAT": c.b})
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
+	started := time.Now()
 	m, err := startMesh(ctx, t, l)
 	if err != nil {
 		return err
 	}
-	if _, err := m.peerOfB(ctx); err != nil {
+	p, err := m.settledPath(ctx)
+	if err != nil {
 		return err
+	}
+	settled := time.Since(started)
+	if p.Path != c.path {
+		return fmt.Errorf("%s: path %s, want %s (why: %s)", c.name(), p.Path, c.path, p.Why)
 	}
 	if err := m.transfer(ctx, 2<<20); err != nil {
 		return fmt.Errorf("%s: %w", c.name(), err)
 	}
-	p, err := m.peerOfB(ctx)
-	if err != nil {
+	if p, err = m.peerOfB(ctx); err != nil {
 		return err
 	}
 	if p.Path != c.path {
-		return fmt.Errorf("%s: path %s, want %s", c.name(), p.Path, c.path)
+		return fmt.Errorf("%s: path %s after the transfer, want %s (why: %s)", c.name(), p.Path, c.path, p.Why)
 	}
+	t.Logf("%s: %s %v after the nodes started; endpoint %q, why %q", c.name(), p.Path, settled.Round(time.Millisecond), p.Endpoint, p.Why)
 	return nil
 }
 

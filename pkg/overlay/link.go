@@ -457,6 +457,7 @@ type PeerInfo struct {
 	Local     string    `json:"local_endpoint,omitempty"` // ours
 	PathSince time.Time `json:"path_since,omitempty"`
 	Why       string    `json:"why,omitempty"` // why the link is relayed
+	ICETries  int       `json:"ice_tries"`     // ICE attempts that ended (failed, or a path that died)
 	LastSeen  time.Time `json:"last_seen,omitempty"`
 	Member    string    `json:"member"` // memberlist's view: alive, suspect, dead, left, or "-" (not a member)
 	Error     string    `json:"error,omitempty"`
@@ -480,7 +481,7 @@ func (l *link) info() PeerInfo {
 		p.Why = relayReason(local, l.peerNAT, nil, false)
 	} else {
 		ri := l.finder.info()
-		p.Path, p.PathSince = ri.path, ri.since
+		p.Path, p.PathSince, p.ICETries = ri.path, ri.since, ri.tries
 		if ri.path == "direct" {
 			p.Endpoint = ri.remote + " (" + ri.remoteType + ")"
 			p.Local = ri.local + " (" + ri.localType + ")"

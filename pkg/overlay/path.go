@@ -34,6 +34,7 @@ type pathFinder struct {
 	path    *ice.Path
 	since   time.Time // of the current route
 	lastErr error     // why the last attempt or path failed
+	tries   int       // ICE attempts that ended
 	wake    chan []byte
 	done    chan struct{}
 }
@@ -116,6 +117,7 @@ func (p *pathFinder) run() {
 		first = nil
 		p.mu.Lock()
 		p.lastErr = err
+		p.tries++
 		p.mu.Unlock()
 		if lived > 0 || delay == 0 {
 			delay = iceRetryMin
@@ -210,6 +212,7 @@ type routeInfo struct {
 	remoteType     string
 	since          time.Time
 	lastErr        error
+	tries          int
 	directRTT      time.Duration
 	directOut      uint64
 	directIn       uint64
@@ -219,7 +222,7 @@ type routeInfo struct {
 func (p *pathFinder) info() routeInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ri := routeInfo{path: "relay", since: p.since, lastErr: p.lastErr}
+	ri := routeInfo{path: "relay", since: p.since, lastErr: p.lastErr, tries: p.tries}
 	if p.path != nil {
 		ri.path = "direct"
 		ri.local, ri.localType = p.path.Local()
