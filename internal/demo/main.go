@@ -57,7 +57,8 @@ func run(bin string, once bool) error {
 		fmt.Fprintf(w, "hello from home, through the mesh (you asked for %s)\n", r.URL.Path)
 	}))
 
-	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", logf)
+	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", logf,
+		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0")
 	if err != nil {
 		return fmt.Errorf("%w (run `just build` first)", err)
 	}
@@ -65,7 +66,9 @@ func run(bin string, once bool) error {
 	var nodes = map[string]*meshproc.Node{}
 	for _, n := range []struct{ name, serve string }{{"home", "700=" + ln.Addr().String() + ",name=web,info=demo-page"}, {"office", ""}} {
 		o := meshproc.NodeOptions{Name: n.name, Group: "demo", Secret: "demo-secret-not-for-production",
-			State: filepath.Join(dir, n.name), Tee: logf}
+			State: filepath.Join(dir, n.name), Tee: logf,
+			// One machine: direct paths over loopback (the links start relayed).
+			Extra: []string{"--ice-interfaces", "lo"}}
 		if n.serve != "" {
 			o.Serve = []string{n.serve}
 		}
@@ -91,6 +94,16 @@ func run(bin string, once bool) error {
 	fmt.Printf("meshnode demo: rendezvous on %s; nodes \"home\" and \"office\" in group \"demo\".\n", rdv.Addr)
 	fmt.Printf("home serves a web page as serveid 700; office mapped it to %s.\n\n", listen)
 	fmt.Printf("GET http://%s/demo -> %s\n", listen, strings.TrimSpace(string(body)))
+	path := "relay (ICE still running)"
+	for range 50 {
+		ps, err := nodes["office"].Ctl.Peers(ctx)
+		if err == nil && len(ps) == 1 && ps[0].Path == "direct" {
+			path = "direct via " + ps[0].Endpoint
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Printf("office -> home path: %s\n", path)
 	if once {
 		return nil
 	}
