@@ -127,3 +127,21 @@ func TestCatalogWithoutRendezvous(t *testing.T) {
 	}
 	waitCatalogs(t, nodes, 15*time.Second, "removed while the rendezvous is down", not(has("710:late@n0")))
 }
+
+// TestDirectOnly: a --direct-only node moves gossip and data only once the
+// direct path is up, and then works like any other.
+func TestDirectOnly(t *testing.T) {
+	r := startRendezvous(t, "")
+	echo := startEcho(t)
+	startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr()}, Extra: []string{"--direct-only", "--ice-interfaces", "lo"}})
+	b := startNode(t, r, nodeOpts{Name: "beta"})
+	waitPath(t, b, "alpha", "direct", 30*time.Second)
+	listen := mapService(t, b, "700")
+	if err := echoRoundTrip(listen, 4<<20, 10, time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out, err := runCLI("up", "--group", "g", "--rendezvous", r.Addr, "--secret", "long-enough-secret", "--relay-only", "--direct-only")
+	if err == nil || !strings.Contains(out, "exclude each other") {
+		t.Errorf("up --relay-only --direct-only: %v\n%s", err, out)
+	}
+}
