@@ -12,11 +12,14 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/meshnode/meshnode/pkg/relay"
+	"github.com/meshnode/meshnode/pkg/transport"
 )
 
 // config is the server's configuration, from flags and environment.
 type config struct {
 	listen      string
+	wsListen    string // "" = no WebSocket endpoint
+	wsPath      string
 	stun        string // "" = no STUN
 	stun2       string // "" = no second STUN port
 	stunSet     bool   // --stun/--stun2 given explicitly: a bind failure is fatal
@@ -32,12 +35,16 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:      "rendezvous",
 		Usage:     "where meshnode nodes meet: authentication, group presence and relay",
-		UsageText: "rendezvous [--listen ADDR] [--stun ADDR] [--stun2 ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
+		UsageText: "rendezvous [--listen ADDR] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
 		Writer:    stdout,
 		ErrWriter: stderr,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "listen", Value: ":7749", EnvVars: []string{"RENDEZVOUS_LISTEN"},
 				Usage: "listen for nodes on `ADDR` (host:port)"},
+			&cli.StringFlag{Name: "ws-listen", EnvVars: []string{"RENDEZVOUS_WS_LISTEN"},
+				Usage: "also serve nodes over WebSocket, on HTTP (HTTPS with --tls-cert) `ADDR` (host:port), for networks that pass only HTTP(S); \"\" = off"},
+			&cli.StringFlag{Name: "ws-path", Value: transport.WebSocketPath, EnvVars: []string{"RENDEZVOUS_WS_PATH"},
+				Usage: "the HTTP `PATH` of the WebSocket endpoint; nodes must dial a URL with this path"},
 			&cli.StringFlag{Name: "stun", Value: ":3478", EnvVars: []string{"RENDEZVOUS_STUN"},
 				Usage: "answer STUN binding requests on UDP `ADDR`; \"\" disables STUN (and --stun2)"},
 			&cli.StringFlag{Name: "stun2", Value: ":3479", EnvVars: []string{"RENDEZVOUS_STUN2"},
@@ -78,6 +85,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func parseConfig(c *cli.Context) (config, error) {
 	cfg := config{
 		listen:      c.String("listen"),
+		wsListen:    c.String("ws-listen"),
+		wsPath:      c.String("ws-path"),
 		stun:        c.String("stun"),
 		stun2:       c.String("stun2"),
 		stunSet:     c.IsSet("stun") || c.IsSet("stun2"),
@@ -88,6 +97,14 @@ func parseConfig(c *cli.Context) (config, error) {
 	}
 	if cfg.listen == "" {
 		return cfg, errors.New("--listen is empty: give a host:port such as :7749")
+	}
+	if cfg.wsListen != "" {
+		if _, port, err := net.SplitHostPort(cfg.wsListen); err != nil || port == "" {
+			return cfg, fmt.Errorf("--ws-listen %q: want host:port such as :443, or \"\" for no WebSocket endpoint", cfg.wsListen)
+		}
+	}
+	if !strings.HasPrefix(cfg.wsPath, "/") || strings.ContainsAny(cfg.wsPath, "?# ") {
+		return cfg, fmt.Errorf("--ws-path %q: want an absolute URL path such as %s", cfg.wsPath, transport.WebSocketPath)
 	}
 	if cfg.stun == "" {
 		cfg.stun2 = ""

@@ -4,14 +4,25 @@
 // nodes can learn their public endpoint for hole punching. It runs in the foreground, logs to stderr with log/slog
 // and stops cleanly on SIGINT or SIGTERM, so a plain systemd unit runs it.
 //
-//	rendezvous [--listen :7749] [--stun :3478] [--stun2 :3479] [--max-conns 10000] [--idle-timeout 60s]
+//	rendezvous [--listen :7749] [--ws-listen ADDR [--ws-path /meshnode/v1/relay]]
+//	           [--stun :3478] [--stun2 :3479] [--max-conns 10000] [--idle-timeout 60s]
 //	           [--tls-cert FILE --tls-key FILE] [--log-level info] [--log-format text]
 //
 // Every flag can also come from an environment variable (RENDEZVOUS_LISTEN, ...).
 // On start it logs one Info line "rendezvous listening" whose addr attribute is the
 // bound address; tests start it on 127.0.0.1:0 and read the port from that line.
-// The same line ends with the bound STUN addresses (stun=ADDR stun2=ADDR, or
-// stun=off).
+// Next comes ws=ADDR, the bound WebSocket address (or ws=off), and the line ends
+// with the bound STUN addresses (stun=ADDR stun2=ADDR, or stun=off).
+//
+// WebSocket: for nodes on networks that pass only HTTP(S), --ws-listen ADDR also
+// serves the relay over WebSocket (websocket.go): HTTP on ADDR, HTTPS with the
+// --tls-cert certificate when one is given. A GET upgrade on --ws-path becomes a
+// connection of the same relay server as the TCP ones (same groups, --max-conns,
+// --idle-timeout); nodes use meshnode's websocket transport with host:port (the
+// default path) or a ws:// or wss:// URL. Other paths get 404, plain requests on
+// the path 426, each with a short text saying what this endpoint is, and one
+// debug log line; a WebSocket message above 128 KiB ends its connection. The 404
+// does not name the configured path.
 //
 // STUN: two UDP ports, so a node can compare the mappings its NAT gives toward
 // each (same external port: endpoint-independent mapping; different: "symmetric").
@@ -23,4 +34,7 @@
 //
 // The admin API comes in a later issue; it gets its own listener next to the
 // relay's in serve.go.
+//
+// Files: app.go (flags, config), serve.go (listeners, STUN, the relay server),
+// websocket.go (the WebSocket endpoint), main.go (process entry).
 package main

@@ -96,6 +96,19 @@ func startInProcess(t *testing.T, args ...string) (addr string, logs *syncBuf, s
 // datagram gets across.
 func relayPair(t *testing.T, addr string, tr transport.Transport) {
 	t.Helper()
+	relayBetween(t, endpoint{addr, tr}, endpoint{addr, tr})
+}
+
+// endpoint is how a node reaches the rendezvous.
+type endpoint struct {
+	addr string
+	tr   transport.Transport
+}
+
+// relayBetween connects a node through from and one through to, in one group,
+// and checks that a datagram gets from the first to the second.
+func relayBetween(t *testing.T, from, to endpoint) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
 	defer func() {
@@ -103,11 +116,10 @@ func relayPair(t *testing.T, addr string, tr transport.Transport) {
 		wg.Wait()
 	}()
 	got := make(chan string, 1)
-	joined := make(chan identity.PublicKey, 1)
-	start := func(onPacket func(identity.PublicKey, []byte), onPresence func(relay.PresenceEvent)) *relay.Client {
-		key, _ := identity.GeneratePrivateKey()
+	met := make(chan struct{}, 1)
+	start := func(ep endpoint, key identity.PrivateKey, onPacket func(identity.PublicKey, []byte), onPresence func(relay.PresenceEvent)) *relay.Client {
 		c, err := relay.NewClient(relay.ClientConfig{
-			Addr: addr, Transport: tr, Group: identity.DeriveGroupID("home"), Key: key,
+			Addr: ep.addr, Transport: ep.tr, Group: identity.DeriveGroupID("home"), Key: key,
 			OnPacket: onPacket, OnPresence: onPresence, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		})
 		if err != nil {
@@ -117,11 +129,27 @@ func relayPair(t *testing.T, addr string, tr transport.Transport) {
 		go func() { defer wg.Done(); c.Run(ctx) }()
 		return c
 	}
-	start(func(_ identity.PublicKey, p []byte) { got <- string(p) }, nil)
-	a := start(nil, func(ev relay.PresenceEvent) { joined <- ev.Key })
-	var dst identity.PublicKey
+	// Other members of the group (earlier pairs still leaving, a test's own
+	// nodes) are ignored: a waits for b by its key.
+	bKey, _ := identity.GeneratePrivateKey()
+	aKey, _ := identity.GeneratePrivateKey()
+	dst := bKey.Public()
+	start(to, bKey, func(_ identity.PublicKey, p []byte) {
+		select {
+		case got <- string(p):
+		default:
+		}
+	}, nil)
+	a := start(from, aKey, nil, func(ev relay.PresenceEvent) {
+		if ev.Kind == relay.PeerJoined && ev.Key == dst {
+			select {
+			case met <- struct{}{}:
+			default:
+			}
+		}
+	})
 	select {
-	case dst = <-joined:
+	case <-met:
 	case <-time.After(10 * time.Second):
 		t.Fatal("nodes did not meet")
 	}
@@ -158,8 +186,10 @@ func TestRunRelaysAndStops(t *testing.T) {
 func TestEnvAndJSON(t *testing.T) {
 	t.Setenv("RENDEZVOUS_LISTEN", "127.0.0.1:0")
 	t.Setenv("RENDEZVOUS_LOG_FORMAT", "json")
+	t.Setenv("RENDEZVOUS_WS_LISTEN", "127.0.0.1:0")
 	addr, logs, stop := startInProcess(t, "--log-level", "debug")
 	relayPair(t, addr, transport.TCP())
+	relayPair(t, jsonWSAddr(t, logs.String()), transport.WebSocket(transport.WebSocketConfig{}))
 	if code := stop(); code != 0 {
 		t.Fatalf("exit code %d", code)
 	}
@@ -173,7 +203,7 @@ func TestEnvAndJSON(t *testing.T) {
 			joins++
 		}
 	}
-	if joins != 2 {
+	if joins != 4 {
 		t.Fatalf("%d join lines:\n%s", joins, logs)
 	}
 }
@@ -230,6 +260,10 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"serve"}, `unexpected argument "serve"`},
 		{[]string{"--stun", "3478"}, `--stun "3478": want host:port such as :3478`},
 		{[]string{"--stun2", "nohost"}, `--stun2 "nohost": want host:port`},
+		{[]string{"--ws-listen", "8080"}, `--ws-listen "8080": want host:port such as :443, or "" for no WebSocket endpoint`},
+		{[]string{"--ws-path", "relay"}, `--ws-path "relay": want an absolute URL path such as /meshnode/v1/relay`},
+		{[]string{"--ws-path", "/a?b"}, `--ws-path "/a?b": want an absolute URL path`},
+		{[]string{"--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:99999"}, "--ws-listen 127.0.0.1:99999:"},
 	} {
 		var stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"rendezvous"}, tc.args...), io.Discard, &stderr)
@@ -250,7 +284,7 @@ func TestBinary(t *testing.T) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0")
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0")
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -270,6 +304,8 @@ func TestBinary(t *testing.T) {
 	}()
 	addr := listeningAddr(t, logs.String)
 	relayPair(t, addr, transport.TCP())
+	wsAddr := listeningWS(t, logs.String())
+	relayBetween(t, endpoint{wsAddr, transport.WebSocket(transport.WebSocketConfig{})}, endpoint{addr, transport.TCP()})
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -281,8 +317,10 @@ func TestBinary(t *testing.T) {
 	if !strings.Contains(logs.String(), `msg="rendezvous stopped"`) {
 		t.Fatalf("no stop line:\n%s", logs)
 	}
-	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
-		t.Fatal("still listening after exit")
+	for _, a := range []string{addr, wsAddr} {
+		if _, err := net.DialTimeout("tcp", a, time.Second); err == nil {
+			t.Fatalf("still listening on %s after exit", a)
+		}
 	}
 }
 

@@ -14,14 +14,30 @@ import (
 
 // serve runs the rendezvous until ctx is done.
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
-	ln, err := listen(cfg)
+	tlsCfg, err := loadTLS(cfg)
 	if err != nil {
+		return err
+	}
+	ln, err := listen(cfg, tlsCfg)
+	if err != nil {
+		return err
+	}
+	wsln, err := listenWS(cfg, tlsCfg)
+	if err != nil {
+		ln.Close()
 		return err
 	}
 	stunConns, err := listenSTUN(cfg, log)
 	if err != nil {
 		ln.Close()
+		if wsln != nil {
+			wsln.Close()
+		}
 		return err
+	}
+	wsAddr := "off"
+	if wsln != nil {
+		wsAddr = wsln.Addr().String()
 	}
 	var ports []uint16
 	stunAttr := []any{"stun", "off"}
@@ -33,7 +49,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		stunAttr = append(stunAttr, [...]string{"stun", "stun2"}[i], pc.LocalAddr().String())
 	}
 	// Later issues add the admin listener here, next to the relay's.
-	log.Info("rendezvous listening", append([]any{"addr", ln.Addr().String(), "tls", cfg.tlsCert != "",
+	log.Info("rendezvous listening", append([]any{"addr", ln.Addr().String(), "ws", wsAddr, "tls", cfg.tlsCert != "",
 		"max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout}, stunAttr...)...)
 
 	stunSrv := stunsrv.New(stunsrv.Config{Logger: log})
@@ -55,7 +71,16 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		IdleTimeout: cfg.idleTimeout,
 		STUNPorts:   ports,
 	})
-	err = srv.Serve(ctx, ln)
+	rctx, stopRelay := context.WithCancel(ctx)
+	defer stopRelay()
+	stopWS := func() error { return nil }
+	if wsln != nil {
+		stopWS = serveWS(rctx, stopRelay, wsln, cfg, srv, log)
+	}
+	err = srv.Serve(rctx, ln)
+	if werr := stopWS(); err == nil {
+		err = werr
+	}
 	stopSTUN()
 	wg.Wait()
 	st, ss := srv.Stats(), stunSrv.Stats()
@@ -65,16 +90,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	return err
 }
 
-// listen opens the relay's TCP listener, wrapped in TLS when configured.
-func listen(cfg config) (net.Listener, error) {
-	var tlsCfg *tls.Config
-	if cfg.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
-		if err != nil {
-			return nil, fmt.Errorf("load --tls-cert %s / --tls-key %s: %w", cfg.tlsCert, cfg.tlsKey, err)
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+// loadTLS returns the server's TLS configuration, or nil without --tls-cert.
+func loadTLS(cfg config) (*tls.Config, error) {
+	if cfg.tlsCert == "" {
+		return nil, nil
 	}
+	cert, err := tls.LoadX509KeyPair(cfg.tlsCert, cfg.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("load --tls-cert %s / --tls-key %s: %w", cfg.tlsCert, cfg.tlsKey, err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// listen opens the relay's TCP listener, wrapped in TLS when tlsCfg is set.
+func listen(cfg config, tlsCfg *tls.Config) (net.Listener, error) {
 	ln, err := net.Listen("tcp", cfg.listen)
 	if err != nil {
 		return nil, fmt.Errorf("--listen %s: %w", cfg.listen, err)

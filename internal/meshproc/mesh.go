@@ -17,10 +17,14 @@ import (
 // Rendezvous is a running rendezvous.
 type Rendezvous struct {
 	*Proc
-	Addr string
+	Addr   string
+	WSAddr string // the WebSocket listener (--ws-listen), if any
 }
 
-var listenRE = regexp.MustCompile(`msg="rendezvous listening" addr=(\S+)`)
+var (
+	listenRE = regexp.MustCompile(`msg="rendezvous listening" addr=(\S+)`)
+	wsRE     = regexp.MustCompile(`msg="rendezvous listening" .*\bws=(\S+)`)
+)
 
 // StartRendezvous starts bin listening on listen ("" = a free loopback port) and
 // waits for its "rendezvous listening" line.
@@ -39,7 +43,11 @@ func StartRendezvous(ctx context.Context, bin, listen string, tee io.Writer, ext
 		p.Kill()
 		return nil, fmt.Errorf("rendezvous did not start: %w\n%s", err, p.Out.String())
 	}
-	return &Rendezvous{Proc: p, Addr: m[1]}, nil
+	r := &Rendezvous{Proc: p, Addr: m[1]}
+	if ws := wsRE.FindStringSubmatch(p.Out.String()); ws != nil && ws[1] != "off" {
+		r.WSAddr = ws[1]
+	}
+	return r, nil
 }
 
 // NodeOptions describe a node to start.

@@ -18,7 +18,7 @@ import (
 
 // ClientConfig configures a node's connection to its rendezvous.
 type ClientConfig struct {
-	Addr      string              // host:port of the rendezvous
+	Addr      string              // the rendezvous: host:port, or a ws:// or wss:// URL for the websocket transport
 	Transport transport.Transport // default transport.TCP()
 	Group     identity.GroupID
 	Key       identity.PrivateKey
@@ -40,7 +40,7 @@ type ClientConfig struct {
 // ConnState is a transition of the rendezvous connection.
 type ConnState struct {
 	Connected bool
-	Addr      string
+	Addr      string        // the rendezvous address (a URL's password redacted)
 	RTT       time.Duration // handshake round trip, when Connected
 	Err       error         // why the connection went down, when !Connected
 }
@@ -48,7 +48,7 @@ type ConnState struct {
 // Status is a snapshot of the client's state.
 type Status struct {
 	Connected  bool
-	Addr       string
+	Addr       string // the rendezvous address (a URL's password redacted)
 	Transport  string
 	Since      time.Time     // when the current connection (or outage) began
 	RTT        time.Duration // last measured round trip to the rendezvous
@@ -97,8 +97,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Addr == "" {
 		return nil, errors.New("relay client: no rendezvous address")
 	}
-	if _, port, err := net.SplitHostPort(cfg.Addr); err != nil || port == "" {
-		return nil, fmt.Errorf("relay client: rendezvous address %q: want host:port", cfg.Addr)
+	if _, err := addrHost(cfg.Addr); err != nil {
+		return nil, fmt.Errorf("relay client: rendezvous address %q: %w", displayAddr(cfg.Addr), err)
 	}
 	if cfg.Key.IsZero() {
 		return nil, errors.New("relay client: no node key")
@@ -139,7 +139,7 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	return &Client{
 		cfg:   cfg,
 		pub:   pub,
-		log:   cfg.Logger.With("rendezvous", cfg.Addr),
+		log:   cfg.Logger.With("rendezvous", displayAddr(cfg.Addr)),
 		pres:  newPresence(pub),
 		since: time.Now(),
 	}, nil
@@ -246,14 +246,15 @@ func (c *Client) ServerInfo() ServerInfo {
 }
 
 // STUNServers returns the rendezvous' STUN servers as "host:port" strings, primary
-// first: the host of the address this client dials with each announced port. It
-// is empty when the server announced none (see ServerInfo).
+// first: the host of the address this client dials (a URL's host name for a
+// ws:// or wss:// address) with each announced port. It is empty when the server
+// announced none (see ServerInfo).
 func (c *Client) STUNServers() []string {
 	ports := c.ServerInfo().STUNPorts
 	if len(ports) == 0 {
 		return nil
 	}
-	host, _, _ := net.SplitHostPort(c.cfg.Addr) // checked by NewClient
+	host, _ := addrHost(c.cfg.Addr) // checked by NewClient
 	out := make([]string, len(ports))
 	for i, p := range ports {
 		out[i] = net.JoinHostPort(host, strconv.Itoa(int(p)))
@@ -275,7 +276,7 @@ func (c *Client) Status() Status {
 		Connects:  c.connects,
 	}
 	c.mu.Unlock()
-	st.Addr = c.cfg.Addr
+	st.Addr = displayAddr(c.cfg.Addr)
 	st.Transport = c.cfg.Transport.Name()
 	st.RTT = time.Duration(c.rtt.Load())
 	st.BytesIn, st.BytesOut = c.bytesIn.Load(), c.bytesOut.Load()
@@ -297,7 +298,7 @@ func (c *Client) setConnected(up bool, rtt time.Duration, err error) {
 	}
 	c.mu.Unlock()
 	if c.cfg.OnState != nil {
-		c.cfg.OnState(ConnState{Connected: up, Addr: c.cfg.Addr, RTT: rtt, Err: err})
+		c.cfg.OnState(ConnState{Connected: up, Addr: displayAddr(c.cfg.Addr), RTT: rtt, Err: err})
 	}
 }
 

@@ -142,7 +142,7 @@ func readHandshakeFrame(br *bufio.Reader) (frameType, []byte, error) {
 		case (first[0] == 0x15 || first[0] == 0x16) && first[1] == 0x03:
 			return 0, nil, protoErr("handshake: the server answered with TLS; use the TLS transport")
 		case bytes.HasPrefix(first, []byte("HTTP/")):
-			return 0, nil, protoErr("handshake: the server answered with HTTP; this is not a rendezvous")
+			return 0, nil, protoErr("handshake: the server answered with HTTP; this is not a rendezvous relay port (a --ws-listen endpoint needs the websocket transport)")
 		}
 	}
 	t, body, err := readFrame(br, MaxFrameLen)

@@ -15,8 +15,9 @@
 //	proto.go, frame.go, msg.go, proof.go  the wire format: constants, pure codecs, the proof
 //	queue.go, writer.go, pool.go          per-connection send queue, batching writer, buffers
 //	server_reader.go                      the server's read buffer that grows only while busy
-//	server*.go, group.go                  the server: accept, handshake, membership, forwarding
+//	server*.go, group.go                  the server: accept (Serve, ServeConn), handshake, membership, forwarding
 //	client*.go, presence.go, backoff.go   the client: reconnects, presence diff, Send
+//	addr.go                               rendezvous addresses: host:port or a ws(s):// URL
 //
 // # Flow control
 //

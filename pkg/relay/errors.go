@@ -10,6 +10,10 @@ import (
 // connection is closed; errors.Is(err, ErrProtocol) tells it apart from I/O errors.
 var ErrProtocol = errors.New("protocol error")
 
+// ErrServerClosed is returned by Server.ServeConn (and a second Server.Serve) once
+// the server has stopped serving.
+var ErrServerClosed = errors.New("relay server closed")
+
 // ErrNotConnected is returned by Client.Send while there is no rendezvous connection.
 var ErrNotConnected = errors.New("not connected to the rendezvous")
 

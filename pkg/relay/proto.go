@@ -2,7 +2,7 @@ package relay
 
 // # Wire protocol, version 1
 //
-// One TCP (or TLS) connection per node. All integers are big-endian. Keys are
+// One TCP (or TLS, or WebSocket) connection per node. All integers are big-endian. Keys are
 // 32-byte X25519 public keys; a GroupID is 32 bytes.
 //
 // Start. The client sends the 8-byte magic "MESHRDV1" (it never changes; versions

@@ -55,7 +55,8 @@ type Server struct {
 	mu     sync.Mutex
 	groups map[identity.GroupID]*group
 	conns  map[*serverConn]struct{} // every accepted connection, handshaking included
-	wg     sync.WaitGroup           // connection goroutines
+	closed bool                     // Serve is shutting down: no more connections
+	wg     sync.WaitGroup           // connection goroutines; Add only under mu while !closed
 
 	nconns    atomic.Int64 // accepted and not yet finished
 	rejecting atomic.Int32 // goroutines telling a client that the server is full
@@ -113,9 +114,20 @@ func NewServer(cfg ServerConfig) *Server {
 }
 
 // Serve accepts connections on ln until ctx is done (it then returns nil) or ln
-// fails (it returns the error). Either way it closes ln and every connection and
-// waits for their goroutines before returning.
+// fails (it returns the error). Either way it closes ln and every connection,
+// those handed over by ServeConn included, and waits for their goroutines before
+// returning. The server then stays closed: a Server is served once, by one Serve
+// call (more listeners hand their connections to ServeConn); a later Serve returns
+// ErrServerClosed at once.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		ln.Close()
+		return ErrServerClosed
+	}
+
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -146,9 +158,36 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}
 	ln.Close()
-	s.closeAll("server shutting down")
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
+	s.closeAll(msgShuttingDown)
 	s.wg.Wait()
 	return err
+}
+
+// msgShuttingDown is the Error that connections get when the server stops.
+const msgShuttingDown = "server shutting down"
+
+// ServeConn serves one connection that the caller accepted itself (a WebSocket
+// from cmd/rendezvous' HTTP listener, say) exactly like one that Serve accepted:
+// the same handshake, groups, MaxConns, timeouts and shutdown. It blocks until
+// the connection ends, and then nc is closed. When ctx is done first the
+// connection is closed as at shutdown (Error "server shutting down").
+//
+// It returns ErrServerClosed, after closing nc, when Serve has already returned
+// or is shutting down; otherwise nil, however the connection ended (the server
+// logs why, as for any connection). ServeConn may be called from any number of
+// goroutines, before or while Serve runs.
+func (s *Server) ServeConn(ctx context.Context, nc net.Conn) error {
+	c, err := s.admit(nc, true)
+	if c == nil {
+		return err
+	}
+	stop := context.AfterFunc(ctx, func() { c.closeWithError(msgShuttingDown, time.Second) })
+	defer stop()
+	c.run()
+	return nil
 }
 
 // Stats returns the server's counters.
@@ -172,24 +211,41 @@ func (s *Server) Stats() ServerStats {
 	}
 }
 
-// accept starts serving nc, or refuses it when the server is full.
+// accept starts serving nc on a goroutine of its own, or refuses it.
 func (s *Server) accept(nc net.Conn) {
+	if c, _ := s.admit(nc, false); c != nil {
+		go c.run()
+	}
+}
+
+// admit registers nc as a connection whose run the caller must call (s.wg counts
+// it already). It returns nil when the server is full (nc is told so and closed:
+// by the caller's goroutine when wait, else in the background) or closed (nc is
+// closed; the error is ErrServerClosed).
+func (s *Server) admit(nc net.Conn, wait bool) (*serverConn, error) {
 	if n := s.nconns.Add(1); n > int64(s.cfg.MaxConns) {
 		s.nconns.Add(-1)
-		s.rejectFull(nc)
-		return
+		s.rejectFull(nc, wait)
+		return nil, nil
 	}
 	c := newServerConn(s, nc)
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		s.nconns.Add(-1)
+		nc.Close()
+		return nil, ErrServerClosed
+	}
 	s.conns[c] = struct{}{}
+	s.wg.Add(1) // under mu, before closed is set: Serve's Wait cannot miss it
 	s.mu.Unlock()
-	s.wg.Add(1)
-	go c.run()
+	return c, nil
 }
 
-// rejectFull tells a client that the server is full, without blocking the accept
-// loop and with a bound on how many such replies run at once.
-func (s *Server) rejectFull(nc net.Conn) {
+// rejectFull tells a client that the server is full, with a bound on how many
+// such replies run at once. Unless wait, it does not block: the reply is written
+// by a goroutine of its own, so that the accept loop goes on.
+func (s *Server) rejectFull(nc net.Conn, wait bool) {
 	s.rejected.Add(1)
 	remote := nc.RemoteAddr().String()
 	s.log.Warn("connection rejected", "remote", remote, "reason",
@@ -199,13 +255,20 @@ func (s *Server) rejectFull(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
+	reply := func() {
 		defer s.rejecting.Add(-1)
 		nc.SetDeadline(time.Now().Add(2 * time.Second))
 		nc.Write(appendError(nil, fmt.Sprintf("server full (%d connections); try again later", s.cfg.MaxConns)))
 		closeGracefully(nc)
+	}
+	if wait {
+		reply()
+		return
+	}
+	s.wg.Add(1) // only Serve's accept loop gets here, before its Wait
+	go func() {
+		defer s.wg.Done()
+		reply()
 	}()
 }
 
