@@ -5,11 +5,14 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 bin := "bin"
 version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
 
-# Build meshnode and rendezvous into ./bin
+# Build meshnode, rendezvous and the reference plugins (bin/plugins, where
+# meshnode looks by default) into ./bin
 build:
-    mkdir -p {{bin}}
+    mkdir -p {{bin}}/plugins
     go build -trimpath -ldflags "-X main.version={{version}}" -o {{bin}}/meshnode ./cmd/meshnode
     go build -trimpath -ldflags "-X main.version={{version}}" -o {{bin}}/rendezvous ./cmd/rendezvous
+    go build -trimpath -ldflags "-X main.version={{version}}" -o {{bin}}/plugins/meshnode-cipher-aesgcm ./plugins/aesgcm
+    go build -trimpath -ldflags "-X main.version={{version}}" -o {{bin}}/plugins/meshnode-transport-websocket ./plugins/websocket
 
 # Run a local demo mesh: rendezvous + two nodes + a mapped web page (Ctrl-C ends it)
 demo *ARGS: build
@@ -32,9 +35,16 @@ lab *ARGS: build
     go build -o {{bin}}/meshlab ./testbed/cmd/lab
     {{bin}}/meshlab "$@"
 
-# Benchmarks against baselines measured in the same run (--quick for a smoke run)
+# Benchmarks against baselines measured in the same run (--quick for a smoke run);
+# as root, the NAT lab rows follow (also appended to the --out file)
 bench *ARGS: build
     go run ./internal/bench/cmd/meshbench --bin {{bin}} {{ARGS}}
+    if [ "$(id -u)" = 0 ]; then go build -o {{bin}}/meshlab ./testbed/cmd/lab && go run ./testbed/cmd/labbench --bin {{bin}} --out bench-results/latest.md {{ARGS}}; else echo "(the NAT lab rows need root: sudo just lab-bench)"; fi
+
+# The NAT lab rows of the benchmark (root): time to a direct path behind NATs, mapping vs plain TCP over a lossy WAN (--quick, --out FILE appends)
+lab-bench *ARGS: build
+    go build -o {{bin}}/meshlab ./testbed/cmd/lab
+    go run ./testbed/cmd/labbench --bin {{bin}} {{ARGS}}
 
 # Run each fuzz target for a while (default 30s each)
 fuzz TIME="30s":

@@ -15,6 +15,7 @@ import (
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/plugin"
 )
 
 func upCommand() *cli.Command {
@@ -26,7 +27,7 @@ the declared services. Runs until SIGINT or SIGTERM. Example:
 
    meshnode up --group home --rendezvous vps.example.net:7749 \
        --secret-file /etc/meshnode/home.secret --serve 700=127.0.0.1:22,name=ssh`,
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "group", EnvVars: []string{"MESHNODE_GROUP"}, Required: true, Usage: "group `NAME` to join"},
 			&cli.StringFlag{Name: "rendezvous", EnvVars: []string{"MESHNODE_RENDEZVOUS"}, Required: true, Usage: "rendezvous `HOST:PORT`"},
 			&cli.StringFlag{Name: "secret", EnvVars: []string{"MESHNODE_SECRET"}, Usage: "group `SECRET` (prefer --secret-file: command lines are visible to other users)"},
@@ -38,7 +39,7 @@ the declared services. Runs until SIGINT or SIGTERM. Example:
 			&cli.StringSliceFlag{Name: "ice-interfaces", EnvVars: []string{"MESHNODE_ICE_INTERFACES"}, Usage: "only these network interfaces give direct-path candidates (repeatable; default all but loopback; \"lo\" enables loopback)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"MESHNODE_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
 			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"MESHNODE_LOG_FORMAT"}, Usage: "text or json"},
-		},
+		}, pluginFlags()...),
 		Action: runUp,
 	}
 }
@@ -79,6 +80,22 @@ func runUp(c *cli.Context) error {
 	if name == "" {
 		name = defaultName()
 	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var node *overlay.Node
+	var nodeReady = make(chan struct{})
+	ciph, tr, plugins, err := loadPlugins(ctx, c, log, func(kind, name string) {
+		<-nodeReady
+		if kind == plugin.KindCipher {
+			node.Rehandshake() // sessions in flight died with the old process
+		}
+	})
+	if err != nil {
+		return err
+	}
+	if plugins != nil {
+		defer plugins.Close()
+	}
 	key, created, err := identity.LoadOrCreate(keyPath(c))
 	if err != nil {
 		return err
@@ -86,7 +103,9 @@ func runUp(c *cli.Context) error {
 	if created {
 		log.Info("created a new node key", "path", keyPath(c), "id", key.Public().String())
 	}
-	node, err := overlay.New(overlay.Config{
+	node, err = overlay.New(overlay.Config{
+		Cipher:     ciph,
+		Transport:  tr,
 		Group:      c.String("group"),
 		Secret:     secret,
 		Rendezvous: c.String("rendezvous"),
@@ -96,6 +115,7 @@ func runUp(c *cli.Context) error {
 		Services:   services,
 		Logger:     log,
 
+		PluginStatus:  pluginStatusOf(plugins),
 		RelayOnly:     c.Bool("relay-only"),
 		DirectOnly:    c.Bool("direct-only"),
 		ICEInterfaces: ifaces,
@@ -103,13 +123,11 @@ func runUp(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	close(nodeReady)
 	ln, err := control.Listen(controlPath(c))
 	if err != nil {
 		return err
 	}
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
 	// The control API answers once the node restored its state; until then

@@ -128,6 +128,7 @@ func printStatus(w io.Writer, st overlay.StatusInfo) {
 		}
 		tw.Flush()
 	}
+	printPlugins(w, st.Plugins)
 	if len(st.Mappings) > 0 {
 		fmt.Fprintln(w, "\nmappings:")
 		tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)

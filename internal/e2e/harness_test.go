@@ -29,7 +29,10 @@ func TestMain(m *testing.M) {
 	}
 	bins.meshnode = filepath.Join(dir, "meshnode")
 	bins.rendezvous = filepath.Join(dir, "rendezvous")
-	for bin, pkg := range map[string]string{bins.meshnode: "../../cmd/meshnode", bins.rendezvous: "../../cmd/rendezvous"} {
+	// Plugins go where meshnode looks by default: plugins/ beside it.
+	for bin, pkg := range map[string]string{bins.meshnode: "../../cmd/meshnode", bins.rendezvous: "../../cmd/rendezvous",
+		filepath.Join(dir, "plugins", "meshnode-cipher-aesgcm"):       "../../plugins/aesgcm",
+		filepath.Join(dir, "plugins", "meshnode-transport-websocket"): "../../plugins/websocket"} {
 		args := []string{"build", "-o", bin}
 		if os.Getenv("MESHNODE_E2E_RACE") != "" {
 			args = append(args, "-race") // binaries report data races on stderr
@@ -72,11 +75,11 @@ func waitLog(t *testing.T, p *meshproc.Proc, re *regexp.Regexp, timeout time.Dur
 	return m
 }
 
-func startRendezvous(t *testing.T, listen string) *meshproc.Rendezvous {
+func startRendezvous(t *testing.T, listen string, extra ...string) *meshproc.Rendezvous {
 	t.Helper()
 	// STUN on free loopback ports: tests run in parallel, and traffic stays on lo.
-	r, err := meshproc.StartRendezvous(context.Background(), bins.rendezvous, listen, nil, "--log-level", "debug",
-		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0")
+	r, err := meshproc.StartRendezvous(context.Background(), bins.rendezvous, listen, nil, append([]string{"--log-level", "debug",
+		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0"}, extra...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,12 +91,18 @@ type nodeOpts = meshproc.NodeOptions
 
 func startNode(t *testing.T, r *meshproc.Rendezvous, o nodeOpts) *meshproc.Node {
 	t.Helper()
+	return startNodeAt(t, r.Addr, o)
+}
+
+// startNodeAt starts a node that reaches the rendezvous at rdv.
+func startNodeAt(t *testing.T, rdv string, o nodeOpts) *meshproc.Node {
+	t.Helper()
 	o.Extra = append(o.Extra, "--log-level", "debug")
 	// Direct paths over loopback only: tests send nothing to other interfaces.
 	if !slices.Contains(o.Extra, "--relay-only") && !slices.Contains(o.Extra, "--ice-interfaces") {
 		o.Extra = append(o.Extra, "--ice-interfaces", "lo")
 	}
-	n, err := meshproc.StartNode(context.Background(), bins.meshnode, r.Addr, o)
+	n, err := meshproc.StartNode(context.Background(), bins.meshnode, rdv, o)
 	if err != nil {
 		t.Fatal(err)
 	}

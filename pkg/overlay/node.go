@@ -39,6 +39,10 @@ type Config struct {
 	ResolveWait        time.Duration // how long `map` waits for an unknown serveid to appear (default 5 s)
 	LinkGrace          time.Duration // how long a link outlives its peer's absence from the rendezvous (default 30 s)
 
+	// PluginStatus, when set, reports the plugins behind Cipher and Transport
+	// for Status.
+	PluginStatus func() []PluginStatus
+
 	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
 	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
 	ICEInterfaces []string // interfaces that give ICE host candidates (default all but loopback; "lo" adds loopback)
@@ -322,6 +326,23 @@ func (n *Node) maybeDropLink(peer identity.PublicKey) {
 
 // catalogChanged runs after the catalog changed.
 func (n *Node) catalogChanged() { n.resolveConflicts() }
+
+// Rehandshake makes every link agree on fresh keys now (same generation, so
+// open streams continue), e.g. after the cipher plugin restarted.
+func (n *Node) Rehandshake() {
+	n.mu.Lock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	n.mu.Unlock()
+	for _, l := range links {
+		if err := l.ch.Rehandshake(l.hello()); err != nil {
+			l.log.Debug("re-handshake not started", "err", err)
+		}
+	}
+	n.log.Info("re-handshaking every link", "links", len(links))
+}
 
 // hasLink says whether this node keeps a link to peer.
 func (n *Node) hasLink(peer identity.PublicKey) bool {

@@ -17,6 +17,20 @@ type StatusInfo struct {
 	Peers      int              `json:"peers"`
 	Services   []Service        `json:"services"`
 	Mappings   []MappingInfo    `json:"mappings"`
+	Plugins    []PluginStatus   `json:"plugins,omitempty"`
+}
+
+// PluginStatus describes a cipher or transport plugin the node runs.
+type PluginStatus struct {
+	Kind      string    `json:"kind"` // cipher | transport
+	Name      string    `json:"name"`
+	Version   string    `json:"version"`
+	Suite     string    `json:"suite,omitempty"`
+	State     string    `json:"state"` // running | restarting | stopped
+	PID       int       `json:"pid,omitempty"`
+	Restarts  int       `json:"restarts"`
+	Since     time.Time `json:"since"`
+	LastError string    `json:"last_error,omitempty"`
 }
 
 // RendezvousStatus is the node's view of its rendezvous connection.
@@ -38,7 +52,12 @@ func (n *Node) Status() StatusInfo {
 			up++
 		}
 	}
+	var plugins []PluginStatus
+	if n.cfg.PluginStatus != nil {
+		plugins = n.cfg.PluginStatus()
+	}
 	return StatusInfo{
+		Plugins:   plugins,
 		ID:        n.pub.String(),
 		Name:      n.name,
 		Group:     n.cfg.Group,

@@ -202,3 +202,22 @@ func (a *stdAEAD) Open(dst []byte, n uint64, ciphertext []byte) ([]byte, error) 
 }
 
 func (a *stdAEAD) Overhead() int { return a.aead.Overhead() }
+
+// AEAD names for NewAEAD: the datagram AEADs a Cipher implementation outside
+// this package (a plugin) may ask for.
+const (
+	AEADChaChaPoly = "chacha20poly1305" // Noise nonces: 4 zero bytes, counter little-endian
+	AEADAESGCM     = "aes-256-gcm"      // Noise nonces: 4 zero bytes, counter big-endian
+)
+
+// NewAEAD returns the named datagram AEAD keyed with key. Out-of-process ciphers
+// agree on keys and name one of these, so the per-packet work stays in-process.
+func NewAEAD(name string, key [32]byte) (AEAD, error) {
+	switch name {
+	case AEADChaChaPoly:
+		return newChaChaPoly(key)
+	case AEADAESGCM:
+		return newAESGCM(key)
+	}
+	return nil, fmt.Errorf("unknown AEAD %q (want %s or %s)", name, AEADChaChaPoly, AEADAESGCM)
+}

@@ -71,7 +71,7 @@ func run(w io.Writer, bin string, p params) error {
 	}
 	defer srv.Close()
 	rdv, err := meshproc.StartRendezvous(ctx, filepath.Join(bin, "rendezvous"), "", nil,
-		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0")
+		"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0")
 	if err != nil {
 		return err
 	}
@@ -147,11 +147,27 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("relay throughput: %w", err)
 	}
+	// The same two paths with the reference plugins (processes beside the nodes).
+	pc, err := pluginThroughput(ctx, meshnode, rdv.Addr, srv, "bench-cipher", p,
+		append([]string{"--cipher", "aesgcm"}, directFlags...), "direct")
+	if err != nil {
+		return fmt.Errorf("cipher plugin throughput: %w", err)
+	}
+	pw, err := pluginThroughput(ctx, meshnode, rdv.WSAddr, srv, "bench-ws", p,
+		append([]string{"--transport", "websocket"}, relayFlags...), "relay")
+	if err != nil {
+		return fmt.Errorf("transport plugin throughput: %w", err)
+	}
+
 	fmt.Fprintf(w, "\n## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs raw kcp+smux | vs direct | vs plain TCP |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | - | - | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
 	fmt.Fprintf(w, "| raw kcp-go+smux over UDP, no crypto (baseline) | %s, product's KCP settings, in-process | %s | 1.00x | - | %s |\n", size(p.bulkMesh), raw.MMM("%.1f"), bench.Ratio(raw.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| mapping over a direct link | %s through `map` (TCP->node->UDP->node->TCP), sealed | %s | %s | 1.00x | %s |\n", size(p.bulkMesh), direct.MMM("%.1f"), bench.Ratio(direct.Median(), raw.Median()), bench.Ratio(direct.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP), sealed | %s | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), bench.Ratio(relay.Median(), raw.Median()), bench.Ratio(relay.Median(), direct.Median()), bench.Ratio(relay.Median(), tcp.Median()))
+
+	fmt.Fprintf(w, "\n### With the reference plugins (as a ratio to the built-in on the same path)\n\n| path | how | MB/s min / median / max | vs built-in |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "| direct, cipher plugin `aesgcm` (Noise AESGCM_SHA512 handshake in the plugin, AES-256-GCM in-process) | %s x %d | %s | %s of built-in chacha20poly1305 direct |\n", size(p.bulkMesh), p.reps, pc.MMM("%.1f"), bench.Ratio(pc.Median(), direct.Median()))
+	fmt.Fprintf(w, "| relay, transport plugin `websocket` (node->plugin unix socket->WebSocket->rendezvous) | %s x %d | %s | %s of built-in TCP relay |\n", size(p.bulkMesh), p.reps, pw.MMM("%.1f"), bench.Ratio(pw.Median(), relay.Median()))
 
 	// Ping-pong.
 	tcpPP, err := bench.PingPong(srv.Echo.Addr().String(), p.pings)
@@ -250,6 +266,36 @@ func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Dur
 			n, reps, window, r.Convergence.MMM("%.0f"), r.IdleBytes.MMM("%.0f"))
 	}
 	return nil
+}
+
+// pluginThroughput starts a serving and a mapping node in their own group with
+// extra flags, waits for the link's path and measures single-stream throughput.
+func pluginThroughput(ctx context.Context, bin, rdv string, srv *bench.Servers, group string, p params, extra []string, path string) (bench.Series, error) {
+	if rdv == "" {
+		return nil, fmt.Errorf("the rendezvous has no WebSocket listener")
+	}
+	s, err := meshproc.StartNode(ctx, bin, rdv, meshproc.NodeOptions{Name: "ps", Group: group,
+		Serve: []string{"700=" + srv.Sink.Addr().String()}, Extra: extra})
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	m, err := meshproc.StartNode(ctx, bin, rdv, meshproc.NodeOptions{Name: "pm", Group: group, Extra: extra})
+	if err != nil {
+		return nil, err
+	}
+	defer m.Close()
+	addr, err := m.Map(ctx, "700")
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	err = bench.WaitPath(wctx, m, "ps", path)
+	cancel()
+	if err != nil {
+		return nil, err
+	}
+	return repeat(p.reps, func() (float64, error) { return bench.Throughput(addr, p.bulkMesh) })
 }
 
 func ppRow(w io.Writer, name string, s, base bench.Series) {

@@ -1,0 +1,125 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/plugin"
+	"github.com/meshnode/meshnode/pkg/seal"
+	"github.com/meshnode/meshnode/pkg/transport"
+)
+
+// Built-in cipher and transport names; any other name is a plugin.
+const (
+	builtinChaCha = "chacha20poly1305"
+	builtinAESGCM = "aes-256-gcm"
+	builtinTCP    = "tcp"
+	builtinTLS    = "tls"
+)
+
+func pluginFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "cipher", Value: builtinChaCha, EnvVars: []string{"MESHNODE_CIPHER"},
+			Usage: "link cipher `NAME`: built-in " + builtinChaCha + " or " + builtinAESGCM + ", or a plugin (meshnode-cipher-NAME in --plugin-dir); every node of a group must use the same"},
+		&cli.StringFlag{Name: "transport", Value: builtinTCP, EnvVars: []string{"MESHNODE_TRANSPORT"},
+			Usage: "how to reach the rendezvous, `NAME`: built-in " + builtinTCP + " or " + builtinTLS + ", or a plugin (meshnode-transport-NAME, e.g. websocket)"},
+		&cli.StringFlag{Name: "plugin-dir", EnvVars: []string{"MESHNODE_PLUGIN_DIR"},
+			Usage: "`DIR` with plugin executables (default: plugins/ beside the meshnode executable)"},
+	}
+}
+
+func defaultPluginDir() string {
+	exe, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(filepath.Dir(exe), "plugins")
+}
+
+// loadPlugins resolves --cipher and --transport to built-ins or plugins. The
+// manager (nil when no plugin is used) must be closed by the caller;
+// onRestart runs after a plugin came back from a crash.
+func loadPlugins(ctx context.Context, c *cli.Context, log *slog.Logger, onRestart func(kind, name string)) (seal.Cipher, transport.Transport, *plugin.Manager, error) {
+	dir := c.String("plugin-dir")
+	if dir == "" {
+		dir = defaultPluginDir()
+	}
+	var mgr *plugin.Manager
+	manager := func() *plugin.Manager {
+		if mgr == nil {
+			mgr = plugin.NewManager(plugin.Config{Dir: dir, Logger: log, OnRestart: onRestart})
+		}
+		return mgr
+	}
+	fail := func(err error) (seal.Cipher, transport.Transport, *plugin.Manager, error) {
+		if mgr != nil {
+			mgr.Close()
+		}
+		return nil, nil, nil, err
+	}
+	var ciph seal.Cipher
+	switch name := c.String("cipher"); name {
+	case builtinChaCha:
+		ciph = seal.NoiseChaChaPoly()
+	case builtinAESGCM:
+		ciph = seal.NoiseAESGCM()
+	default:
+		var err error
+		if ciph, err = manager().Cipher(ctx, name); err != nil {
+			return fail(fmt.Errorf("--cipher: %w", err))
+		}
+	}
+	var tr transport.Transport
+	switch name := c.String("transport"); name {
+	case builtinTCP:
+		tr = transport.TCP()
+	case builtinTLS:
+		tr = transport.TLS(&tls.Config{MinVersion: tls.VersionTLS12})
+	default:
+		var err error
+		if tr, err = manager().Transport(ctx, name); err != nil {
+			return fail(fmt.Errorf("--transport: %w", err))
+		}
+	}
+	return ciph, tr, mgr, nil
+}
+
+// pluginStatusOf converts the manager's view for the node's status (nil: no
+// plugins).
+func pluginStatusOf(mgr *plugin.Manager) func() []overlay.PluginStatus {
+	if mgr == nil {
+		return nil
+	}
+	return func() []overlay.PluginStatus {
+		var out []overlay.PluginStatus
+		for _, s := range mgr.Status() {
+			out = append(out, overlay.PluginStatus{Kind: s.Kind, Name: s.Name, Version: s.Version, Suite: s.Suite,
+				State: s.State, PID: s.PID, Restarts: s.Restarts, Since: s.Since, LastError: s.LastError})
+		}
+		return out
+	}
+}
+
+func printPlugins(w io.Writer, ps []overlay.PluginStatus) {
+	if len(ps) == 0 {
+		return
+	}
+	fmt.Fprintln(w, "\nplugins:")
+	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "  KIND\tNAME\tVERSION\tSTATE\tPID\tRESTARTS\tSINCE\tLAST ERROR")
+	for _, p := range ps {
+		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%d\t%s\t%s\n", p.Kind, p.Name, dash(p.Version), p.State, p.PID, p.Restarts,
+			p.Since.Format(time.RFC3339), dash(p.LastError))
+	}
+	tw.Flush()
+}

@@ -1,0 +1,139 @@
+// Command testplugin is a cipher and transport plugin for pkg/plugin's tests.
+// It is a transport when its executable's name contains "transport", else a
+// cipher. The rest of its behaviour comes from the environment (the node's,
+// which plugins inherit):
+//
+//	TESTPLUGIN_VERSION=N      serve contract version N instead of the current
+//	TESTPLUGIN_HANG_FILE=F    while F exists, every call blocks (a hung plugin)
+//
+// The cipher is Noise IK like the built-in (ChaCha20-Poly1305, BLAKE2s) under
+// the suite name "test-suite"; the transport dials plain TCP.
+package main
+
+import (
+	"context"
+	"crypto/ecdh"
+	"errors"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flynn/noise"
+	goplugin "github.com/hashicorp/go-plugin"
+
+	"github.com/meshnode/meshnode/pkg/plugin"
+	"github.com/meshnode/meshnode/pkg/seal"
+)
+
+func main() {
+	if v, err := strconv.Atoi(os.Getenv("TESTPLUGIN_VERSION")); err == nil && v != plugin.ProtocolVersion {
+		hc := plugin.HandshakeConfig()
+		hc.ProtocolVersion = uint(v)
+		goplugin.Serve(&goplugin.ServeConfig{HandshakeConfig: hc, Plugins: goplugin.PluginSet{}, GRPCServer: goplugin.DefaultGRPCServer})
+		return
+	}
+	if strings.Contains(filepath.Base(os.Args[0]), "transport") {
+		plugin.ServeTransport(tcp{})
+		return
+	}
+	plugin.ServeCipher(cipher{})
+}
+
+// hang blocks while the hang file exists.
+func hang() {
+	f := os.Getenv("TESTPLUGIN_HANG_FILE")
+	for f != "" {
+		if _, err := os.Stat(f); err != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+type tcp struct{}
+
+func (tcp) Info() plugin.Info { hang(); return plugin.Info{Name: "test", Version: "t1"} }
+
+func (tcp) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp", addr)
+}
+
+type cipher struct{}
+
+func (cipher) Info() plugin.Info {
+	hang()
+	return plugin.Info{Name: "test", Version: "t1", Suite: "test-suite"}
+}
+
+func (cipher) NewHandshake(req plugin.HandshakeRequest) (plugin.ServerHandshake, error) {
+	hang()
+	priv, err := ecdh.X25519().NewPrivateKey(req.Local[:])
+	if err != nil {
+		return nil, err
+	}
+	cfg := noise.Config{
+		CipherSuite:           noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s),
+		Pattern:               noise.HandshakeIK,
+		Initiator:             req.Initiator,
+		Prologue:              []byte("test-suite"),
+		StaticKeypair:         noise.DHKey{Private: req.Local[:], Public: priv.PublicKey().Bytes()},
+		PresharedKey:          req.PSK[:],
+		PresharedKeyPlacement: 2,
+	}
+	if req.Initiator {
+		cfg.PeerStatic = req.Remote[:]
+	}
+	hs, err := noise.NewHandshakeState(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &handshake{hs: hs, initiator: req.Initiator}, nil
+}
+
+type handshake struct {
+	hs         *noise.HandshakeState
+	initiator  bool
+	send, recv *noise.CipherState
+}
+
+func (h *handshake) WriteMessage(p []byte) ([]byte, error) {
+	msg, c1, c2, err := h.hs.WriteMessage(nil, p)
+	h.split(c1, c2)
+	return msg, err
+}
+
+func (h *handshake) ReadMessage(m []byte) ([]byte, error) {
+	p, c1, c2, err := h.hs.ReadMessage(nil, m)
+	h.split(c1, c2)
+	return p, err
+}
+
+func (h *handshake) split(c1, c2 *noise.CipherState) {
+	if c1 == nil {
+		return
+	}
+	if h.initiator {
+		h.send, h.recv = c1, c2
+	} else {
+		h.send, h.recv = c2, c1
+	}
+}
+
+func (h *handshake) Complete() bool { return h.send != nil }
+
+func (h *handshake) Remote() [32]byte {
+	var k [32]byte
+	copy(k[:], h.hs.PeerStatic())
+	return k
+}
+
+func (h *handshake) Keys() (plugin.KeysReply, error) {
+	if !h.Complete() {
+		return plugin.KeysReply{}, errors.New("not complete")
+	}
+	return plugin.KeysReply{AEAD: seal.AEADChaChaPoly, Send: h.send.UnsafeKey(), Recv: h.recv.UnsafeKey()}, nil
+}
