@@ -1,0 +1,124 @@
+// Command labbench measures meshnode inside the NAT lab and prints markdown
+// rows (the lab part of `just bench`): time from both nodes up to a direct
+// path behind NATs, and a mapping vs plain TCP over a lossy emulated WAN.
+// Needs root (network namespaces); every lab it brings up is torn down, also
+// on Ctrl-C.
+//
+//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE]
+//
+// --bin holds meshnode, rendezvous and meshlab (`just build` and
+// `go build -o bin/meshlab ./testbed/cmd/lab`; `just lab-bench` does both).
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"maps"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/meshnode/meshnode/testbed/lab"
+	"github.com/meshnode/meshnode/testbed/labbench"
+)
+
+func main() {
+	bin := flag.String("bin", "./bin", "directory with the meshnode, rendezvous and meshlab binaries")
+	quick := flag.Bool("quick", false, "a fast smoke run (one repetition, small sizes)")
+	out := flag.String("out", "", "also append the rows to this file (\"\" = don't)")
+	topo := flag.String("topo", "testbed/two-sites.clab.yml", "the two-sites topology file")
+	flag.Parse()
+	if err := run(*bin, *topo, *out, *quick); err != nil {
+		fmt.Fprintln(os.Stderr, "labbench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(bin, topo, out string, quick bool) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces, veth, nftables): run it as root")
+	}
+	env, err := binEnv(bin)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(topo); err != nil {
+		return fmt.Errorf("topology: %w (run from the repository root or pass --topo)", err)
+	}
+	// Ctrl-C cancels the run; deferred Downs remove the labs. A second one
+	// kills at once (the labs' reapers remove them within a second).
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	defer stop()
+	context.AfterFunc(ctx, stop)
+	defer func() {
+		if removed, err := lab.Clean(lab.CleanOptions{Owner: os.Getpid()}); len(removed) > 0 || err != nil {
+			fmt.Fprintf(os.Stderr, "labbench: removed labs left behind %v (err: %v)\n", removed, err)
+		}
+	}()
+
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(os.Stderr, "%s %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
+	}
+	r := &labbench.Runner{Logf: logf, Up: func(ctx context.Context, vars map[string]string) (*lab.Lab, error) {
+		all := maps.Clone(env)
+		maps.Copy(all, vars)
+		uctx, cancel := context.WithTimeout(ctx, time.Minute)
+		defer cancel()
+		return lab.Up(uctx, topo, lab.Options{Env: all, Label: "labbench", Logf: logf})
+	}}
+	p := labbench.Full()
+	if quick {
+		p = labbench.Quick()
+	}
+	rep, err := r.Run(ctx, p)
+	md := rep.Markdown()
+	fmt.Print(md)
+	if out != "" {
+		if werr := appendFile(out, md); werr != nil {
+			err = errors.Join(err, werr)
+		}
+	}
+	if ctx.Err() != nil {
+		return fmt.Errorf("interrupted: %w", errors.Join(err, ctx.Err()))
+	}
+	return err
+}
+
+// binEnv points the topology at the binaries in dir (absolute: the topology
+// resolves relative binds against its own directory).
+func binEnv(dir string) (map[string]string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, fmt.Errorf("--bin: %w", err)
+	}
+	for _, name := range []string{"meshnode", "rendezvous", "meshlab"} {
+		if _, err := os.Stat(filepath.Join(abs, name)); err != nil {
+			return nil, fmt.Errorf("--bin %s: %w (`just build` makes meshnode and rendezvous, `go build -o %s/meshlab ./testbed/cmd/lab` the WAN bridge)", dir, err, dir)
+		}
+	}
+	return map[string]string{"MESHNODE_BIN": abs, "MESHLAB": filepath.Join(abs, "meshlab")}, nil
+}
+
+func appendFile(path, s string) error {
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("--out: %w", err)
+		}
+	}
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if _, err := f.WriteString(s); err != nil {
+		f.Close()
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
+}

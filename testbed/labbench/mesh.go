@@ -1,0 +1,150 @@
+package labbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/testbed/lab"
+)
+
+// The product inside a lab, as the scenario tests run it: the rendezvous (with
+// STUN) on the public host rdv, a node per site host.
+
+const (
+	rdvPort   = "7749"
+	nodeBin   = "/opt/meshnode/bin/meshnode"
+	rdvBin    = "/opt/meshnode/bin/rendezvous"
+	pathDir   = "direct"
+	logLevel  = "info"
+	groupName = "labbench"
+)
+
+var rdvListening = regexp.MustCompile(`rendezvous listening`)
+
+// startRendezvous starts the rendezvous on rdv and returns its address.
+func startRendezvous(ctx context.Context, l *lab.Lab) (string, error) {
+	ip, err := l.Addr("rdv", "eth1")
+	if err != nil {
+		return "", err
+	}
+	addr := ip.String() + ":" + rdvPort
+	p, err := l.Start(ctx, "rdv", rdvBin, "--listen", addr, "--log-level", logLevel, "--stun", ":3478", "--stun2", ":3479")
+	if err != nil {
+		return "", err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := p.WaitFor(wctx, rdvListening); err != nil {
+		return "", fmt.Errorf("rendezvous: %w", err)
+	}
+	return addr, nil
+}
+
+// launchNode starts `meshnode up` on node (named after it) without waiting;
+// serve are --serve specs. It returns the node's control client.
+func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, serve ...string) (*control.Client, error) {
+	dir := l.Dir(node)
+	secret := filepath.Join(dir, "secret")
+	if err := os.WriteFile(secret, []byte("labbench-group-secret\n"), 0o600); err != nil {
+		return nil, fmt.Errorf("secret for %s: %w", node, err)
+	}
+	args := []string{"--state", dir, "up", "--group", groupName, "--rendezvous", rdv, "--secret-file", secret,
+		"--name", node, "--log-level", logLevel}
+	for _, s := range serve {
+		args = append(args, "--serve", s)
+	}
+	if _, err := l.Start(ctx, node, nodeBin, args...); err != nil {
+		return nil, err
+	}
+	return control.NewClient(filepath.Join(dir, "control.sock")), nil
+}
+
+// startNode launches a node and waits until it is on the rendezvous.
+func startNode(ctx context.Context, l *lab.Lab, node, rdv string, serve ...string) (*control.Client, error) {
+	ctl, err := launchNode(ctx, l, node, rdv, serve...)
+	if err != nil {
+		return nil, err
+	}
+	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	for {
+		st, err := ctl.Status(wctx)
+		if err == nil && st.Rendezvous.Connected {
+			return ctl, nil
+		}
+		if err == nil {
+			err = fmt.Errorf("not connected to the rendezvous (last error %q)", st.Rendezvous.LastError)
+		}
+		select {
+		case <-wctx.Done():
+			return nil, fmt.Errorf("%s did not come up: %w", node, err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// peer returns ctl's link to the peer named name (ok false if it has none).
+func peer(ctx context.Context, ctl *control.Client, name string) (overlay.PeerInfo, bool, error) {
+	ps, err := ctl.Peers(ctx)
+	if err != nil {
+		return overlay.PeerInfo{}, false, err
+	}
+	for _, p := range ps {
+		if p.Name == name {
+			return p, true, nil
+		}
+	}
+	return overlay.PeerInfo{}, false, nil
+}
+
+func isDirect(p overlay.PeerInfo, ok bool) bool { return ok && p.State == "up" && p.Path == pathDir }
+
+// waitDirect polls ctl every 10 ms until its link to name is up on a direct path.
+func waitDirect(ctx context.Context, ctl *control.Client, name string) (overlay.PeerInfo, error) {
+	var last string
+	for {
+		p, ok, err := peer(ctx, ctl, name)
+		if isDirect(p, ok) {
+			return p, nil
+		}
+		last = describe(p, ok, err)
+		select {
+		case <-ctx.Done():
+			return p, fmt.Errorf("no direct path to %s (last: %s): %w", name, last, ctx.Err())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+func describe(p overlay.PeerInfo, ok bool, err error) string {
+	switch {
+	case err != nil:
+		return err.Error()
+	case !ok:
+		return "no such peer yet"
+	}
+	return fmt.Sprintf("state %s, path %s, ICE tries %d, why %q", p.State, p.Path, p.ICETries, p.Why)
+}
+
+// withOutput adds the tail of every lab process's output to err, unless the
+// run was cancelled (Ctrl-C: the output would only be noise).
+func withOutput(run context.Context, err error, l *lab.Lab) error {
+	if err == nil || l == nil || run.Err() != nil {
+		return err
+	}
+	var b strings.Builder
+	for _, p := range l.Procs() {
+		out := strings.Split(strings.TrimRight(p.Output(), "\n"), "\n")
+		out = out[max(0, len(out)-15):]
+		fmt.Fprintf(&b, "\n---- last output of %s on %s ----\n%s", p.Name, p.Node, strings.Join(out, "\n"))
+	}
+	return errors.Join(err, errors.New(strings.TrimPrefix(b.String(), "\n")))
+}

@@ -1,0 +1,163 @@
+package labbench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/meshnode/meshnode/internal/bench"
+)
+
+// Pairs are the NAT kinds (site A, site B) of the time-to-direct rows.
+var Pairs = [][2]string{{"portrestricted", "portrestricted"}, {"fullcone", "symmetric"}}
+
+// Report is one run's results.
+type Report struct {
+	Params  Params
+	Started time.Time
+	Took    time.Duration
+	TTD     []TTD
+	WAN     WAN
+}
+
+// Run measures every lab row: time to direct for each of Pairs, then the
+// lossy WAN. It returns the report and the sections' errors joined; a failed
+// section still has its row (saying it failed).
+func (r *Runner) Run(ctx context.Context, p Params) (Report, error) {
+	rep := Report{Params: p, Started: time.Now()}
+	var errs []error
+	for _, pr := range Pairs {
+		t := r.TimeToDirect(ctx, pr[0], pr[1], p.TTDReps)
+		rep.TTD = append(rep.TTD, t)
+		errs = append(errs, t.Err)
+	}
+	rep.WAN = r.LossyWAN(ctx, p)
+	errs = append(errs, rep.WAN.Err)
+	rep.Took = time.Since(rep.Started)
+	return rep, errors.Join(errs...)
+}
+
+var natLabel = map[string]string{"open": "open (no NAT)", "fullcone": "full cone", "addrrestricted": "address-restricted",
+	"portrestricted": "port-restricted", "symmetric": "symmetric", "udpblock": "UDP blocked"}
+
+// Markdown renders the rows: sections in the style of meshbench's table, to
+// print after it or append to its file.
+func (rep Report) Markdown() string {
+	var b strings.Builder
+	rep.write(&b)
+	return b.String()
+}
+
+func (rep Report) write(w io.Writer) {
+	p := rep.Params
+	run := "full run"
+	if p.Quick {
+		run = "quick smoke run"
+	}
+	fmt.Fprintf(w, "\n## NAT lab: time from both nodes up to a direct path (ms)\n\n")
+	fmt.Fprintf(w, "Lab `testbed/two-sites.clab.yml` in network namespaces, real binaries; %s, %s, %d CPUs, %v in all.\n\n",
+		run, rep.Started.UTC().Format(time.RFC3339), runtime.NumCPU(), rep.Took.Round(time.Second))
+	fmt.Fprintf(w, "| NATs (a1 <-> b1) | how | reps | min / median / max |\n|---|---|---|---|\n")
+	for _, t := range rep.TTD {
+		how := "fresh lab per rep, no WAN delay or loss; from launching b1 (a1 already on the rendezvous) to both nodes reporting path \"direct\" (control API, 10 ms polls)"
+		val := t.Ms.MMM("%.0f")
+		if t.Err != nil {
+			val = "failed: " + firstLine(t.Err)
+		}
+		fmt.Fprintf(w, "| %s <-> %s | %s | %d | %s |\n", natLabel[t.A], natLabel[t.B], how, len(t.Ms), val)
+	}
+
+	wan := rep.WAN
+	wanHow := "40 ms RTT, 3% loss each way (site A's WAN box: 20 ms + 3% per direction); both sites open (public addresses)"
+	fmt.Fprintf(w, "\n## NAT lab: lossy WAN, single-stream throughput b1 -> a1 (MB/s)\n\n")
+	if wan.Err != nil {
+		fmt.Fprintf(w, "Failed: %s\n", firstLine(wan.Err))
+	}
+	fmt.Fprintf(w, "WAN: %s. Mesh link: %s.\n\n", wanHow, linkNote(wan))
+	fmt.Fprintf(w, "| path | how | MB/s min / median / max |")
+	for _, b := range wan.TCP {
+		fmt.Fprintf(w, " vs plain TCP %s |", b.CC)
+	}
+	fmt.Fprintf(w, "\n|---|---|---|%s\n", strings.Repeat("---|", len(wan.TCP)))
+	ratios := func(s bench.Series) string {
+		var out string
+		for _, b := range wan.TCP {
+			out += " " + bench.Ratio(s.Median(), b.MBps.Median()) + " |"
+		}
+		return out
+	}
+	for i, b := range wan.TCP {
+		fmt.Fprintf(w, "| plain TCP b1 -> a1, %s (baseline) | %s to a sink in a1, %d reps in turn with the other rows, congestion control %s%s; %s | %s |%s\n",
+			b.CC, size(p.Bulk), len(b.MBps), b.CC, ccNote(b.CC, i), wanHow, b.MBps.MMM("%.2f"), ratios(b.MBps))
+	}
+	fmt.Fprintf(w, "| mapping over the direct link | %s through `map` on b1 (TCP->node->KCP/UDP->node->TCP) to the same sink, %d reps; same WAN | %s |%s\n",
+		size(p.Bulk), len(wan.Mesh), wan.Mesh.MMM("%.2f"), ratios(wan.Mesh))
+
+	fmt.Fprintf(w, "\n## NAT lab: lossy WAN, 64-byte ping-pong b1 -> a1 on one connection (ms)\n\n")
+	fmt.Fprintf(w, "WAN: %s; 10 warm-up round trips first.\n\n", wanHow)
+	fmt.Fprintf(w, "| path | round trips | p50 | p99 | max | p99: plain TCP / this |\n|---|---|---|---|---|---|\n")
+	tcp99 := wan.TCPPP.Quantile(0.99)
+	ppRow(w, "plain TCP b1 -> a1"+defaultCC(wan)+" (baseline)", wan.TCPPP, tcp99)
+	ppRow(w, "mapping over the direct link", wan.MeshPP, tcp99)
+	if len(wan.MeshPP) > 0 && len(wan.TCPPP) > 0 {
+		fmt.Fprintf(w, "\nMapping p99 is %s better than plain TCP's (issue target: at least 3x at 3%% loss); p50 ratio %s.\n",
+			bench.Ratio(tcp99, wan.MeshPP.Quantile(0.99)), bench.Ratio(wan.TCPPP.Median(), wan.MeshPP.Median()))
+	}
+}
+
+// ccNote explains the first baseline's congestion control: the lab's default.
+func ccNote(cc string, i int) string {
+	switch {
+	case i == 0 && cc == "bbr":
+		return " (the lab's default, from the host; hardly backs off on random loss)"
+	case i == 0:
+		return " (the lab's default, from the host)"
+	case cc == "cubic":
+		return " (Linux's usual default; backs off on every loss)"
+	}
+	return ""
+}
+
+func defaultCC(wan WAN) string {
+	if len(wan.TCP) == 0 {
+		return ""
+	}
+	return ", " + wan.TCP[0].CC
+}
+
+func ppRow(w io.Writer, name string, s bench.Series, base99 float64) {
+	fmt.Fprintf(w, "| %s | %d | %.1f | %.1f | %.1f | %s |\n", name, len(s), s.Median(), s.Quantile(0.99), s.Max(),
+		bench.Ratio(base99, s.Quantile(0.99)))
+}
+
+// linkNote says which path b1's link to a1 was on, before and after the run,
+// and what the WAN box dropped.
+func linkNote(wan WAN) string {
+	if wan.Before.Path == "" {
+		return "never up"
+	}
+	s := fmt.Sprintf("%s to %s before the run", wan.Before.Path, wan.Before.Endpoint)
+	if wan.After.Path != "" {
+		s += fmt.Sprintf(", %s after (link RTT %d ms)", wan.After.Path, wan.After.RTTMillis)
+	}
+	if wan.DropsUp+wan.DropsDown > 0 {
+		s += fmt.Sprintf("; the WAN box dropped %d packets toward the internet and %d toward site A meanwhile", wan.DropsUp, wan.DropsDown)
+	}
+	return s
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return strings.ReplaceAll(s, "|", "/")
+}
+
+func size(n int64) string {
+	if n >= 1<<20 {
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d KiB", n>>10)
+}

@@ -1,0 +1,82 @@
+package testbed
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/meshnode/meshnode/internal/bench"
+	"github.com/meshnode/meshnode/testbed/lab"
+	"github.com/meshnode/meshnode/testbed/labbench"
+	"github.com/meshnode/meshnode/testbed/labtest"
+)
+
+// TestLabBenchQuick runs the lab benchmark's quick mode (`just lab-bench
+// --quick`) so the harness cannot rot: every row is produced with sane values.
+// No number is judged against a target.
+func TestLabBenchQuick(t *testing.T) {
+	labtest.RequireRoot(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r := &labbench.Runner{Logf: t.Logf, Up: func(_ context.Context, env map[string]string) (*lab.Lab, error) {
+		return up(t, env), nil
+	}}
+	p := labbench.Quick()
+	rep, err := r.Run(ctx, p)
+	md := rep.Markdown()
+	t.Logf("quick run in %v:\n%s", rep.Took.Round(time.Millisecond), md)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.TTD) != len(labbench.Pairs) {
+		t.Fatalf("%d time-to-direct results for %d NAT pairs", len(rep.TTD), len(labbench.Pairs))
+	}
+	for _, d := range rep.TTD {
+		positive(t, "time to direct "+d.A+" <-> "+d.B+" (ms)", d.Ms, p.TTDReps)
+	}
+	w := rep.WAN
+	if len(w.TCP) == 0 {
+		t.Error("no plain TCP baseline")
+	}
+	for _, b := range w.TCP {
+		positive(t, "plain TCP "+b.CC+" MB/s", b.MBps, p.BulkReps)
+	}
+	positive(t, "mapping MB/s", w.Mesh, p.BulkReps)
+	positive(t, "plain TCP ping-pong (ms)", w.TCPPP, p.Pings)
+	positive(t, "mapping ping-pong (ms)", w.MeshPP, p.Pings)
+	if w.Before.Path != "direct" {
+		t.Errorf("lossy WAN measured on path %q, want direct", w.Before.Path)
+	}
+	// 40 ms emulated RTT: a round trip below it means the WAN box is not on.
+	if lo := min(w.TCPPP.Min(), w.MeshPP.Min()); lo < 40 {
+		t.Errorf("a ping-pong round trip took %.1f ms through a 40 ms RTT WAN", lo)
+	}
+	if w.DropsUp+w.DropsDown == 0 {
+		t.Error("the lossy WAN box dropped nothing")
+	}
+	for _, want := range []string{"time from both nodes up to a direct path", "port-restricted <-> port-restricted",
+		"full cone <-> symmetric", "single-stream throughput", "ping-pong", "issue target"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("rows lack %q", want)
+		}
+	}
+	if strings.Contains(md, "failed") {
+		t.Error("rows report a failure")
+	}
+}
+
+// positive checks a series has n values, all > 0, and p99 >= p50.
+func positive(t *testing.T, what string, s bench.Series, n int) {
+	t.Helper()
+	if len(s) != n {
+		t.Errorf("%s: %d values, want %d", what, len(s), n)
+		return
+	}
+	if s.Min() <= 0 {
+		t.Errorf("%s: a value <= 0 in %v", what, s)
+	}
+	if s.Quantile(0.99) < s.Median() {
+		t.Errorf("%s: p99 %.3f < p50 %.3f", what, s.Quantile(0.99), s.Median())
+	}
+}
