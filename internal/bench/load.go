@@ -19,15 +19,22 @@ type Servers struct {
 
 // StartServers listens on loopback.
 func StartServers() (*Servers, error) {
-	s := &Servers{}
-	var err error
-	if s.Sink, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+	sink, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
 		return nil, err
 	}
-	if s.Echo, err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
-		s.Sink.Close()
+	echo, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		sink.Close()
 		return nil, err
 	}
+	return ServeOn(sink, echo), nil
+}
+
+// ServeOn runs the sink and the echo on listeners the caller opened (e.g.
+// inside a lab node); Close closes them.
+func ServeOn(sink, echo net.Listener) *Servers {
+	s := &Servers{Sink: sink, Echo: echo}
 	s.serve(s.Sink, func(c net.Conn) {
 		n, _ := io.Copy(io.Discard, c)
 		var b [8]byte
@@ -35,7 +42,7 @@ func StartServers() (*Servers, error) {
 		c.Write(b[:])
 	})
 	s.serve(s.Echo, func(c net.Conn) { io.Copy(c, c) })
-	return s, nil
+	return s
 }
 
 func (s *Servers) serve(ln net.Listener, h func(net.Conn)) {
@@ -76,6 +83,11 @@ func Throughput(addr string, n int64) (float64, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(10 * time.Minute))
+	return ThroughputOn(c, n)
+}
+
+// ThroughputOn is Throughput on a connection the caller opened to a sink.
+func ThroughputOn(c net.Conn, n int64) (float64, error) {
 	start := time.Now()
 	for left := n; left > 0; {
 		k := min(left, int64(len(chunk)))
@@ -84,8 +96,12 @@ func Throughput(addr string, n int64) (float64, error) {
 		}
 		left -= k
 	}
-	if err := c.(*net.TCPConn).CloseWrite(); err != nil {
-		return 0, err
+	cw, ok := c.(interface{ CloseWrite() error })
+	if !ok {
+		return 0, fmt.Errorf("%T cannot half-close", c)
+	}
+	if err := cw.CloseWrite(); err != nil {
+		return 0, fmt.Errorf("close write: %w", err)
 	}
 	var ack [8]byte
 	if _, err := io.ReadFull(c, ack[:]); err != nil {
@@ -106,11 +122,16 @@ func PingPong(addr string, rounds int) (Series, error) {
 	}
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Minute))
+	return PingPongOn(c, rounds)
+}
+
+// PingPongOn is PingPong on a connection the caller opened to an echo.
+func PingPongOn(c net.Conn, rounds int) (Series, error) {
 	msg, back := make([]byte, 64), make([]byte, 64)
 	// Warm up the connection (and the link's stream) first.
 	for range 10 {
 		if err := roundTrip(c, msg, back); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("warm-up: %w", err)
 		}
 	}
 	out := make(Series, 0, rounds)

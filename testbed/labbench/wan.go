@@ -79,13 +79,13 @@ func (r *Runner) LossyWAN(ctx context.Context, p Params) (res WAN) {
 	if err != nil {
 		return fail("servers in a1", err)
 	}
-	defer srv.close()
+	defer srv.Close()
 	rdv, err := startRendezvous(ctx, l)
 	if err != nil {
 		return fail("rendezvous", err)
 	}
-	if _, err := startNode(ctx, l, "a1", rdv, "700=127.0.0.1:"+port(srv.sink)+",name=sink",
-		"701=127.0.0.1:"+port(srv.echo)+",name=echo"); err != nil {
+	if _, err := startNode(ctx, l, "a1", rdv, "700=127.0.0.1:"+port(srv.Sink)+",name=sink",
+		"701=127.0.0.1:"+port(srv.Echo)+",name=echo"); err != nil {
 		return fail("node a1", err)
 	}
 	ctlB, err := startNode(ctx, l, "b1", rdv)
@@ -114,8 +114,8 @@ func (r *Runner) LossyWAN(ctx context.Context, p Params) (res WAN) {
 	if err != nil {
 		return fail("congestion control", err)
 	}
-	sinkAddr := net.JoinHostPort(a1.String(), port(srv.sink))
-	tcpEcho := dialFrom(l, "b1", net.JoinHostPort(a1.String(), port(srv.echo)))
+	sinkAddr := net.JoinHostPort(a1.String(), port(srv.Sink))
+	tcpEcho := dialFrom(l, "b1", net.JoinHostPort(a1.String(), port(srv.Echo)))
 	meshSink, meshEcho := dialFrom(l, "b1", maps["700"]), dialFrom(l, "b1", maps["701"])
 
 	for _, cc := range ccs {

@@ -12,8 +12,6 @@ package main
 
 import (
 	"context"
-	"crypto/ecdh"
-	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -71,69 +69,6 @@ func (cipher) Info() plugin.Info {
 
 func (cipher) NewHandshake(req plugin.HandshakeRequest) (plugin.ServerHandshake, error) {
 	hang()
-	priv, err := ecdh.X25519().NewPrivateKey(req.Local[:])
-	if err != nil {
-		return nil, err
-	}
-	cfg := noise.Config{
-		CipherSuite:           noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s),
-		Pattern:               noise.HandshakeIK,
-		Initiator:             req.Initiator,
-		Prologue:              []byte("test-suite"),
-		StaticKeypair:         noise.DHKey{Private: req.Local[:], Public: priv.PublicKey().Bytes()},
-		PresharedKey:          req.PSK[:],
-		PresharedKeyPlacement: 2,
-	}
-	if req.Initiator {
-		cfg.PeerStatic = req.Remote[:]
-	}
-	hs, err := noise.NewHandshakeState(cfg)
-	if err != nil {
-		return nil, err
-	}
-	return &handshake{hs: hs, initiator: req.Initiator}, nil
-}
-
-type handshake struct {
-	hs         *noise.HandshakeState
-	initiator  bool
-	send, recv *noise.CipherState
-}
-
-func (h *handshake) WriteMessage(p []byte) ([]byte, error) {
-	msg, c1, c2, err := h.hs.WriteMessage(nil, p)
-	h.split(c1, c2)
-	return msg, err
-}
-
-func (h *handshake) ReadMessage(m []byte) ([]byte, error) {
-	p, c1, c2, err := h.hs.ReadMessage(nil, m)
-	h.split(c1, c2)
-	return p, err
-}
-
-func (h *handshake) split(c1, c2 *noise.CipherState) {
-	if c1 == nil {
-		return
-	}
-	if h.initiator {
-		h.send, h.recv = c1, c2
-	} else {
-		h.send, h.recv = c2, c1
-	}
-}
-
-func (h *handshake) Complete() bool { return h.send != nil }
-
-func (h *handshake) Remote() [32]byte {
-	var k [32]byte
-	copy(k[:], h.hs.PeerStatic())
-	return k
-}
-
-func (h *handshake) Keys() (plugin.KeysReply, error) {
-	if !h.Complete() {
-		return plugin.KeysReply{}, errors.New("not complete")
-	}
-	return plugin.KeysReply{AEAD: seal.AEADChaChaPoly, Send: h.send.UnsafeKey(), Recv: h.recv.UnsafeKey()}, nil
+	cs := noise.NewCipherSuite(noise.DH25519, noise.CipherChaChaPoly, noise.HashBLAKE2s)
+	return plugin.NoiseIK(req, cs, "test-suite", seal.AEADChaChaPoly)
 }
