@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
 // Direct paths on loopback: the rendezvous answers STUN on 127.0.0.1 and nodes
@@ -38,10 +39,26 @@ func waitPath(t *testing.T, n *meshproc.Node, peer, path string, timeout time.Du
 func TestDirectPath(t *testing.T) {
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
-	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr()}})
 	b := startNode(t, r, nodeOpts{Name: "beta"})
+	// beta's event stream, watched from before alpha exists.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events := make(chan overlay.Event, 16)
+	go b.Ctl.Events(ctx, func(ev overlay.Event) error { events <- ev; return nil })
+	time.Sleep(100 * time.Millisecond) // the stream is open before alpha starts
+	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr()}})
 	listen := mapService(t, b, "700")
 	waitPath(t, b, "alpha", "direct", 30*time.Second)
+	for want := map[string]bool{"join": true, "path": true}; len(want) > 0; {
+		select {
+		case ev := <-events:
+			if ev.Name == "alpha" && (ev.Kind == "join" || ev.Kind == "path" && ev.Path == "direct") {
+				delete(want, ev.Kind)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("events of beta: missing %v", want)
+		}
+	}
 	waitPath(t, a, "beta", "direct", 30*time.Second)
 	waitLog(t, b.Proc, regexp.MustCompile(`msg="peer path changed".*name=alpha path=direct was=relay`), 5*time.Second)
 
