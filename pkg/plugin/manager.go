@@ -119,6 +119,10 @@ func (m *Manager) load(ctx context.Context, kind, name string) (*instance, error
 	if m.cfg.Dir == "" {
 		return nil, fmt.Errorf("%s plugin %q: no plugin directory (give --plugin-dir)", kind, name)
 	}
+	if dst, err := os.Stat(m.cfg.Dir); err == nil && dst.Mode().Perm()&0o002 != 0 && dst.Mode()&os.ModeSticky == 0 {
+		return nil, fmt.Errorf("%s plugin %q: plugin directory %s is writable by every user (mode %04o); refusing to run plugins from it",
+			kind, name, m.cfg.Dir, dst.Mode().Perm())
+	}
 	path := filepath.Join(m.cfg.Dir, Binary(kind, name))
 	st, err := os.Stat(path)
 	switch {

@@ -240,6 +240,11 @@ func TestLoadErrors(t *testing.T) {
 	if _, err := NewManager(Config{}).Cipher(ctx, "x"); err == nil || !strings.Contains(err.Error(), "no plugin directory") {
 		t.Errorf("no dir: %v", err)
 	}
+	open := t.TempDir()
+	os.Chmod(open, 0o777)
+	if _, err := NewManager(Config{Dir: open}).Cipher(ctx, "x"); err == nil || !strings.Contains(err.Error(), "writable by every user") {
+		t.Errorf("world-writable dir: %v", err)
+	}
 }
 
 func waitStatus(t *testing.T, m *Manager, what string, ok func(Status) bool) Status {
