@@ -85,7 +85,11 @@ func runUp(c *cli.Context) error {
 	var node *overlay.Node
 	var nodeReady = make(chan struct{})
 	ciph, tr, plugins, err := loadPlugins(ctx, c, log, func(kind, name string) {
-		<-nodeReady
+		select {
+		case <-nodeReady:
+		case <-ctx.Done():
+			return
+		}
 		if kind == plugin.KindCipher {
 			node.Rehandshake() // sessions in flight died with the old process
 		}
