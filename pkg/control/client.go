@@ -18,7 +18,9 @@ import (
 // Ping asks the node to ping a peer.
 func (c *Client) Ping(ctx context.Context, req PingRequest) (overlay.PingResult, error) {
 	var res overlay.PingResult
-	return res, c.do(ctx, http.MethodPost, "/v1/ping", req, &res)
+	hc := *c.hc
+	hc.Timeout = 0 // as long as the pings take (the node bounds it); ctx still ends it
+	return res, c.doWith(&hc, ctx, http.MethodPost, "/v1/ping", req, &res)
 }
 
 // Netcheck asks the node to probe its network now.
@@ -95,6 +97,11 @@ type APIError struct {
 func (e *APIError) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, method, route string, body, out any) error {
+	return c.doWith(c.hc, ctx, method, route, body, out)
+}
+
+// doWith is do on hc (a client without the default timeout, for long calls).
+func (c *Client) doWith(hc *http.Client, ctx context.Context, method, route string, body, out any) error {
 	var rd io.Reader
 	if body != nil {
 		b, err := json.Marshal(body)
@@ -110,7 +117,7 @@ func (c *Client) do(ctx context.Context, method, route string, body, out any) er
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := c.hc.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		var op *net.OpError
 		if errors.As(err, &op) && op.Op == "dial" {

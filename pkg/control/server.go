@@ -48,6 +48,9 @@ type NetcheckResult struct {
 	Report  ice.Report `json:"report"`
 }
 
+// maxPingTime bounds one ping request (count x (interval + timeout)).
+const maxPingTime = 10 * time.Minute
+
 // maxBody bounds request bodies.
 const maxBody = 64 << 10
 
@@ -169,6 +172,11 @@ func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
 		return
 	case req.TimeoutMS < 10 || req.TimeoutMS > 60_000:
 		writeError(w, http.StatusBadRequest, fmt.Errorf("ping timeout %d ms out of range 10-60000", req.TimeoutMS))
+		return
+	}
+	if total := time.Duration(req.Count) * time.Duration(req.IntervalMS+req.TimeoutMS) * time.Millisecond; total > maxPingTime {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("ping of %d x (%d ms interval + %d ms timeout) could take %v; at most %v per request",
+			req.Count, req.IntervalMS, req.TimeoutMS, total, maxPingTime))
 		return
 	}
 	res, err := s.b.Ping(r.Context(), req.Peer, req.Count,
