@@ -55,8 +55,18 @@ func TestLabBenchQuick(t *testing.T) {
 	if w.DropsUp+w.DropsDown == 0 {
 		t.Error("the lossy WAN box dropped nothing")
 	}
+	dr := rep.Paths
+	positive(t, "direct MB/s (same nodes)", dr.Direct, p.BulkReps)
+	positive(t, "relay MB/s (same nodes)", dr.Relay, p.BulkReps)
+	if dr.DirectBefore.Path != "direct" || dr.DirectAfter.Path != "direct" {
+		t.Errorf("direct row measured on paths %q..%q, want direct", dr.DirectBefore.Path, dr.DirectAfter.Path)
+	}
+	if dr.RelayBefore.Path != "relay" || dr.RelayAfter.Path != "relay" {
+		t.Errorf("relay row measured on paths %q..%q, want relay", dr.RelayBefore.Path, dr.RelayAfter.Path)
+	}
 	for _, want := range []string{"time from both nodes up to a direct path", "port-restricted <-> port-restricted",
-		"full cone <-> symmetric", "single-stream throughput", "ping-pong", "issue target"} {
+		"full cone <-> symmetric", "single-stream throughput", "ping-pong", "issue target",
+		"direct vs relay on the same nodes", "relay (same nodes, UDP between the sites blocked)"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("rows lack %q", want)
 		}
