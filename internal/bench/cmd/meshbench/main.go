@@ -36,8 +36,16 @@ type params struct {
 func main() {
 	bin := flag.String("bin", "./bin", "directory with the meshnode and rendezvous binaries")
 	quick := flag.Bool("quick", false, "a fast smoke run (small sizes, one repetition)")
+	rawPeer := flag.Bool("raw-kcp-peer", false, "internal: serve the raw kcp baseline's other process")
 	out := flag.String("out", "bench-results/latest.md", "also write the table here (\"\" = don't)")
 	flag.Parse()
+	if *rawPeer {
+		if err := bench.ServeRawPeer(); err != nil {
+			fmt.Fprintln(os.Stderr, "meshbench raw kcp peer:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	p := params{bulkTCP: 1 << 30, bulkMesh: 128 << 20, reps: 5, pings: 2000, connects: 200, many: 1000,
 		catalogSizes: []int{10, 30}, catalogReps: 5, idleWindow: 10 * time.Second, rdvNodes: []int{100, 1000}, fresh: 5}
 	if *quick {
@@ -135,6 +143,19 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("raw kcp throughput: %w", err)
 	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	peer, err := bench.StartRawPeer(exe, "--raw-kcp-peer")
+	if err != nil {
+		return fmt.Errorf("raw kcp peer: %w", err)
+	}
+	defer peer.Close()
+	raw2, err := repeat(p.reps, func() (float64, error) { return peer.Throughput(p.bulkMesh) })
+	if err != nil {
+		return fmt.Errorf("raw kcp between processes: %w", err)
+	}
 	direct, err := repeat(p.reps, func() (float64, error) { return bench.Throughput(dSinkMap, p.bulkMesh) })
 	if err != nil {
 		return fmt.Errorf("direct throughput: %w", err)
@@ -162,6 +183,7 @@ func run(w io.Writer, bin string, p params) error {
 	fmt.Fprintf(w, "\n## Single-stream throughput (MB/s)\n\n| path | how | MB/s min / median / max | vs raw kcp+smux | vs direct | vs plain TCP |\n|---|---|---|---|---|---|\n")
 	fmt.Fprintf(w, "| plain TCP (baseline) | %s to a sink, %d reps | %s | - | - | 1.00x |\n", size(p.bulkTCP), p.reps, tcp.MMM("%.0f"))
 	fmt.Fprintf(w, "| raw kcp-go+smux over UDP, no crypto (baseline) | %s, product's KCP settings, in-process | %s | 1.00x | - | %s |\n", size(p.bulkMesh), raw.MMM("%.1f"), bench.Ratio(raw.Median(), tcp.Median()))
+	fmt.Fprintf(w, "| raw kcp-go+smux between two processes, no crypto (baseline) | %s, product's KCP settings, this process to a child | %s | %s | - | %s |\n", size(p.bulkMesh), raw2.MMM("%.1f"), bench.Ratio(raw2.Median(), raw.Median()), bench.Ratio(raw2.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| mapping over a direct link | %s through `map` (TCP->node->UDP->node->TCP), sealed | %s | %s | 1.00x | %s |\n", size(p.bulkMesh), direct.MMM("%.1f"), bench.Ratio(direct.Median(), raw.Median()), bench.Ratio(direct.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP), sealed | %s | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), bench.Ratio(relay.Median(), raw.Median()), bench.Ratio(relay.Median(), direct.Median()), bench.Ratio(relay.Median(), tcp.Median()))
 
@@ -178,6 +200,10 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("raw kcp ping-pong: %w", err)
 	}
+	raw2PP, err := peer.PingPong(p.pings)
+	if err != nil {
+		return fmt.Errorf("raw kcp ping-pong between processes: %w", err)
+	}
 	directPP, err := bench.PingPong(dEchoMap, p.pings)
 	if err != nil {
 		return fmt.Errorf("direct ping-pong: %w", err)
@@ -189,8 +215,11 @@ func run(w io.Writer, bin string, p params) error {
 	fmt.Fprintf(w, "\n## 64-byte ping-pong on one connection (ms)\n\n| path | round trips | p50 | p99 | max | p50 vs raw kcp |\n|---|---|---|---|---|---|\n")
 	ppRow(w, "plain TCP (baseline)", tcpPP, rawPP)
 	ppRow(w, "raw kcp-go+smux (baseline)", rawPP, rawPP)
+	ppRow(w, "raw kcp-go+smux between two processes (baseline)", raw2PP, rawPP)
 	ppRow(w, "mapping over a direct link", directPP, rawPP)
 	ppRow(w, "mapping over the relay", relayPP, rawPP)
+	fmt.Fprintf(w, "\nAgainst raw kcp between two processes (every product path crosses processes; on 2 cores each datagram waking another process is most of a small round trip): direct p50 %s, relay p50 %s; direct throughput %s.\n",
+		bench.Ratio(directPP.Quantile(0.5), raw2PP.Quantile(0.5)), bench.Ratio(relayPP.Quantile(0.5), raw2PP.Quantile(0.5)), bench.Ratio(direct.Median(), raw2.Median()))
 
 	// New connections.
 	tcpC, err := bench.ConnectFirstByte(srv.Echo.Addr().String(), p.connects)

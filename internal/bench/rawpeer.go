@@ -1,0 +1,199 @@
+package bench
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"time"
+
+	"github.com/xtaci/kcp-go/v5"
+	"github.com/xtaci/smux"
+)
+
+// Raw kcp-go + smux between two processes: the same ceiling as rawkcp.go, but
+// with the process boundary every product path has (each datagram wakes
+// another process). On 2 cores that boundary, not KCP, is most of a small
+// round trip's cost, so the product is compared with both.
+
+// Stream modes: the first byte a client writes on a stream.
+const (
+	rawSink = 's' // then an 8-byte length n: read n bytes, answer with n (8 bytes)
+	rawEcho = 'e' // echo
+)
+
+// ServeRawPeer is the child side: it listens on loopback UDP, prints
+// "addr=ADDR" on stdout and serves KCP sessions (sink and echo streams) until
+// stdin closes.
+func ServeRawPeer() error {
+	ln, err := kcp.ListenWithOptions("127.0.0.1:0", nil, 0, 0)
+	if err != nil {
+		return err
+	}
+	ln.SetReadBuffer(4 << 20)
+	ln.SetWriteBuffer(4 << 20)
+	fmt.Printf("addr=%s\n", ln.Addr())
+	go func() { io.Copy(io.Discard, os.Stdin); ln.Close() }()
+	for {
+		s, err := ln.AcceptKCP()
+		if err != nil {
+			return nil
+		}
+		kcpTuning(s)
+		go func() {
+			mux, err := smux.Server(s, smuxTuning())
+			if err != nil {
+				s.Close()
+				return
+			}
+			defer mux.Close()
+			for {
+				st, err := mux.AcceptStream()
+				if err != nil {
+					return
+				}
+				go serveRawStream(st)
+			}
+		}()
+	}
+}
+
+func serveRawStream(st *smux.Stream) {
+	defer st.Close()
+	var mode [1]byte
+	if _, err := io.ReadFull(st, mode[:]); err != nil {
+		return
+	}
+	switch mode[0] {
+	case rawSink: // smux streams have no half-close: the length says where the end is
+		var b [8]byte
+		if _, err := io.ReadFull(st, b[:]); err != nil {
+			return
+		}
+		n, _ := io.CopyN(io.Discard, st, int64(binary.BigEndian.Uint64(b[:])))
+		binary.BigEndian.PutUint64(b[:], uint64(n))
+		st.Write(b[:])
+	case rawEcho:
+		io.Copy(st, st)
+	}
+}
+
+// RawPeer is a running child process serving raw KCP.
+type RawPeer struct {
+	cmd   *exec.Cmd
+	stdin io.Closer
+	mux   *smux.Session
+	kcp   *kcp.UDPSession
+}
+
+// StartRawPeer runs exe (the benchmark binary) with args that make it call
+// ServeRawPeer, and connects one KCP session with smux to it.
+func StartRawPeer(exe string, args ...string) (*RawPeer, error) {
+	cmd := exec.Command(exe, args...)
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	p := &RawPeer{cmd: cmd, stdin: in}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr=")
+	if err != nil || !ok {
+		p.Close()
+		return nil, fmt.Errorf("raw kcp peer: no address (%q, %v)", line, err)
+	}
+	if p.kcp, err = kcp.DialWithOptions(addr, nil, 0, 0); err != nil {
+		p.Close()
+		return nil, err
+	}
+	p.kcp.SetReadBuffer(4 << 20)
+	p.kcp.SetWriteBuffer(4 << 20)
+	kcpTuning(p.kcp)
+	if p.mux, err = smux.Client(p.kcp, smuxTuning()); err != nil {
+		p.Close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// Close ends the child.
+func (p *RawPeer) Close() {
+	if p.mux != nil {
+		p.mux.Close()
+	}
+	if p.kcp != nil {
+		p.kcp.Close()
+	}
+	p.stdin.Close()
+	done := make(chan struct{})
+	go func() { p.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+func (p *RawPeer) open(mode byte) (*smux.Stream, error) {
+	st, err := p.mux.OpenStream()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Write([]byte{mode}); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+// Throughput moves n bytes to the child's sink; MB/s to its acknowledgement.
+func (p *RawPeer) Throughput(n int64) (float64, error) {
+	st, err := p.open(rawSink)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(10 * time.Minute))
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(n))
+	if _, err := st.Write(b[:]); err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	for left := n; left > 0; {
+		k := min(left, int64(len(chunk)))
+		if _, err := st.Write(chunk[:k]); err != nil {
+			return 0, fmt.Errorf("write: %w", err)
+		}
+		left -= k
+	}
+	if _, err := io.ReadFull(st, b[:]); err != nil {
+		return 0, fmt.Errorf("raw kcp peer ack: %w", err)
+	}
+	if got := int64(binary.BigEndian.Uint64(b[:])); got != n {
+		return 0, fmt.Errorf("raw kcp peer got %d bytes of %d", got, n)
+	}
+	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
+}
+
+// PingPong does rounds 64-byte round trips with the child's echo.
+func (p *RawPeer) PingPong(rounds int) (Series, error) {
+	st, err := p.open(rawEcho)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	st.SetDeadline(time.Now().Add(5 * time.Minute))
+	return PingPongOn(st, rounds)
+}
