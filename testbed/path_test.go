@@ -12,30 +12,9 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/overlay"
-	"github.com/meshnode/meshnode/testbed/lab"
+	"github.com/meshnode/meshnode/testbed/labbench"
 	"github.com/meshnode/meshnode/testbed/labtest"
 )
-
-// blockInternetUDP drops (on) or passes (off) UDP between the two ISPs on the
-// internet core, so the sites cannot reach each other directly while both
-// still reach the rendezvous (TCP relay, STUN).
-func blockInternetUDP(ctx context.Context, l *lab.Lab, on bool) error {
-	if !on {
-		_, err := l.Exec(ctx, "inet", "nft", "delete", "table", "inet", "mnblock")
-		return err
-	}
-	for _, cmd := range [][]string{
-		{"add", "table", "inet", "mnblock"},
-		{"add", "chain", "inet", "mnblock", "gate", "{ type filter hook forward priority -10; policy accept; }"},
-		{"add", "rule", "inet", "mnblock", "gate", "iifname", "eth2", "oifname", "eth3", "meta", "l4proto", "udp", "drop"},
-		{"add", "rule", "inet", "mnblock", "gate", "iifname", "eth3", "oifname", "eth2", "meta", "l4proto", "udp", "drop"},
-	} {
-		if _, err := l.Exec(ctx, "inet", "nft", cmd...); err != nil {
-			return err
-		}
-	}
-	return nil
-}
 
 // pathEvents collects b1's path events.
 type pathEvents struct{ ch chan overlay.Event }
@@ -143,7 +122,7 @@ func TestPathUpgradeAndFallback(t *testing.T) {
 	l := up(t, map[string]string{"SITE_A_NAT": "portrestricted", "SITE_B_NAT": "portrestricted"})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	if err := blockInternetUDP(ctx, l, true); err != nil {
+	if err := labbench.BlockSitesUDP(ctx, l, true); err != nil {
 		t.Fatal(err)
 	}
 	m, err := startMesh(ctx, t, l)
@@ -163,7 +142,7 @@ func TestPathUpgradeAndFallback(t *testing.T) {
 		t.Fatalf("with UDP blocked: %+v %v", p, err)
 	}
 
-	if err := blockInternetUDP(ctx, l, false); err != nil {
+	if err := labbench.BlockSitesUDP(ctx, l, false); err != nil {
 		t.Fatal(err)
 	}
 	up1, err := pe.wait(ctx, pathDirect)
@@ -171,7 +150,7 @@ func TestPathUpgradeAndFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	if err := blockInternetUDP(ctx, l, true); err != nil {
+	if err := labbench.BlockSitesUDP(ctx, l, true); err != nil {
 		t.Fatal(err)
 	}
 	down, err := pe.wait(ctx, pathRelay)
@@ -179,7 +158,7 @@ func TestPathUpgradeAndFallback(t *testing.T) {
 		t.Fatal(err)
 	}
 	time.Sleep(time.Second)
-	if err := blockInternetUDP(ctx, l, false); err != nil {
+	if err := labbench.BlockSitesUDP(ctx, l, false); err != nil {
 		t.Fatal(err)
 	}
 	up2, err := pe.wait(ctx, pathDirect)

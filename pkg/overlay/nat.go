@@ -88,14 +88,9 @@ func (n *Node) setNAT(r ice.Report) {
 	n.mu.Lock()
 	changed := ni != n.nat
 	n.nat = ni
-	n.natReport = r
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
 	n.mu.Unlock()
 	if changed {
-		for _, l := range links {
+		for _, l := range n.linkList() {
 			l.sendMessage(msgNAT, ni.marshal())
 		}
 	}

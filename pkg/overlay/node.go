@@ -10,7 +10,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/seal"
@@ -96,16 +95,15 @@ type Node struct {
 	ready       chan struct{}          // closed when Run has restored state and started gossip
 	events      *eventBus
 
-	mu        sync.Mutex
-	links     map[identity.PublicKey]*link
-	present   map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
-	services  map[ServeID]*localService
-	mappings  map[int]*mapping
-	version   uint64          // of the local catalog entry
-	nat       natInfo         // this node's network, from the last netcheck
-	natReport ice.Report      // the last netcheck
-	ctx       context.Context // set by Run; mappings live in it
-	closing   bool
+	mu       sync.Mutex
+	links    map[identity.PublicKey]*link
+	present  map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
+	services map[ServeID]*localService
+	mappings map[int]*mapping
+	version  uint64          // of the local catalog entry
+	nat      natInfo         // this node's network, from the last netcheck
+	ctx      context.Context // set by Run; mappings live in it
+	closing  bool
 
 	conflictsLogged map[string]bool // serveid conflicts already reported
 }
@@ -242,12 +240,7 @@ func (n *Node) shutdown(g *gossip) {
 	for _, m := range maps {
 		m.stop()
 	}
-	n.mu.Lock()
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
-	n.mu.Unlock()
+	links := n.linkList()
 	for _, l := range links {
 		l.sendMessage(msgBye, nil)
 	}
@@ -330,18 +323,24 @@ func (n *Node) catalogChanged() { n.resolveConflicts() }
 // Rehandshake makes every link agree on fresh keys now (same generation, so
 // open streams continue), e.g. after the cipher plugin restarted.
 func (n *Node) Rehandshake() {
-	n.mu.Lock()
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
-	n.mu.Unlock()
+	links := n.linkList()
 	for _, l := range links {
 		if err := l.ch.Rehandshake(l.hello()); err != nil {
 			l.log.Debug("re-handshake not started", "err", err)
 		}
 	}
 	n.log.Info("re-handshaking every link", "links", len(links))
+}
+
+// linkList returns the node's links (a snapshot: call it without n.mu).
+func (n *Node) linkList() []*link {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	links := make([]*link, 0, len(n.links))
+	for _, l := range n.links {
+		links = append(links, l)
+	}
+	return links
 }
 
 // hasLink says whether this node keeps a link to peer.

@@ -58,14 +58,8 @@ func (w *pingWaiters) forget(nonce uint64) {
 // findPeer resolves a name, a node ID or an ID prefix (>= 4 characters) to a
 // linked peer.
 func (n *Node) findPeer(spec string) (*link, error) {
-	n.mu.Lock()
-	links := make([]*link, 0, len(n.links))
-	for _, l := range n.links {
-		links = append(links, l)
-	}
-	n.mu.Unlock()
 	var found []*link
-	for _, l := range links {
+	for _, l := range n.linkList() {
 		if l.peerName() == spec || len(spec) >= 4 && strings.HasPrefix(l.peer.String(), strings.ToLower(spec)) {
 			found = append(found, l)
 		}

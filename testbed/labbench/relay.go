@@ -102,7 +102,7 @@ func (r *Runner) DirectVsRelay(ctx context.Context, p Params) (res DirectRelay) 
 	}
 
 	start := time.Now()
-	if err := blockSitesUDP(ctx, l); err != nil {
+	if err := BlockSitesUDP(ctx, l, true); err != nil {
 		return fail("blocking UDP between the sites", err)
 	}
 	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
@@ -122,11 +122,15 @@ func (r *Runner) DirectVsRelay(ctx context.Context, p Params) (res DirectRelay) 
 	return res
 }
 
-// blockSitesUDP drops UDP between the two ISPs on the internet core (inet), so
-// the sites cannot reach each other directly while both still reach the
-// rendezvous (TCP relay, STUN). The rules of testbed's blockInternetUDP; the
-// table goes with the lab.
-func blockSitesUDP(ctx context.Context, l *lab.Lab) error {
+// BlockSitesUDP drops (on) or passes again (off) UDP between the two ISPs on
+// the internet core (inet) of two-sites.clab.yml, so the sites cannot reach
+// each other directly while both still reach the rendezvous (TCP relay,
+// STUN). The table goes with the lab.
+func BlockSitesUDP(ctx context.Context, l *lab.Lab, on bool) error {
+	if !on {
+		_, err := l.Exec(ctx, "inet", "nft", "delete", "table", "inet", "mnblock")
+		return err
+	}
 	for _, cmd := range [][]string{
 		{"add", "table", "inet", "mnblock"},
 		{"add", "chain", "inet", "mnblock", "gate", "{ type filter hook forward priority -10; policy accept; }"},
