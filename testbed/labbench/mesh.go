@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/meshnode/meshnode/internal/bench"
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/testbed/lab"
@@ -147,4 +148,42 @@ func withOutput(run context.Context, err error, l *lab.Lab) error {
 		fmt.Fprintf(&b, "\n---- last output of %s on %s ----\n%s", p.Name, p.Node, strings.Join(out, "\n"))
 	}
 	return errors.Join(err, errors.New(strings.TrimPrefix(b.String(), "\n")))
+}
+
+// pair is the product running in a lab: a sink (serveid 700) and an echo
+// (701) in a1, served by a1's node, and b1's node linked to it directly.
+type pair struct {
+	srv    *bench.Servers
+	ctlB   *control.Client
+	before overlay.PeerInfo // b1's link to a1 once direct
+}
+
+// startPair starts the servers in a1 (listening on host), the rendezvous and
+// both nodes, and waits (at most a minute) for b1's link to a1 to be direct.
+// The caller closes p.srv; the lab's teardown ends the processes.
+func startPair(ctx context.Context, l *lab.Lab, host string) (p pair, what string, err error) {
+	if p.srv, err = startServers(l, "a1", host); err != nil {
+		return p, "servers in a1", err
+	}
+	fail := func(what string, err error) (pair, string, error) {
+		p.srv.Close()
+		return p, what, err
+	}
+	rdv, err := startRendezvous(ctx, l)
+	if err != nil {
+		return fail("rendezvous", err)
+	}
+	if _, err := startNode(ctx, l, "a1", rdv, "700=127.0.0.1:"+port(p.srv.Sink)+",name=sink",
+		"701=127.0.0.1:"+port(p.srv.Echo)+",name=echo"); err != nil {
+		return fail("node a1", err)
+	}
+	if p.ctlB, err = startNode(ctx, l, "b1", rdv); err != nil {
+		return fail("node b1", err)
+	}
+	wctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if p.before, err = waitDirect(wctx, p.ctlB, "a1"); err != nil {
+		return fail("b1 -> a1", err)
+	}
+	return p, "", nil
 }

@@ -50,28 +50,13 @@ func (r *Runner) DirectVsRelay(ctx context.Context, p Params) (res DirectRelay) 
 		res.Err = fmt.Errorf("direct vs relay: %s: %w", what, err)
 		return res
 	}
-	srv, err := startServers(l, "a1", "127.0.0.1")
+	pr, what, err := startPair(ctx, l, "127.0.0.1")
 	if err != nil {
-		return fail("sink in a1", err)
+		return fail(what, err)
 	}
-	defer srv.Close()
-	rdv, err := startRendezvous(ctx, l)
-	if err != nil {
-		return fail("rendezvous", err)
-	}
-	if _, err := startNode(ctx, l, "a1", rdv, "700=127.0.0.1:"+port(srv.Sink)+",name=sink"); err != nil {
-		return fail("node a1", err)
-	}
-	ctlB, err := startNode(ctx, l, "b1", rdv)
-	if err != nil {
-		return fail("node b1", err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-	res.DirectBefore, err = waitDirect(wctx, ctlB, "a1")
-	wcancel()
-	if err != nil {
-		return fail("b1 -> a1", err)
-	}
+	defer pr.srv.Close()
+	ctlB := pr.ctlB
+	res.DirectBefore = pr.before
 	mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
 	if err != nil {
 		return fail("map 700 on b1", err)
@@ -105,7 +90,7 @@ func (r *Runner) DirectVsRelay(ctx context.Context, p Params) (res DirectRelay) 
 	if err := BlockSitesUDP(ctx, l, true); err != nil {
 		return fail("blocking UDP between the sites", err)
 	}
-	wctx, wcancel = context.WithTimeout(ctx, 30*time.Second)
+	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
 	res.RelayBefore, err = waitPath(wctx, ctlB, "a1", pathRelay)
 	wcancel()
 	if err != nil {

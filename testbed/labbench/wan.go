@@ -75,29 +75,13 @@ func (r *Runner) LossyWAN(ctx context.Context, p Params) (res WAN) {
 		res.Err = fmt.Errorf("lossy WAN: %s: %w", what, err)
 		return res
 	}
-	srv, err := startServers(l, "a1", "0.0.0.0")
+	pr, what, err := startPair(ctx, l, "0.0.0.0")
 	if err != nil {
-		return fail("servers in a1", err)
+		return fail(what, err)
 	}
-	defer srv.Close()
-	rdv, err := startRendezvous(ctx, l)
-	if err != nil {
-		return fail("rendezvous", err)
-	}
-	if _, err := startNode(ctx, l, "a1", rdv, "700=127.0.0.1:"+port(srv.Sink)+",name=sink",
-		"701=127.0.0.1:"+port(srv.Echo)+",name=echo"); err != nil {
-		return fail("node a1", err)
-	}
-	ctlB, err := startNode(ctx, l, "b1", rdv)
-	if err != nil {
-		return fail("node b1", err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, time.Minute)
-	res.Before, err = waitDirect(wctx, ctlB, "a1")
-	wcancel()
-	if err != nil {
-		return fail("b1 -> a1", err)
-	}
+	defer pr.srv.Close()
+	srv, ctlB := pr.srv, pr.ctlB
+	res.Before = pr.before
 	maps := map[string]string{}
 	for _, id := range []string{"700", "701"} {
 		mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: id})
