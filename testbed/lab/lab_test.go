@@ -358,6 +358,18 @@ func TestCleanOrphans(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() { done <- sleeper.Wait() }()
+	// Until `ip netns exec` has entered the namespace and become sleep, Clean
+	// has nothing to kill there (and ip may then sleep in an unnamed one).
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper.Process.Pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			sleeper.Process.Kill()
+			t.Fatalf("ip netns exec never became sleep (comm %q)", comm)
+		}
+	}
 	removed, err := lab.Clean(lab.CleanOptions{Dead: true})
 	if err != nil {
 		t.Fatal(err)
