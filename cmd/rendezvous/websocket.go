@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 
+	"golang.org/x/net/netutil"
+
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -18,6 +20,10 @@ import (
 const (
 	wsMaxHeaderBytes = 16 << 10
 	wsReadHeader     = relay.DefaultHandshakeTimeout
+	// wsConnHeadroom: TCP connections the endpoint holds beyond --max-conns, so
+	// a node over the limit still reaches the relay server and hears why it is
+	// refused, while connections that never upgrade stay bounded.
+	wsConnHeadroom = 64
 )
 
 // listenWS opens the WebSocket endpoint's listener (TLS when tlsCfg is set), or
@@ -30,6 +36,8 @@ func listenWS(cfg config, tlsCfg *tls.Config) (net.Listener, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--ws-listen %s: %w", cfg.wsListen, err)
 	}
+	// Upgraded or not, every connection counts: idle HTTP clients cannot pile up.
+	ln = netutil.LimitListener(ln, cfg.maxConns+wsConnHeadroom)
 	if tlsCfg != nil {
 		c := tlsCfg.Clone()
 		c.NextProtos = []string{"http/1.1"} // a WebSocket upgrade needs HTTP/1.1, never h2

@@ -1,10 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -177,4 +180,42 @@ func waitLogLine(t *testing.T, logs *syncBuf, parts ...string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Fatalf("no log line with %q:\n%s", parts, logs)
+}
+
+// TestWebSocketConnectionsBounded: connections to the WebSocket endpoint count
+// against --max-conns (plus a small headroom) whether or not they upgrade, so
+// idle HTTP clients cannot pile up; one more is served once one goes away.
+func TestWebSocketConnectionsBounded(t *testing.T) {
+	_, logs, stop := startInProcess(t, "--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:0", "--stun", "", "--max-conns", "1")
+	defer stop()
+	wsAddr := listeningWS(t, logs.String())
+	var idle []net.Conn
+	defer func() {
+		for _, c := range idle {
+			c.Close()
+		}
+	}()
+	for range 1 + wsConnHeadroom {
+		c, err := net.Dial("tcp", wsAddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		idle = append(idle, c)
+	}
+	extra, err := net.Dial("tcp", wsAddr) // the kernel accepts it; the server must not
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	io.WriteString(extra, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n")
+	extra.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	if n, err := extra.Read(make([]byte, 1)); n > 0 || !os.IsTimeout(err) {
+		t.Fatalf("a connection over the limit was served: %d bytes, %v", n, err)
+	}
+	idle[0].Close() // one goes away: the waiting one is served
+	extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(extra), nil)
+	if err != nil || resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("after one left: %v %v", resp, err)
+	}
 }
