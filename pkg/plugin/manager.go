@@ -229,6 +229,11 @@ func (in *instance) start(ctx context.Context) error {
 		pid = rc.Pid
 	}
 	in.mu.Lock()
+	if in.stopped { // stopped while this one was starting
+		in.mu.Unlock()
+		client.Kill()
+		return fmt.Errorf("%s plugin %q: stopped", in.kind, in.name)
+	}
 	in.client, in.cc, in.info, in.pid = client, cc, info, pid
 	in.state, in.since = "running", time.Now()
 	close(in.ready)
