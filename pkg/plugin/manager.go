@@ -141,6 +141,11 @@ func (m *Manager) load(ctx context.Context, kind, name string) (*instance, error
 		return nil, err
 	}
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		in.stop()
+		return nil, errors.New("plugin manager closed")
+	}
 	if other, ok := m.plugins[key]; ok { // lost a race with another load
 		m.mu.Unlock()
 		in.stop()
