@@ -478,7 +478,7 @@ func (l *link) info() PeerInfo {
 		p.LastSeen = time.Unix(0, ns)
 	}
 	if l.finder == nil {
-		p.Why = relayReason(local, l.peerNAT, nil, false)
+		p.Why = relayReason(local, l.peerNAT, nil) // finder is nil only with --relay-only
 	} else {
 		ri := l.finder.info()
 		p.Path, p.PathSince, p.ICETries = ri.path, ri.since, ri.tries
@@ -486,7 +486,7 @@ func (l *link) info() PeerInfo {
 			p.Endpoint = ri.remote + " (" + ri.remoteType + ")"
 			p.Local = ri.local + " (" + ri.localType + ")"
 		} else {
-			p.Why = relayReason(local, l.peerNAT, ri.lastErr, true)
+			p.Why = relayReason(local, l.peerNAT, ri.lastErr)
 		}
 	}
 	switch {

@@ -206,17 +206,13 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 
 // routeInfo describes the link's current route for `peers`.
 type routeInfo struct {
-	path           string // direct | relay
-	local, remote  string
-	localType      string
-	remoteType     string
-	since          time.Time
-	lastErr        error
-	tries          int
-	directRTT      time.Duration
-	directOut      uint64
-	directIn       uint64
-	directSendDrop uint64
+	path          string // direct | relay
+	local, remote string
+	localType     string
+	remoteType    string
+	since         time.Time
+	lastErr       error
+	tries         int
 }
 
 func (p *pathFinder) info() routeInfo {
@@ -227,15 +223,13 @@ func (p *pathFinder) info() routeInfo {
 		ri.path = "direct"
 		ri.local, ri.localType = p.path.Local()
 		ri.remote, ri.remoteType = p.path.Remote()
-		st := p.path.Stats()
-		ri.directRTT, ri.directIn, ri.directOut, ri.directSendDrop = st.RTT, st.BytesIn, st.BytesOut, st.SendDrops
 	}
 	return ri
 }
 
 // relayReason explains why a link is on the relay, from what both sides know
 // about their networks (netcheck) and the last ICE error.
-func relayReason(local, peer natInfo, lastErr error, connecting bool) string {
+func relayReason(local, peer natInfo, lastErr error) string {
 	switch {
 	case local.RelayOnly:
 		return "forced: --relay-only on this node"
@@ -247,14 +241,12 @@ func relayReason(local, peer natInfo, lastErr error, connecting bool) string {
 		return "no UDP from the peer"
 	case local.Known && peer.Known && local.Symmetric && peer.Symmetric:
 		return "symmetric NAT on both sides"
-	case lastErr == nil && connecting:
+	case lastErr == nil:
 		return "ICE in progress"
 	case local.Known && local.Symmetric:
 		return "symmetric NAT on this side"
 	case peer.Known && peer.Symmetric:
 		return "symmetric NAT on the peer's side"
-	case lastErr != nil:
-		return fmt.Sprintf("ICE failed: %v", lastErr)
 	}
-	return "ICE in progress"
+	return fmt.Sprintf("ICE failed: %v", lastErr)
 }

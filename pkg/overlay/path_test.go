@@ -103,21 +103,20 @@ func TestRelayReason(t *testing.T) {
 	for _, tc := range []struct {
 		local, peer natInfo
 		err         error
-		connecting  bool
 		want        string
 	}{
-		{natInfo{RelayOnly: true}, natInfo{}, nil, false, "forced: --relay-only on this node"},
-		{natInfo{}, natInfo{RelayOnly: true}, nil, true, "forced: --relay-only on the peer"},
-		{known(false, false), known(true, false), nil, true, "no UDP from this node"},
-		{known(true, false), known(false, false), nil, true, "no UDP from the peer"},
-		{known(true, true), known(true, true), nil, true, "symmetric NAT on both sides"},
-		{known(true, true), known(true, false), nil, true, "ICE in progress"},
-		{known(true, true), known(true, false), ice.ErrNoPath, true, "symmetric NAT on this side"},
-		{known(true, false), known(true, true), ice.ErrNoPath, true, "symmetric NAT on the peer's side"},
-		{natInfo{}, natInfo{}, errors.New("boom"), true, "ICE failed: boom"},
-		{natInfo{}, natInfo{}, nil, true, "ICE in progress"},
+		{natInfo{RelayOnly: true}, natInfo{}, nil, "forced: --relay-only on this node"},
+		{natInfo{}, natInfo{RelayOnly: true}, nil, "forced: --relay-only on the peer"},
+		{known(false, false), known(true, false), nil, "no UDP from this node"},
+		{known(true, false), known(false, false), nil, "no UDP from the peer"},
+		{known(true, true), known(true, true), nil, "symmetric NAT on both sides"},
+		{known(true, true), known(true, false), nil, "ICE in progress"},
+		{known(true, true), known(true, false), ice.ErrNoPath, "symmetric NAT on this side"},
+		{known(true, false), known(true, true), ice.ErrNoPath, "symmetric NAT on the peer's side"},
+		{natInfo{}, natInfo{}, errors.New("boom"), "ICE failed: boom"},
+		{natInfo{}, natInfo{}, nil, "ICE in progress"},
 	} {
-		if got := relayReason(tc.local, tc.peer, tc.err, tc.connecting); !strings.HasPrefix(got, tc.want) {
+		if got := relayReason(tc.local, tc.peer, tc.err); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("relayReason(%+v, %+v, %v) = %q, want %q", tc.local, tc.peer, tc.err, got, tc.want)
 		}
 	}
