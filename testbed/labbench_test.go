@@ -64,9 +64,18 @@ func TestLabBenchQuick(t *testing.T) {
 	if dr.RelayBefore.Path != "relay" || dr.RelayAfter.Path != "relay" {
 		t.Errorf("relay row measured on paths %q..%q, want relay", dr.RelayBefore.Path, dr.RelayAfter.Path)
 	}
+	c := rep.Cold
+	positive(t, "cold mapped connection (ms)", c.Cold, p.ColdReps)
+	positive(t, "launch to first byte (ms)", c.FromLaunch, p.ColdReps)
+	positive(t, "relay round trip (ms)", c.RelayRTT, 50)
+	// 40 ms emulated RTT between a1 and the rendezvous: every figure includes it.
+	if lo := min(c.RelayRTT.Min(), c.Cold.Min()); lo < 40 {
+		t.Errorf("a relayed round trip took %.1f ms through a 40 ms RTT WAN", lo)
+	}
 	for _, want := range []string{"time from both nodes up to a direct path", "port-restricted <-> port-restricted",
 		"full cone <-> symmetric", "single-stream throughput", "ping-pong", "issue target",
-		"direct vs relay on the same nodes", "relay (same nodes, UDP between the sites blocked)"} {
+		"direct vs relay on the same nodes", "relay (same nodes, UDP between the sites blocked)",
+		"a fresh node's first connection", "cold mapped connection to first echoed byte"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("rows lack %q", want)
 		}

@@ -38,7 +38,10 @@
 // rendezvous' presence list or from gossip; both sides initiate, the seal channel
 // converges). Membership and the catalog of services are gossiped with
 // hashicorp/memberlist over those links (gossip.go, gossip_transport.go), so they
-// keep working without the rendezvous wherever links have a direct path. serveid
+// keep working without the rendezvous wherever links have a direct path. A
+// link's handshake response also carries the responder's catalog entry (when it
+// fits a hello), so a node that just came up can map a peer's service one round
+// trip after the link, without waiting for gossip's push/pull. serveid
 // rules (services.go): 500-999 static and never moved, 1-499 dynamic; a dynamic
 // serveid claimed twice goes to the earlier claim and the other owner moves; a
 // static one claimed twice is an error both owners report.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"log"
 	"log/slog"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -231,17 +230,7 @@ func (b *entryBroadcast) Message() []byte { return b.msg }
 func (b *entryBroadcast) Finished()       {}
 
 // merge takes a remote entry into the catalog; it reports whether it was new.
-func (g *gossip) merge(e catalogEntry) bool {
-	if e.Owner == g.n.pub {
-		return false
-	}
-	if !g.n.catalog.merge(e) {
-		return false
-	}
-	g.log.Debug("catalog entry updated", "owner", e.Owner.Short(), "name", e.Name, "services", len(e.Services),
-		"version", strconv.FormatUint(e.Version, 10))
-	return true
-}
+func (g *gossip) merge(e catalogEntry) bool { return g.n.mergeEntry(e) }
 
 // fetch gets owner's entry over a stream (after a notice too big to gossip, or
 // when a member joins without our having its entry).

@@ -66,12 +66,14 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		genUp: make(chan struct{}),
 		epoch: randomEpoch(),
 	}
+	helloInit, helloResp := l.hello()
 	ch, err := seal.NewChannel(seal.ChannelConfig{
 		Cipher:        n.cipher,
 		Local:         n.key,
 		Remote:        peer,
 		PSK:           n.psk,
-		Hello:         l.hello(),
+		Hello:         helloInit,
+		ResponseHello: helloResp,
 		Send:          l.sendPacket,
 		OnEstablished: l.established,
 		OnFailure:     l.failed,
@@ -94,8 +96,44 @@ func randomEpoch() uint64 {
 	return binary.BigEndian.Uint64(b[:]) | 1 // never zero
 }
 
-// hello is what our handshakes tell the peer: our epoch and name.
-func (l *link) hello() []byte { return hello{Epoch: l.epoch, Name: l.n.name}.marshal() }
+// hello is what our handshakes tell the peer: our epoch and name, and in
+// responses, which only group members can read, our catalog entry too (a
+// node that links to us can map our services at once). Call it with l.mu
+// held, or before the link is shared.
+func (l *link) hello() (initiation, response []byte) {
+	h := hello{Epoch: l.epoch, Name: l.n.name}
+	initiation = h.marshal()
+	if e := l.n.helloEntry.Load(); e != nil {
+		h.Entry = *e
+	}
+	return initiation, h.marshal()
+}
+
+// refreshHello puts the node's current catalog entry into the link's later
+// handshake responses.
+func (l *link) refreshHello() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.ch.SetHello(l.hello())
+	}
+}
+
+// takeEntry merges the catalog entry the peer's hello carried.
+func (l *link) takeEntry(body []byte) {
+	e, err := parseEntry(body)
+	if err != nil {
+		l.log.Warn("peer's hello carried a bad catalog entry; ignoring it", "err", err)
+		return
+	}
+	if e.Owner != l.peer {
+		l.log.Warn("peer's hello carried another node's catalog entry; ignoring it", "entry_of", e.Owner.Short())
+		return
+	}
+	if l.n.mergeEntry(e) {
+		l.n.catalogChanged()
+	}
+}
 
 // receive handles one sealed packet from the peer (any route). It runs on the
 // route's reader goroutine.
@@ -240,6 +278,9 @@ func (l *link) established(e seal.Established) {
 		old.close()
 	}
 	l.log.Info("link up", "name", name, "path", l.pathName(), "suite", e.Suite, "restarted", old != nil)
+	if h.Entry != nil {
+		l.takeEntry(h.Entry)
+	}
 	go l.acceptLoop(g)
 	go l.watch(g)
 	l.sendMessage(msgNAT, l.n.natInfo().marshal())
@@ -299,13 +340,13 @@ func (l *link) watch(g *generation) {
 	l.gen = nil
 	l.genUp = make(chan struct{})
 	l.epoch = randomEpoch()
-	hello := l.hello()
+	helloInit, helloResp := l.hello()
 	up := time.Since(l.since).Round(time.Second)
 	name := l.name
 	l.mu.Unlock()
 	g.close()
 	l.log.Warn("link down; re-handshaking", "name", name, "was_up", up.String())
-	if err := l.ch.Rehandshake(hello); err != nil && !errors.Is(err, seal.ErrClosed) {
+	if err := l.ch.Rehandshake(helloInit, helloResp); err != nil && !errors.Is(err, seal.ErrClosed) {
 		l.log.Error("cannot re-handshake", "err", err)
 	}
 }

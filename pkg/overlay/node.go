@@ -92,6 +92,8 @@ type Node struct {
 	streamSlots slots
 	catalog     *catalog
 	gossip      atomic.Pointer[gossip] // set by Run
+	helloEntry  atomic.Pointer[[]byte] // the local catalog entry as link hellos carry it (nil: too big)
+	publishMu   sync.Mutex             // orders publish calls (taken before n.mu and any link's mu)
 	ready       chan struct{}          // closed when Run has restored state and started gossip
 	events      *eventBus
 
@@ -200,6 +202,7 @@ func (n *Node) Run(ctx context.Context) error {
 		return err
 	}
 	n.restoreServices(st.Services)
+	n.setHelloEntry(n.localEntry()) // before any link: their first hellos carry it
 	n.log.Info("node starting", "id", n.pub.String(), "name", n.name, "group", n.cfg.Group,
 		"rendezvous", n.cfg.Rendezvous, "services", len(n.LocalServices()), "cipher", n.cipher.Name())
 	g, err := newGossip(n)
@@ -325,7 +328,10 @@ func (n *Node) catalogChanged() { n.resolveConflicts() }
 func (n *Node) Rehandshake() {
 	links := n.linkList()
 	for _, l := range links {
-		if err := l.ch.Rehandshake(l.hello()); err != nil {
+		l.mu.Lock()
+		helloInit, helloResp := l.hello()
+		l.mu.Unlock()
+		if err := l.ch.Rehandshake(helloInit, helloResp); err != nil {
 			l.log.Debug("re-handshake not started", "err", err)
 		}
 	}

@@ -3,6 +3,7 @@ package overlay
 import (
 	"fmt"
 	"sort"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -136,11 +137,42 @@ func (n *Node) localEntry() catalogEntry {
 	return catalogEntry{Owner: n.pub, Name: n.name, Version: n.version, Services: n.localServicesLocked()}
 }
 
-// publish gossips the local entry (after a change).
+// publish tells the group about a change of the local entry: by gossip, and
+// in the hello of every link's later handshake responses (a node that links
+// to this one learns its services with the link, before any gossip).
 func (n *Node) publish() {
-	if g := n.gossip.Load(); g != nil {
-		g.publish(n.localEntry())
+	n.publishMu.Lock()
+	defer n.publishMu.Unlock()
+	e := n.localEntry()
+	n.setHelloEntry(e)
+	for _, l := range n.linkList() {
+		l.refreshHello()
 	}
+	if g := n.gossip.Load(); g != nil {
+		g.publish(e)
+	}
+}
+
+// setHelloEntry keeps e, encoded, for link hellos; none when it is too big to
+// fit one (gossip alone carries it then).
+func (n *Node) setHelloEntry(e catalogEntry) {
+	body, err := marshalEntry(e)
+	if err != nil || len(body) > maxHelloEntry {
+		n.helloEntry.Store(nil)
+		return
+	}
+	n.helloEntry.Store(&body)
+}
+
+// mergeEntry takes a peer's catalog entry (from gossip, a fetch or a link
+// hello) into the catalog; it reports whether it was new.
+func (n *Node) mergeEntry(e catalogEntry) bool {
+	if e.Owner == n.pub || !n.catalog.merge(e) {
+		return false
+	}
+	n.log.Debug("catalog entry updated", "owner", e.Owner.Short(), "name", e.Name, "services", len(e.Services),
+		"version", strconv.FormatUint(e.Version, 10))
+	return true
 }
 
 // freeDynamicIDLocked returns the lowest dynamic serveid that neither this node

@@ -4,11 +4,15 @@ package overlay
 // link's seal.Channel, so the rendezvous never sees it; peers still may be buggy or
 // hostile, so every decoder bounds lengths and rejects junk with a named error.
 //
-// Hello (inside our handshake messages, seal.ChannelConfig.Hello):
+// Hello (inside our handshake messages, seal.ChannelConfig.Hello and
+// ResponseHello):
 //
-//	u8  version (1)
+//	u8  version (2; 1 ends after the name)
 //	u64 epoch        generation epoch of the sender (see doc.go)
 //	u8  n, n bytes   node name (<= 64)
+//	u16 n, n bytes   the sender's catalog entry (JSON catalogEntry; n = 0: none,
+//	                 always so in an initiation, which a node outside the group
+//	                 could read; a response only group members can)
 //
 // Link message (the plaintext of one sealed datagram):
 //
@@ -49,9 +53,10 @@ import (
 	"io"
 
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/seal"
 )
 
-const helloVersion = 1
+const helloVersion = 2
 
 // Link message kinds.
 const (
@@ -97,18 +102,29 @@ var errMalformed = errors.New("malformed message")
 type hello struct {
 	Epoch uint64
 	Name  string
+	Entry []byte // the sender's catalog entry as marshalEntry encodes it; nil: none
 }
+
+// maxHelloEntry bounds hello.Entry so a hello fits seal.MaxHello with the
+// longest name; a bigger entry reaches peers by gossip alone.
+const maxHelloEntry = seal.MaxHello - 1 - 8 - 1 - maxNodeName - 2
 
 func (h hello) marshal() []byte {
 	name := h.Name
 	if len(name) > maxNodeName {
 		name = name[:maxNodeName]
 	}
-	b := make([]byte, 0, 10+len(name))
+	entry := h.Entry
+	if len(entry) > maxHelloEntry {
+		entry = nil
+	}
+	b := make([]byte, 0, 12+len(name)+len(entry))
 	b = append(b, helloVersion)
 	b = binary.BigEndian.AppendUint64(b, h.Epoch)
 	b = append(b, byte(len(name)))
-	return append(b, name...)
+	b = append(b, name...)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(entry)))
+	return append(b, entry...)
 }
 
 func parseHello(b []byte) (hello, error) {
@@ -116,15 +132,32 @@ func parseHello(b []byte) (hello, error) {
 	if len(b) < 10 {
 		return h, fmt.Errorf("hello: %d bytes: %w", len(b), errMalformed)
 	}
-	if b[0] != helloVersion {
-		return h, fmt.Errorf("hello: version %d, this node speaks %d", b[0], helloVersion)
+	if b[0] != 1 && b[0] != helloVersion {
+		return h, fmt.Errorf("hello: version %d, this node speaks 1-%d", b[0], helloVersion)
 	}
 	h.Epoch = binary.BigEndian.Uint64(b[1:9])
 	n := int(b[9])
-	if n > maxNodeName || len(b) != 10+n {
+	if n > maxNodeName || len(b) < 10+n {
 		return h, fmt.Errorf("hello: name length %d of %d bytes: %w", n, len(b)-10, errMalformed)
 	}
-	h.Name = string(b[10:])
+	h.Name = string(b[10 : 10+n])
+	rest := b[10+n:]
+	if b[0] == 1 {
+		if len(rest) != 0 {
+			return h, fmt.Errorf("hello: %d bytes after the name: %w", len(rest), errMalformed)
+		}
+		return h, nil
+	}
+	if len(rest) < 2 {
+		return h, fmt.Errorf("hello: no catalog entry length: %w", errMalformed)
+	}
+	m := int(binary.BigEndian.Uint16(rest))
+	if m > maxHelloEntry || len(rest) != 2+m {
+		return h, fmt.Errorf("hello: catalog entry length %d of %d bytes: %w", m, len(rest)-2, errMalformed)
+	}
+	if m > 0 {
+		h.Entry = rest[2:]
+	}
 	return h, nil
 }
 

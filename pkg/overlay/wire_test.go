@@ -2,27 +2,47 @@ package overlay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/meshnode/meshnode/pkg/seal"
 )
 
 func TestHelloRoundTrip(t *testing.T) {
-	for _, h := range []hello{{Epoch: 1, Name: ""}, {Epoch: 1<<64 - 1, Name: "office-box"}} {
-		got, err := parseHello(h.marshal())
-		if err != nil || got != h {
+	for _, h := range []hello{{Epoch: 1, Name: ""}, {Epoch: 1<<64 - 1, Name: "office-box"},
+		{Epoch: 3, Name: "a1", Entry: []byte(`{"owner":"x"}`)}, {Epoch: 4, Name: "a1", Entry: bytes.Repeat([]byte{'e'}, maxHelloEntry)}} {
+		b := h.marshal()
+		got, err := parseHello(b)
+		if err != nil || got.Epoch != h.Epoch || got.Name != h.Name || !bytes.Equal(got.Entry, h.Entry) {
 			t.Errorf("%+v: got %+v, %v", h, got, err)
 		}
+		if len(b) > seal.MaxHello {
+			t.Errorf("hello of %d bytes exceeds seal.MaxHello", len(b))
+		}
 	}
-	long := hello{Epoch: 7, Name: strings.Repeat("n", 100)}
-	got, err := parseHello(long.marshal())
-	if err != nil || len(got.Name) != maxNodeName {
-		t.Errorf("long name: %q %v", got.Name, err)
+	long := hello{Epoch: 7, Name: strings.Repeat("n", 100), Entry: bytes.Repeat([]byte{'e'}, maxHelloEntry)}
+	b := long.marshal()
+	got, err := parseHello(b)
+	if err != nil || len(got.Name) != maxNodeName || len(b) > seal.MaxHello {
+		t.Errorf("long name: %q %v (%d bytes)", got.Name, err, len(b))
+	}
+	huge := hello{Epoch: 7, Name: "a1", Entry: bytes.Repeat([]byte{'e'}, maxHelloEntry+1)}
+	if got, err := parseHello(huge.marshal()); err != nil || got.Entry != nil {
+		t.Errorf("an entry too big for a hello: sent %d bytes of it, %v", len(got.Entry), err)
+	}
+	// A node of the previous version sends no entry.
+	v1 := []byte{1, 0, 0, 0, 0, 0, 0, 0, 5, 2, 'a', '1'}
+	if got, err := parseHello(v1); err != nil || got.Epoch != 5 || got.Name != "a1" || got.Entry != nil {
+		t.Errorf("version 1 hello: %+v, %v", got, err)
 	}
 }
 
 func TestParseHelloErrors(t *testing.T) {
-	good := hello{Epoch: 9, Name: "ab"}.marshal()
+	good := hello{Epoch: 9, Name: "ab", Entry: []byte("{}")}.marshal()
+	v1 := []byte{1, 0, 0, 0, 0, 0, 0, 0, 9, 2, 'a', 'b'}
+	tooLong := binary.BigEndian.AppendUint16(append([]byte{}, good[:12]...), maxHelloEntry+1)
 	for _, tc := range []struct {
 		name string
 		in   []byte
@@ -30,9 +50,13 @@ func TestParseHelloErrors(t *testing.T) {
 	}{
 		{"empty", nil, "0 bytes"},
 		{"short", good[:9], "9 bytes"},
-		{"version", append([]byte{2}, good[1:]...), "version 2"},
+		{"version", append([]byte{3}, good[1:]...), "version 3"},
 		{"name too long for buffer", good[:11], "name length 2"},
-		{"trailing", append(append([]byte{}, good...), 0), "name length 2"},
+		{"no entry length", good[:12], "no catalog entry length"},
+		{"entry cut", good[:15], "catalog entry length 2 of 1 bytes"},
+		{"trailing", append(append([]byte{}, good...), 0), "catalog entry length 2 of 3 bytes"},
+		{"entry too long", append(tooLong, make([]byte, maxHelloEntry+1)...), "catalog entry length 949"},
+		{"version 1 trailing", append(append([]byte{}, v1...), 0), "1 bytes after the name"},
 	} {
 		_, err := parseHello(tc.in)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -166,13 +190,15 @@ func TestGossipMessages(t *testing.T) {
 
 func FuzzParseHello(f *testing.F) {
 	f.Add(hello{Epoch: 1, Name: "n"}.marshal())
+	f.Add(hello{Epoch: 1, Name: "n", Entry: []byte("{}")}.marshal())
+	f.Add([]byte{1, 0, 0, 0, 0, 0, 0, 0, 1, 1, 'n'})
 	f.Add([]byte{1})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := parseHello(b)
 		if err != nil {
 			return
 		}
-		if !bytes.Equal(h.marshal(), b) {
+		if b[0] == helloVersion && !bytes.Equal(h.marshal(), b) {
 			t.Fatalf("re-marshal differs: %x vs %x", h.marshal(), b)
 		}
 	})

@@ -34,7 +34,8 @@ type Channel struct {
 	dropped      atomic.Uint64
 
 	mu            sync.Mutex
-	hello         []byte       // what our handshake messages carry (Rehandshake changes it)
+	hello         []byte       // what our handshake messages carry (Rehandshake, SetHello change it)
+	respHello     []byte       // what our responses carry instead, if not nil
 	pending       *pendingInit // the handshake we initiated, if running
 	cycleStart    time.Time    // first initiation of the running handshake cycle
 	retryAt       time.Time    // when the pending initiation is replaced
@@ -69,14 +70,15 @@ func NewChannel(cfg ChannelConfig) (*Channel, error) {
 		return nil, fmt.Errorf("seal: %w", err)
 	}
 	c := &Channel{
-		cfg:      cfg,
-		suite:    cfg.Cipher.Name(),
-		log:      cfg.Logger.With("peer", cfg.Remote.Short()),
-		localPub: cfg.Local.Public(),
-		pair:     pair,
-		now:      time.Now,
-		tokens:   float64(2 * cfg.HandshakesPerSecond),
-		hello:    cfg.Hello,
+		cfg:       cfg,
+		suite:     cfg.Cipher.Name(),
+		log:       cfg.Logger.With("peer", cfg.Remote.Short()),
+		localPub:  cfg.Local.Public(),
+		pair:      pair,
+		now:       time.Now,
+		tokens:    float64(2 * cfg.HandshakesPerSecond),
+		hello:     cfg.Hello,
+		respHello: cfg.ResponseHello,
 	}
 	c.bufs.New = func() any {
 		b := make([]byte, 0, 2048)
@@ -220,21 +222,22 @@ func (c *Channel) initiate(force bool) {
 	c.send(pkt, "initiation")
 }
 
-// Rehandshake replaces the hello this side sends and starts a new handshake now,
-// even when a fresh session is current: the caller's state changed and the peer
-// must learn it (overlay: a new link generation). A handshake in flight, which
-// carries the old hello, is abandoned. Sessions stay usable until the new one
-// replaces them; the replay memory of the channel is kept. A backoff after failed
-// handshakes still applies.
-func (c *Channel) Rehandshake(hello []byte) error {
-	if len(hello) > MaxHello {
-		return fmt.Errorf("seal: hello of %d bytes exceeds %d", len(hello), MaxHello)
+// Rehandshake replaces the hellos this side sends (see ChannelConfig.Hello and
+// ResponseHello) and starts a new handshake now, even when a fresh session is
+// current: the caller's state changed and the peer must learn it (overlay: a
+// new link generation). A handshake in flight, which carries the old hello, is
+// abandoned. Sessions stay usable until the new one replaces them; the replay
+// memory of the channel is kept. A backoff after failed handshakes still
+// applies.
+func (c *Channel) Rehandshake(hello, response []byte) error {
+	if err := checkHellos(hello, response); err != nil {
+		return err
 	}
 	if c.closed.Load() {
 		return ErrClosed
 	}
 	c.mu.Lock()
-	c.hello = append([]byte(nil), hello...)
+	c.setHelloLocked(hello, response)
 	if c.pending != nil {
 		c.pending = nil
 		c.handshaking.Store(false)
@@ -243,6 +246,38 @@ func (c *Channel) Rehandshake(hello []byte) error {
 	c.mu.Unlock()
 	c.send(pkt, "initiation")
 	return nil
+}
+
+// SetHello replaces the hellos later handshake messages carry (see
+// ChannelConfig.Hello and ResponseHello) without starting a handshake: the
+// peer learns them at the next one (a rekey, a restart). A handshake in flight
+// keeps the old ones.
+func (c *Channel) SetHello(hello, response []byte) error {
+	if err := checkHellos(hello, response); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.setHelloLocked(hello, response)
+	c.mu.Unlock()
+	return nil
+}
+
+func checkHellos(hello, response []byte) error {
+	if len(hello) > MaxHello {
+		return fmt.Errorf("seal: hello of %d bytes exceeds %d", len(hello), MaxHello)
+	}
+	if len(response) > MaxHello {
+		return fmt.Errorf("seal: response hello of %d bytes exceeds %d", len(response), MaxHello)
+	}
+	return nil
+}
+
+func (c *Channel) setHelloLocked(hello, response []byte) {
+	c.hello = append([]byte(nil), hello...)
+	c.respHello = nil
+	if response != nil {
+		c.respHello = append([]byte(nil), response...)
+	}
 }
 
 // Status returns a snapshot.

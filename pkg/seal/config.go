@@ -40,6 +40,13 @@ type ChannelConfig struct {
 	// Hello is sent encrypted inside our handshake messages (at most MaxHello
 	// bytes); the peer receives it in OnEstablished.
 	Hello []byte
+	// ResponseHello, if not nil, replaces Hello in our handshake responses (at
+	// most MaxHello bytes). An initiation is readable by whoever holds the
+	// responder's static key, but a response only by an initiator that knows
+	// the PSK (the built-in Noise IKpsk2 mixes it in before the response's
+	// payload; cipher plugins must too): what only group members may read
+	// goes here. The initiator receives it in OnEstablished.
+	ResponseHello []byte
 	// Send transmits one packet to the peer on the current route. It is called
 	// from Seal's goroutines, from Receive (handshake answers) and from timers,
 	// possibly concurrently; it must not retain pkt after returning. An error is
@@ -96,6 +103,8 @@ func (cfg *ChannelConfig) check() error {
 		return errors.New("no Send function")
 	case len(cfg.Hello) > MaxHello:
 		return fmt.Errorf("hello of %d bytes exceeds %d", len(cfg.Hello), MaxHello)
+	case len(cfg.ResponseHello) > MaxHello:
+		return fmt.Errorf("response hello of %d bytes exceeds %d", len(cfg.ResponseHello), MaxHello)
 	case len(cfg.Cipher.Name()) == 0 || len(cfg.Cipher.Name()) > maxSuiteName:
 		return fmt.Errorf("suite name %q must be 1-%d bytes", cfg.Cipher.Name(), maxSuiteName)
 	case cfg.RetryInterval < 0 || cfg.GiveUpAfter < 0 || cfg.RekeyAfter < 0 || cfg.RejectAfter < 0 || cfg.HandshakesPerSecond < 0:
@@ -126,5 +135,8 @@ func (cfg *ChannelConfig) check() error {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.Hello = append([]byte(nil), cfg.Hello...)
+	if cfg.ResponseHello != nil {
+		cfg.ResponseHello = append([]byte(nil), cfg.ResponseHello...)
+	}
 	return nil
 }

@@ -122,6 +122,9 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 	c.mu.Lock()
 	replay := !ts.after(c.lastInitTS)
 	ourHello := c.hello
+	if c.respHello != nil {
+		ourHello = c.respHello
+	}
 	c.mu.Unlock()
 	if replay {
 		return fmt.Errorf("initiation from peer %s is not newer than the last one accepted: %w", c.cfg.Remote.Short(), ErrReplay)

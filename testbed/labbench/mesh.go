@@ -49,44 +49,67 @@ func startRendezvous(ctx context.Context, l *lab.Lab) (string, error) {
 	return addr, nil
 }
 
-// launchNode starts `meshnode up` on node (named after it) without waiting;
-// serve are --serve specs. It returns the node's control client.
-func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, serve ...string) (*control.Client, error) {
-	dir := l.Dir(node)
+// nodeSpec is how launchNode starts a node beyond its name.
+type nodeSpec struct {
+	state string   // state directory ("" = the lab's directory of the node)
+	extra []string // more `up` flags
+	serve []string // --serve specs
+}
+
+// launchNode starts `meshnode up` on node (named after it) without waiting
+// and returns the process and the node's control client.
+func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec) (*lab.Proc, *control.Client, error) {
+	dir := spec.state
+	if dir == "" {
+		dir = l.Dir(node)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, nil, fmt.Errorf("state of %s: %w", node, err)
+	}
 	secret := filepath.Join(dir, "secret")
 	if err := os.WriteFile(secret, []byte("labbench-group-secret\n"), 0o600); err != nil {
-		return nil, fmt.Errorf("secret for %s: %w", node, err)
+		return nil, nil, fmt.Errorf("secret for %s: %w", node, err)
 	}
 	args := []string{"--state", dir, "up", "--group", groupName, "--rendezvous", rdv, "--secret-file", secret,
 		"--name", node, "--log-level", logLevel}
-	for _, s := range serve {
+	for _, s := range spec.serve {
 		args = append(args, "--serve", s)
 	}
-	if _, err := l.Start(ctx, node, nodeBin, args...); err != nil {
-		return nil, err
+	p, err := l.Start(ctx, node, nodeBin, append(args, spec.extra...)...)
+	if err != nil {
+		return nil, nil, err
 	}
-	return control.NewClient(filepath.Join(dir, "control.sock")), nil
+	return p, control.NewClient(filepath.Join(dir, "control.sock")), nil
 }
 
 // startNode launches a node and waits until it is on the rendezvous.
-func startNode(ctx context.Context, l *lab.Lab, node, rdv string, serve ...string) (*control.Client, error) {
-	ctl, err := launchNode(ctx, l, node, rdv, serve...)
+func startNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec) (*lab.Proc, *control.Client, error) {
+	p, ctl, err := launchNode(ctx, l, node, rdv, spec)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	if _, err := waitRendezvous(ctx, ctl, node); err != nil {
+		return nil, nil, err
+	}
+	return p, ctl, nil
+}
+
+// waitRendezvous polls a node's control API every 10 ms (at most 20 s) until
+// the node is on the rendezvous, and returns when (by the node) it got there.
+func waitRendezvous(ctx context.Context, ctl *control.Client, node string) (time.Time, error) {
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for {
 		st, err := ctl.Status(wctx)
 		if err == nil && st.Rendezvous.Connected {
-			return ctl, nil
+			return st.Rendezvous.Since, nil
 		}
 		if err == nil {
 			err = fmt.Errorf("not connected to the rendezvous (last error %q)", st.Rendezvous.LastError)
 		}
 		select {
 		case <-wctx.Done():
-			return nil, fmt.Errorf("%s did not come up: %w", node, err)
+			return time.Time{}, fmt.Errorf("%s did not come up: %w", node, err)
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
@@ -173,11 +196,11 @@ func startPair(ctx context.Context, l *lab.Lab, host string) (p pair, what strin
 	if err != nil {
 		return fail("rendezvous", err)
 	}
-	if _, err := startNode(ctx, l, "a1", rdv, "700=127.0.0.1:"+port(p.srv.Sink)+",name=sink",
-		"701=127.0.0.1:"+port(p.srv.Echo)+",name=echo"); err != nil {
+	if _, _, err := startNode(ctx, l, "a1", rdv, nodeSpec{serve: []string{"700=127.0.0.1:" + port(p.srv.Sink) + ",name=sink",
+		"701=127.0.0.1:" + port(p.srv.Echo) + ",name=echo"}}); err != nil {
 		return fail("node a1", err)
 	}
-	if p.ctlB, err = startNode(ctx, l, "b1", rdv); err != nil {
+	if _, p.ctlB, err = startNode(ctx, l, "b1", rdv, nodeSpec{}); err != nil {
 		return fail("node b1", err)
 	}
 	wctx, cancel := context.WithTimeout(ctx, time.Minute)

@@ -2,6 +2,7 @@ package labbench
 
 import (
 	"context"
+	"slices"
 
 	"github.com/meshnode/meshnode/testbed/lab"
 )
@@ -13,13 +14,26 @@ type Params struct {
 	Bulk     int64 // bytes per throughput repetition
 	BulkReps int   // throughput repetitions (plain TCP and mapping alternate)
 	Pings    int   // 64-byte round trips per ping-pong
+	ColdReps int   // fresh nodes launched for the cold-start rows
+	// Only, if not empty, names the sections to run (see Sections); the
+	// others are skipped and left out of the report.
+	Only []string
+}
+
+// Sections are the lab rows' sections, in the order Run measures them.
+var Sections = []string{"ttd", "wan", "paths", "cold"}
+
+func (p Params) runs(section string) bool {
+	return len(p.Only) == 0 || slices.Contains(p.Only, section)
 }
 
 // Full is the real benchmark.
-func Full() Params { return Params{TTDReps: 5, Bulk: 8 << 20, BulkReps: 3, Pings: 500} }
+func Full() Params { return Params{TTDReps: 5, Bulk: 8 << 20, BulkReps: 3, Pings: 500, ColdReps: 10} }
 
 // Quick is a smoke run: every row once, small sizes.
-func Quick() Params { return Params{Quick: true, TTDReps: 1, Bulk: 1 << 20, BulkReps: 1, Pings: 50} }
+func Quick() Params {
+	return Params{Quick: true, TTDReps: 1, Bulk: 1 << 20, BulkReps: 1, Pings: 50, ColdReps: 1}
+}
 
 // UpFunc brings up a fresh two-sites lab with env (NAT kinds, WAN knobs; the
 // binaries are the UpFunc's business). The harness calls Down on every lab it

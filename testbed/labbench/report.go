@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,24 +25,36 @@ type Report struct {
 	TTD     []TTD
 	WAN     WAN
 	Paths   DirectRelay
+	Cold    Cold
 }
 
-// Run measures every lab row: time to direct for each of Pairs, the lossy
-// WAN, then direct vs relay on the same nodes. It returns the report and the
+// Run measures the lab rows (all of Sections unless p.Only says otherwise):
+// time to direct for each of Pairs, the lossy WAN, direct vs relay on the
+// same nodes, then a fresh node's first connection over a WAN. It returns the report and the
 // sections' errors joined; a failed section still has its row (saying it
 // failed).
 func (r *Runner) Run(ctx context.Context, p Params) (Report, error) {
 	rep := Report{Params: p, Started: time.Now()}
 	var errs []error
-	for _, pr := range Pairs {
-		t := r.TimeToDirect(ctx, pr[0], pr[1], p.TTDReps)
-		rep.TTD = append(rep.TTD, t)
-		errs = append(errs, t.Err)
+	if p.runs("ttd") {
+		for _, pr := range Pairs {
+			t := r.TimeToDirect(ctx, pr[0], pr[1], p.TTDReps)
+			rep.TTD = append(rep.TTD, t)
+			errs = append(errs, t.Err)
+		}
 	}
-	rep.WAN = r.LossyWAN(ctx, p)
-	errs = append(errs, rep.WAN.Err)
-	rep.Paths = r.DirectVsRelay(ctx, p)
-	errs = append(errs, rep.Paths.Err)
+	if p.runs("wan") {
+		rep.WAN = r.LossyWAN(ctx, p)
+		errs = append(errs, rep.WAN.Err)
+	}
+	if p.runs("paths") {
+		rep.Paths = r.DirectVsRelay(ctx, p)
+		errs = append(errs, rep.Paths.Err)
+	}
+	if p.runs("cold") {
+		rep.Cold = r.ColdStart(ctx, p)
+		errs = append(errs, rep.Cold.Err)
+	}
 	rep.Took = time.Since(rep.Started)
 	return rep, errors.Join(errs...)
 }
@@ -62,9 +76,21 @@ func (rep Report) write(w io.Writer) {
 	if p.Quick {
 		run = "quick smoke run"
 	}
-	fmt.Fprintf(w, "\n## NAT lab: time from both nodes up to a direct path (ms)\n\n")
-	fmt.Fprintf(w, "Lab `testbed/two-sites.clab.yml` in network namespaces, real binaries; %s, %s, %d CPUs, %v in all.\n\n",
+	fmt.Fprintf(w, "\n## NAT lab\n\n")
+	fmt.Fprintf(w, "Lab `testbed/two-sites.clab.yml` in network namespaces, real binaries; %s, %s, %d CPUs, %v in all.\n",
 		run, rep.Started.UTC().Format(time.RFC3339), runtime.NumCPU(), rep.Took.Round(time.Second))
+	for _, s := range []struct {
+		name  string
+		write func(io.Writer)
+	}{{"ttd", rep.writeTTD}, {"wan", rep.writeWAN}, {"paths", rep.writePaths}, {"cold", rep.writeCold}} {
+		if p.runs(s.name) {
+			s.write(w)
+		}
+	}
+}
+
+func (rep Report) writeTTD(w io.Writer) {
+	fmt.Fprintf(w, "\n## NAT lab: time from both nodes up to a direct path (ms)\n\n")
 	fmt.Fprintf(w, "| NATs (a1 <-> b1) | how | reps | min / median / max |\n|---|---|---|---|\n")
 	for _, t := range rep.TTD {
 		how := "fresh lab per rep, no WAN delay or loss; from launching b1 (a1 already on the rendezvous) to both nodes reporting path \"direct\" (control API, 10 ms polls)"
@@ -74,8 +100,10 @@ func (rep Report) write(w io.Writer) {
 		}
 		fmt.Fprintf(w, "| %s <-> %s | %s | %d | %s |\n", natLabel[t.A], natLabel[t.B], how, len(t.Ms), val)
 	}
+}
 
-	wan := rep.WAN
+func (rep Report) writeWAN(w io.Writer) {
+	p, wan := rep.Params, rep.WAN
 	wanHow := "40 ms RTT, 3% loss each way (site A's WAN box: 20 ms + 3% per direction); both sites open (public addresses)"
 	fmt.Fprintf(w, "\n## NAT lab: lossy WAN, single-stream throughput b1 -> a1 (MB/s)\n\n")
 	if wan.Err != nil {
@@ -111,8 +139,10 @@ func (rep Report) write(w io.Writer) {
 		fmt.Fprintf(w, "\nMapping p99 is %s better than plain TCP's (issue target: at least 3x at 3%% loss); p50 ratio %s.\n",
 			bench.Ratio(tcp99, wan.MeshPP.Quantile(0.99)), bench.Ratio(wan.TCPPP.Median(), wan.MeshPP.Median()))
 	}
+}
 
-	dr := rep.Paths
+func (rep Report) writePaths(w io.Writer) {
+	p, dr := rep.Params, rep.Paths
 	fmt.Fprintf(w, "\n## NAT lab: direct vs relay on the same nodes, single-stream throughput b1 -> a1 (MB/s)\n\n")
 	if dr.Err != nil {
 		fmt.Fprintf(w, "Failed: %s\n", firstLine(dr.Err))
@@ -127,6 +157,44 @@ func (rep Report) write(w io.Writer) {
 		size(p.Bulk), len(dr.Direct), dr.Direct.MMM("%.2f"), bench.Ratio(dr.Direct.Median(), dr.Direct.Median()))
 	fmt.Fprintf(w, "| relay (same nodes, UDP between the sites blocked) | the same mapping right after: UDP between the two ISPs dropped on `inet` (nft), b1 polled until it reports path \"relay\" to a1, then %s, %d reps, a new connection each (TCP->node->KCP over the relay, TCP via the rendezvous->node->TCP) | %s | %s |\n",
 		size(p.Bulk), len(dr.Relay), dr.Relay.MMM("%.2f"), bench.Ratio(dr.Relay.Median(), dr.Direct.Median()))
+}
+
+func (rep Report) writeCold(w io.Writer) {
+	c := rep.Cold
+	fmt.Fprintf(w, "\n## NAT lab: a fresh node's first connection over a 40 ms RTT WAN (ms)\n\n")
+	if c.Err != nil {
+		fmt.Fprintf(w, "Failed: %s\n", firstLine(c.Err))
+	}
+	fmt.Fprintf(w, "Site A's WAN box holds every frame 20 ms each way (no loss), so a1 is 40 ms from the rendezvous and from site B; both sites port-restricted. "+
+		"a1 serves an echo as serveid 701. Each repetition launches a fresh node in b1 (new state directory: new identity, no link, empty catalog), "+
+		"maps 701 as soon as it is on the rendezvous and sends one byte through the mapping. Paths of the first bytes: %s.\n\n", pathCounts(c.Paths))
+	fmt.Fprintf(w, "| what | how | n | min / median / max | median in relay RTTs |\n|---|---|---|---|---|\n")
+	rtt := c.RelayRTT.Median()
+	inRTT := func(s bench.Series) string {
+		if rtt <= 0 || len(s) == 0 {
+			return "-"
+		}
+		return fmt.Sprintf("%.1f", s.Median()/rtt)
+	}
+	fmt.Fprintf(w, "| relay round trip (baseline) | 64-byte ping-pong over a mapping on b2 -> a1, b2 running --relay-only; round trips after 10 warm-up | %d | %s | %s |\n",
+		len(c.RelayRTT), c.RelayRTT.MMM("%.1f"), inRTT(c.RelayRTT))
+	fmt.Fprintf(w, "| fresh node, cold mapped connection to first echoed byte | from b1's node getting onto the rendezvous (no link yet; its own clock) through `map 701` (waits for the link to a1 and a1's catalog entry) and a connection to the echoed byte (issue target: <= 3 relay RTTs, never waiting for ICE) | %d | %s | %s |\n",
+		len(c.Cold), c.Cold.MMM("%.1f"), inRTT(c.Cold))
+	fmt.Fprintf(w, "| fresh node, launch to first echoed byte | the same, from launching `meshnode up` (process start, rendezvous session, `map` through the control API) | %d | %s | %s |\n",
+		len(c.FromLaunch), c.FromLaunch.MMM("%.1f"), inRTT(c.FromLaunch))
+}
+
+// pathCounts renders how many first bytes went on each path.
+func pathCounts(m map[string]int) string {
+	if len(m) == 0 {
+		return "none"
+	}
+	keys := slices.Sorted(maps.Keys(m))
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = fmt.Sprintf("%s %d", k, m[k])
+	}
+	return strings.Join(out, ", ")
 }
 
 // pathsNote says which paths the direct-vs-relay rows ran on and how long the

@@ -35,7 +35,7 @@ func (r *Runner) TimeToDirect(ctx context.Context, a, b string, reps int) TTD {
 	return res
 }
 
-func (r *Runner) timeToDirectOnce(ctx context.Context, a, b string) (ms float64, endpoint string, err error) {
+func (r *Runner) timeToDirectOnce(ctx context.Context, a, b string) (took float64, endpoint string, err error) {
 	l, err := r.Up(ctx, map[string]string{"SITE_A_NAT": a, "SITE_B_NAT": b})
 	if err != nil {
 		return 0, "", err
@@ -48,12 +48,12 @@ func (r *Runner) timeToDirectOnce(ctx context.Context, a, b string) (ms float64,
 	if err != nil {
 		return 0, "", err
 	}
-	ctlA, err := startNode(ctx, l, "a1", rdv)
+	_, ctlA, err := startNode(ctx, l, "a1", rdv, nodeSpec{})
 	if err != nil {
 		return 0, "", err
 	}
 	start := time.Now()
-	ctlB, err := launchNode(ctx, l, "b1", rdv)
+	_, ctlB, err := launchNode(ctx, l, "b1", rdv, nodeSpec{})
 	if err != nil {
 		return 0, "", err
 	}
@@ -81,5 +81,5 @@ func (r *Runner) timeToDirectOnce(ctx context.Context, a, b string) (ms float64,
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
-	return float64(time.Since(start).Microseconds()) / 1000, endpoint, nil
+	return ms(time.Since(start)), endpoint, nil
 }

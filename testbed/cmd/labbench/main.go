@@ -1,10 +1,11 @@
 // Command labbench measures meshnode inside the NAT lab and prints markdown
 // rows (the lab part of `just bench`): time from both nodes up to a direct
-// path behind NATs, and a mapping vs plain TCP over a lossy emulated WAN.
+// path behind NATs, a mapping vs plain TCP over a lossy emulated WAN, direct
+// vs relay on the same nodes, and a fresh node's first connection over a WAN.
 // Needs root (network namespaces); every lab it brings up is torn down, also
 // on Ctrl-C.
 //
-//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE]
+//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE] [--only ttd,wan,paths,cold]
 //
 // --bin holds meshnode, rendezvous and meshlab (`just build` and
 // `go build -o bin/meshlab ./testbed/cmd/lab`; `just lab-bench` does both).
@@ -19,6 +20,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"slices"
+	"strings"
 	"syscall"
 	"time"
 
@@ -31,14 +34,36 @@ func main() {
 	quick := flag.Bool("quick", false, "a fast smoke run (one repetition, small sizes)")
 	out := flag.String("out", "", "also append the rows to this file (\"\" = don't)")
 	topo := flag.String("topo", "testbed/two-sites.clab.yml", "the two-sites topology file")
+	only := flag.String("only", "", "comma-separated sections to run, of "+strings.Join(labbench.Sections, ",")+" (\"\" = all)")
 	flag.Parse()
-	if err := run(*bin, *topo, *out, *quick); err != nil {
+	sections, err := parseSections(*only)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labbench: --only:", err)
+		os.Exit(2)
+	}
+	if err := run(*bin, *topo, *out, *quick, sections); err != nil {
 		fmt.Fprintln(os.Stderr, "labbench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(bin, topo, out string, quick bool) error {
+// parseSections checks a --only list against labbench.Sections.
+func parseSections(s string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if !slices.Contains(labbench.Sections, name) {
+			return nil, fmt.Errorf("unknown section %q (sections: %s)", name, strings.Join(labbench.Sections, ", "))
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+func run(bin, topo, out string, quick bool, sections []string) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, veth, nftables): run it as root")
 	}
@@ -74,6 +99,7 @@ func run(bin, topo, out string, quick bool) error {
 	if quick {
 		p = labbench.Quick()
 	}
+	p.Only = sections
 	rep, err := r.Run(ctx, p)
 	md := rep.Markdown()
 	fmt.Print(md)
