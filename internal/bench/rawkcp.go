@@ -16,14 +16,16 @@ import (
 // in this process beside the product.
 
 // kcpTuning mirrors pkg/overlay/tuning.go (kept in step by hand: the baseline
-// must use the product's settings to be a fair ceiling).
-func kcpTuning(s *kcp.UDPSession) {
+// must use the product's settings to be a fair ceiling). ackNoDelay true is the
+// product's setting (it holds ACKs only while more segments are queued, which
+// plain kcp-go cannot do); false is kcp-go's delayed ACKs, for context.
+func kcpTuning(s *kcp.UDPSession, ackNoDelay bool) {
 	s.SetStreamMode(true)
 	s.SetWriteDelay(false)
 	s.SetNoDelay(1, 10, 2, 1)
 	s.SetWindowSize(1024, 1024)
 	s.SetMtu(1370)
-	s.SetACKNoDelay(true)
+	s.SetACKNoDelay(ackNoDelay)
 	s.SetReadBuffer(4 << 20)
 	s.SetWriteBuffer(4 << 20)
 }
@@ -49,7 +51,7 @@ func (p *rawPair) Close() {
 	}
 }
 
-func newRawPair() (*rawPair, error) {
+func newRawPair(ackNoDelay bool) (*rawPair, error) {
 	p := &rawPair{}
 	a, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
@@ -72,8 +74,8 @@ func newRawPair() (*rawPair, error) {
 		return nil, err
 	}
 	p.closers = append(p.closers, ka, kb)
-	kcpTuning(ka)
-	kcpTuning(kb)
+	kcpTuning(ka, ackNoDelay)
+	kcpTuning(kb, ackNoDelay)
 	sa, err := smux.Client(ka, smuxTuning())
 	if err != nil {
 		p.Close()
@@ -100,8 +102,15 @@ func newRawPair() (*rawPair, error) {
 
 // RawKCPThroughput moves n bytes over one raw kcp+smux stream and returns MB/s,
 // timed to the receiver's acknowledgement.
-func RawKCPThroughput(n int64) (float64, error) {
-	p, err := newRawPair()
+func RawKCPThroughput(n int64) (float64, error) { return rawThroughput(n, true) }
+
+// RawKCPThroughputDelayedACKs is RawKCPThroughput with kcp-go's delayed ACKs
+// (one ACK packet per KCP interval or per ~57 segments instead of one per
+// segment).
+func RawKCPThroughputDelayedACKs(n int64) (float64, error) { return rawThroughput(n, false) }
+
+func rawThroughput(n int64, ackNoDelay bool) (float64, error) {
+	p, err := newRawPair(ackNoDelay)
 	if err != nil {
 		return 0, err
 	}
@@ -136,7 +145,7 @@ func RawKCPThroughput(n int64) (float64, error) {
 
 // RawKCPPingPong does rounds 64-byte round trips over a raw kcp+smux stream.
 func RawKCPPingPong(rounds int) (Series, error) {
-	p, err := newRawPair()
+	p, err := newRawPair(true)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func ServeRawPeer() error {
 		if err != nil {
 			return nil
 		}
-		kcpTuning(s)
+		kcpTuning(s, true)
 		go func() {
 			mux, err := smux.Server(s, smuxTuning())
 			if err != nil {
@@ -118,7 +118,7 @@ func StartRawPeer(exe string, args ...string) (*RawPeer, error) {
 	}
 	p.kcp.SetReadBuffer(4 << 20)
 	p.kcp.SetWriteBuffer(4 << 20)
-	kcpTuning(p.kcp)
+	kcpTuning(p.kcp, true)
 	if p.mux, err = smux.Client(p.kcp, smuxTuning()); err != nil {
 		p.Close()
 		return nil, err

@@ -306,6 +306,7 @@ func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
 		return nil, fmt.Errorf("kcp session: %w", err)
 	}
 	tuneKCP(s, seal.MaxOverhead)
+	g.conn.sess.Store(s)
 	g.kcp = s
 	// smux numbers streams by side: the lower node key is the "client".
 	if l.n.pub.Less(l.peer) {
