@@ -41,7 +41,7 @@ func tuneKCP(s *kcp.UDPSession, sealOverhead int) {
 	s.SetNoDelay(kcpNoDelay, kcpInterval, kcpResend, kcpNoCongestion)
 	s.SetWindowSize(kcpWindow, kcpWindow)
 	s.SetMtu(kcpMTU(sealOverhead))
-	s.SetACKNoDelay(true)
+	s.SetACKNoDelay(true) // per segment, kcpConn.steerACKs holds ACKs while more are queued
 }
 
 func smuxConfig() *smux.Config {
