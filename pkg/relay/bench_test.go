@@ -3,6 +3,9 @@ package relay
 import (
 	"context"
 	"errors"
+	"io"
+	"net"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -96,4 +99,112 @@ func TestSendDoesNotAllocate(t *testing.T) {
 	if allocs > 0 {
 		t.Fatalf("Send allocates %.0f times per call", allocs)
 	}
+}
+
+// TestSendWaitDoesNotAllocate: with the rendezvous not reading (its socket and
+// our queue full), each Send waits for room and drops with ErrQueueFull, still
+// without allocating (its timer is pooled).
+func TestSendWaitDoesNotAllocate(t *testing.T) {
+	if raceEnabled {
+		t.Skip("the race detector allocates")
+	}
+	srv := startServer(t, ServerConfig{}, "")
+	px := startStallProxy(t, srv.addr)
+	a := startClient(t, px.addr, "home", "alice", func(c *ClientConfig) { c.SendQueueBytes = 128 << 10 })
+	b := startClient(t, srv.addr, "home", "bob", func(c *ClientConfig) { c.OnPacket = nil })
+	a.waitEvent(t, PeerJoined, b.pub)
+	px.stall()
+	p := payload(1350, 1)
+	full := false
+	for i := 0; i < 1<<16 && !full; i++ { // fill the kernel's buffers, then our queue
+		err := a.Send(b.pub, p)
+		if err != nil && !errors.Is(err, ErrQueueFull) {
+			t.Fatal(err)
+		}
+		full = errors.Is(err, ErrQueueFull)
+	}
+	if !full {
+		t.Fatal("the queue never filled with the rendezvous not reading")
+	}
+	allocs := testing.AllocsPerRun(20, func() {
+		if err := a.Send(b.pub, p); !errors.Is(err, ErrQueueFull) {
+			t.Fatalf("Send with a full queue: %v, want ErrQueueFull", err)
+		}
+	})
+	if allocs > 0 {
+		t.Fatalf("Send with a full queue allocates %.0f times per call", allocs)
+	}
+}
+
+// stallProxy forwards one TCP connection to a target until stall is called;
+// then it stops reading from the client (the target's side keeps flowing).
+type stallProxy struct {
+	addr    string
+	stalled chan struct{}
+	once    sync.Once
+}
+
+func (p *stallProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
+
+func startStallProxy(t *testing.T, target string) *stallProxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &stallProxy{addr: ln.Addr().String(), stalled: make(chan struct{})}
+	var wg sync.WaitGroup
+	var conns []net.Conn
+	var mu sync.Mutex
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			s, err := net.Dial("tcp", target)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			mu.Lock()
+			conns = append(conns, c, s)
+			mu.Unlock()
+			wg.Add(2)
+			go func() { defer wg.Done(); io.Copy(c, s) }()
+			go func() {
+				defer wg.Done()
+				buf := make([]byte, 32<<10)
+				for {
+					select {
+					case <-p.stalled:
+						return // stop reading: the client's writes back up
+					default:
+					}
+					n, err := c.Read(buf)
+					if n > 0 {
+						if _, werr := s.Write(buf[:n]); werr != nil {
+							return
+						}
+					}
+					if err != nil {
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() {
+		p.stall()
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return p
 }

@@ -64,11 +64,12 @@ type Status struct {
 // Client keeps a node connected to its rendezvous: it reconnects with backoff,
 // tracks the group's presence and relays datagrams to and from peers.
 type Client struct {
-	cfg  ClientConfig
-	pub  identity.PublicKey
-	log  *slog.Logger
-	pool bufPool
-	pres *presence
+	cfg    ClientConfig
+	pub    identity.PublicKey
+	log    *slog.Logger
+	pool   bufPool
+	timers sync.Pool // *time.Timer, stopped: sendWait's, so a full queue does not allocate
+	pres   *presence
 
 	running atomic.Bool
 	sess    atomic.Pointer[clientSession] // nil while disconnected
@@ -210,19 +211,27 @@ func (c *Client) sendWait(s *clientSession, fb *frameBuf) error {
 	s.q.waiters.Add(1)
 	defer s.q.waiters.Add(-1)
 	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop() // Go >= 1.23: no stale tick survives Stop, so the timer is reusable
+			c.timers.Put(t)
+		}
+	}()
 	for {
 		switch s.q.push(fb, false) { // again: the writer may have made room before we registered
 		case pushed:
-			if t != nil {
-				t.Stop()
-			}
 			return nil
 		case pushClosed:
 			c.pool.put(fb)
 			return ErrNotConnected
 		}
 		if t == nil {
-			t = time.NewTimer(sendWait)
+			if v, ok := c.timers.Get().(*time.Timer); ok {
+				t = v
+				t.Reset(sendWait)
+			} else {
+				t = time.NewTimer(sendWait)
+			}
 		}
 		select {
 		case <-s.q.space:
