@@ -38,54 +38,45 @@ type Cold struct {
 // relay while ICE runs, so the first byte must not wait for ICE. Then a node in b2 that
 // never leaves the relay measures the relay's round trip on the same WAN.
 func (r *Runner) ColdStart(ctx context.Context, p Params) (res Cold) {
-	l, err := r.Up(ctx, ColdEnv)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer l.Down()
-	defer func(run context.Context) { res.Err = withOutput(run, res.Err, l) }(ctx)
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Minute)
-	defer cancel()
-	fail := func(what string, err error) Cold {
-		res.Err = fmt.Errorf("cold start: %s: %w", what, err)
-		return res
-	}
-	srv, err := startServers(l, "a1", "127.0.0.1")
-	if err != nil {
-		return fail("servers in a1", err)
-	}
-	defer srv.Close()
-	rdv, err := startRendezvous(ctx, l)
-	if err != nil {
-		return fail("rendezvous", err)
-	}
-	if _, _, err := startNode(ctx, l, "a1", rdv, nodeSpec{serve: []string{"701=127.0.0.1:" + port(srv.Echo) + ",name=echo"}}); err != nil {
-		return fail("node a1", err)
-	}
-	res.Paths = map[string]int{}
-	for i := range p.ColdReps {
-		cold, launch, path, err := coldOnce(ctx, l, rdv, filepath.Join(l.Dir("b1"), fmt.Sprintf("fresh%d", i)))
+	res.Err = r.inLab(ctx, ColdEnv, 10*time.Minute, func(ctx context.Context, l *lab.Lab) error {
+		fail := func(what string, err error) error { return fmt.Errorf("cold start: %s: %w", what, err) }
+		srv, err := startServers(l, "a1", "127.0.0.1")
 		if err != nil {
-			return fail(fmt.Sprintf("repetition %d", i+1), err)
+			return fail("servers in a1", err)
 		}
-		r.logf("cold start %d/%d: first byte %.1f ms after the node was on the rendezvous (%.1f ms after launch), path %s", i+1, p.ColdReps, cold, launch, path)
-		res.Cold = append(res.Cold, cold)
-		res.FromLaunch = append(res.FromLaunch, launch)
-		res.Paths[path]++
-	}
-	_, ctl, err := startNode(ctx, l, "b2", rdv, nodeSpec{extra: []string{"--relay-only"}})
-	if err != nil {
-		return fail("node b2", err)
-	}
-	mi, err := ctl.AddMapping(ctx, overlay.MappingRequest{Target: "701"})
-	if err != nil {
-		return fail("map 701 on b2", err)
-	}
-	if res.RelayRTT, err = pingPong(ctx, dialFrom(l, "b2", mi.Listen), 50); err != nil {
-		return fail("relay round trips", err)
-	}
-	r.logf("cold start: relay round trip p50 %.1f ms", res.RelayRTT.Median())
+		defer srv.Close()
+		rdv, err := startRendezvous(ctx, l)
+		if err != nil {
+			return fail("rendezvous", err)
+		}
+		if _, _, err := startNode(ctx, l, "a1", rdv, nodeSpec{serve: []string{"701=127.0.0.1:" + port(srv.Echo) + ",name=echo"}}); err != nil {
+			return fail("node a1", err)
+		}
+		res.Paths = map[string]int{}
+		for i := range p.ColdReps {
+			cold, launch, path, err := coldOnce(ctx, l, rdv, filepath.Join(l.Dir("b1"), fmt.Sprintf("fresh%d", i)))
+			if err != nil {
+				return fail(fmt.Sprintf("repetition %d", i+1), err)
+			}
+			r.logf("cold start %d/%d: first byte %.1f ms after the node was on the rendezvous (%.1f ms after launch), path %s", i+1, p.ColdReps, cold, launch, path)
+			res.Cold = append(res.Cold, cold)
+			res.FromLaunch = append(res.FromLaunch, launch)
+			res.Paths[path]++
+		}
+		_, ctl, err := startNode(ctx, l, "b2", rdv, nodeSpec{extra: []string{"--relay-only"}})
+		if err != nil {
+			return fail("node b2", err)
+		}
+		mi, err := ctl.AddMapping(ctx, overlay.MappingRequest{Target: "701"})
+		if err != nil {
+			return fail("map 701 on b2", err)
+		}
+		if res.RelayRTT, err = pingPong(ctx, dialFrom(l, "b2", mi.Listen), 50); err != nil {
+			return fail("relay round trips", err)
+		}
+		r.logf("cold start: relay round trip p50 %.1f ms", res.RelayRTT.Median())
+		return nil
+	})
 	return res
 }
 

@@ -158,6 +158,20 @@ func describe(p overlay.PeerInfo, ok bool, err error) string {
 	return fmt.Sprintf("state %s, path %s, ICE tries %d, why %q", p.State, p.Path, p.ICETries, p.Why)
 }
 
+// inLab brings up a lab with env and runs section in it, bounded by limit; the
+// lab goes down when section returns. A section's error gets the tail of every
+// lab process's output.
+func (r *Runner) inLab(ctx context.Context, env map[string]string, limit time.Duration, section func(ctx context.Context, l *lab.Lab) error) error {
+	l, err := r.Up(ctx, env)
+	if err != nil {
+		return err
+	}
+	defer l.Down()
+	sctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	return withOutput(ctx, section(sctx, l), l)
+}
+
 // withOutput adds the tail of every lab process's output to err, unless the
 // run was cancelled (Ctrl-C: the output would only be noise).
 func withOutput(run context.Context, err error, l *lab.Lab) error {

@@ -37,73 +37,64 @@ type DirectRelay struct {
 // to report path "relay" to a1 and measures the same again on the same
 // mapping.
 func (r *Runner) DirectVsRelay(ctx context.Context, p Params) (res DirectRelay) {
-	l, err := r.Up(ctx, RelayEnv)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer l.Down()
-	defer func(run context.Context) { res.Err = withOutput(run, res.Err, l) }(ctx)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	fail := func(what string, err error) DirectRelay {
-		res.Err = fmt.Errorf("direct vs relay: %s: %w", what, err)
-		return res
-	}
-	pr, what, err := startPair(ctx, l, "127.0.0.1")
-	if err != nil {
-		return fail(what, err)
-	}
-	defer pr.srv.Close()
-	ctlB := pr.ctlB
-	res.DirectBefore = pr.before
-	mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
-	if err != nil {
-		return fail("map 700 on b1", err)
-	}
-	sink := dialFrom(l, "b1", mi.Listen)
+	res.Err = r.inLab(ctx, RelayEnv, 30*time.Minute, func(ctx context.Context, l *lab.Lab) error {
+		fail := func(what string, err error) error { return fmt.Errorf("direct vs relay: %s: %w", what, err) }
+		pr, what, err := startPair(ctx, l, "127.0.0.1")
+		if err != nil {
+			return fail(what, err)
+		}
+		defer pr.srv.Close()
+		ctlB := pr.ctlB
+		res.DirectBefore = pr.before
+		mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
+		if err != nil {
+			return fail("map 700 on b1", err)
+		}
+		sink := dialFrom(l, "b1", mi.Listen)
 
-	measure := func(row string) (bench.Series, overlay.PeerInfo, error) {
-		var s bench.Series
-		for i := range p.BulkReps {
-			v, err := throughput(ctx, sink, p.Bulk)
-			if err != nil {
-				return s, overlay.PeerInfo{}, fmt.Errorf("%s throughput: %w", row, err)
+		measure := func(row string) (bench.Series, overlay.PeerInfo, error) {
+			var s bench.Series
+			for i := range p.BulkReps {
+				v, err := throughput(ctx, sink, p.Bulk)
+				if err != nil {
+					return s, overlay.PeerInfo{}, fmt.Errorf("%s throughput: %w", row, err)
+				}
+				s = append(s, v)
+				r.logf("direct vs relay throughput %d/%d: %s %.2f MB/s", i+1, p.BulkReps, row, v)
 			}
-			s = append(s, v)
-			r.logf("direct vs relay throughput %d/%d: %s %.2f MB/s", i+1, p.BulkReps, row, v)
+			pi, ok, err := peer(ctx, ctlB, "a1")
+			if err == nil && !ok {
+				err = fmt.Errorf("b1 has no link to a1")
+			}
+			return s, pi, err
 		}
-		pi, ok, err := peer(ctx, ctlB, "a1")
-		if err == nil && !ok {
-			err = fmt.Errorf("b1 has no link to a1")
+		if res.Direct, res.DirectAfter, err = measure("direct"); err != nil {
+			return fail("direct", err)
 		}
-		return s, pi, err
-	}
-	if res.Direct, res.DirectAfter, err = measure("direct"); err != nil {
-		return fail("direct", err)
-	}
-	if res.DirectAfter.Path != pathDir {
-		return fail("direct", fmt.Errorf("the link left the direct path during the run: %s", describe(res.DirectAfter, true, nil)))
-	}
+		if res.DirectAfter.Path != pathDir {
+			return fail("direct", fmt.Errorf("the link left the direct path during the run: %s", describe(res.DirectAfter, true, nil)))
+		}
 
-	start := time.Now()
-	if err := BlockSitesUDP(ctx, l, true); err != nil {
-		return fail("blocking UDP between the sites", err)
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
-	res.RelayBefore, err = waitPath(wctx, ctlB, "a1", pathRelay)
-	wcancel()
-	if err != nil {
-		return fail("b1 -> a1 after blocking UDP", err)
-	}
-	res.Fallback = time.Since(start)
-	r.logf("direct vs relay: b1 reports path relay to a1 %v after blocking UDP (%s)", res.Fallback.Round(time.Millisecond), res.RelayBefore.Why)
-	if res.Relay, res.RelayAfter, err = measure("relay"); err != nil {
-		return fail("relay", err)
-	}
-	if res.RelayAfter.Path != pathRelay {
-		return fail("relay", fmt.Errorf("the link left the relay during the run: %s", describe(res.RelayAfter, true, nil)))
-	}
+		start := time.Now()
+		if err := BlockSitesUDP(ctx, l, true); err != nil {
+			return fail("blocking UDP between the sites", err)
+		}
+		wctx, wcancel := context.WithTimeout(ctx, 30*time.Second)
+		res.RelayBefore, err = waitPath(wctx, ctlB, "a1", pathRelay)
+		wcancel()
+		if err != nil {
+			return fail("b1 -> a1 after blocking UDP", err)
+		}
+		res.Fallback = time.Since(start)
+		r.logf("direct vs relay: b1 reports path relay to a1 %v after blocking UDP (%s)", res.Fallback.Round(time.Millisecond), res.RelayBefore.Why)
+		if res.Relay, res.RelayAfter, err = measure("relay"); err != nil {
+			return fail("relay", err)
+		}
+		if res.RelayAfter.Path != pathRelay {
+			return fail("relay", fmt.Errorf("the link left the relay during the run: %s", describe(res.RelayAfter, true, nil)))
+		}
+		return nil
+	})
 	return res
 }
 

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
+	"github.com/meshnode/meshnode/testbed/lab"
 )
 
 // TTD is the time from both nodes up to a direct path for one NAT pair.
@@ -36,50 +37,46 @@ func (r *Runner) TimeToDirect(ctx context.Context, a, b string, reps int) TTD {
 }
 
 func (r *Runner) timeToDirectOnce(ctx context.Context, a, b string) (took float64, endpoint string, err error) {
-	l, err := r.Up(ctx, map[string]string{"SITE_A_NAT": a, "SITE_B_NAT": b})
-	if err != nil {
-		return 0, "", err
-	}
-	defer l.Down()
-	defer func(run context.Context) { err = withOutput(run, err, l) }(ctx)
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-	rdv, err := startRendezvous(ctx, l)
-	if err != nil {
-		return 0, "", err
-	}
-	_, ctlA, err := startNode(ctx, l, "a1", rdv, nodeSpec{})
-	if err != nil {
-		return 0, "", err
-	}
-	start := time.Now()
-	_, ctlB, err := launchNode(ctx, l, "b1", rdv, nodeSpec{})
-	if err != nil {
-		return 0, "", err
-	}
-	wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
-	defer wcancel()
-	var doneA, doneB bool
-	var lastA, lastB string
-	for !doneA || !doneB {
-		if !doneA {
-			p, ok, err := peer(wctx, ctlA, "b1")
-			doneA, lastA = isDirect(p, ok), describe(p, ok, err)
+	err = r.inLab(ctx, map[string]string{"SITE_A_NAT": a, "SITE_B_NAT": b}, 90*time.Second, func(ctx context.Context, l *lab.Lab) error {
+		rdv, err := startRendezvous(ctx, l)
+		if err != nil {
+			return err
 		}
-		if !doneB {
-			p, ok, err := peer(wctx, ctlB, "a1") // fails until b1's control socket is up
-			doneB, lastB = isDirect(p, ok), describe(p, ok, err)
-			endpoint = p.Endpoint
+		_, ctlA, err := startNode(ctx, l, "a1", rdv, nodeSpec{})
+		if err != nil {
+			return err
 		}
-		if doneA && doneB {
-			break
+		start := time.Now()
+		_, ctlB, err := launchNode(ctx, l, "b1", rdv, nodeSpec{})
+		if err != nil {
+			return err
 		}
-		select {
-		case <-wctx.Done():
-			return 0, "", fmt.Errorf("no direct path after %v: a1 sees b1: %s; b1 sees a1: %s",
-				time.Since(start).Round(time.Millisecond), lastA, lastB)
-		case <-time.After(10 * time.Millisecond):
+		wctx, wcancel := context.WithTimeout(ctx, 60*time.Second)
+		defer wcancel()
+		var doneA, doneB bool
+		var lastA, lastB string
+		for !doneA || !doneB {
+			if !doneA {
+				p, ok, err := peer(wctx, ctlA, "b1")
+				doneA, lastA = isDirect(p, ok), describe(p, ok, err)
+			}
+			if !doneB {
+				p, ok, err := peer(wctx, ctlB, "a1") // fails until b1's control socket is up
+				doneB, lastB = isDirect(p, ok), describe(p, ok, err)
+				endpoint = p.Endpoint
+			}
+			if doneA && doneB {
+				break
+			}
+			select {
+			case <-wctx.Done():
+				return fmt.Errorf("no direct path after %v: a1 sees b1: %s; b1 sees a1: %s",
+					time.Since(start).Round(time.Millisecond), lastA, lastB)
+			case <-time.After(10 * time.Millisecond):
+			}
 		}
-	}
-	return ms(time.Since(start)), endpoint, nil
+		took = ms(time.Since(start))
+		return nil
+	})
+	return took, endpoint, err
 }

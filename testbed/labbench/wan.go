@@ -62,81 +62,72 @@ func baselineCCs(ctx context.Context, l *lab.Lab) ([]string, error) {
 // and p.Pings 64-byte round trips on one connection each. Plain TCP runs with
 // the lab's default congestion control and, for throughput, also cubic.
 func (r *Runner) LossyWAN(ctx context.Context, p Params) (res WAN) {
-	l, err := r.Up(ctx, LossyEnv)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	defer l.Down()
-	defer func(run context.Context) { res.Err = withOutput(run, res.Err, l) }(ctx)
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Minute)
-	defer cancel()
-	fail := func(what string, err error) WAN {
-		res.Err = fmt.Errorf("lossy WAN: %s: %w", what, err)
-		return res
-	}
-	pr, what, err := startPair(ctx, l, "0.0.0.0")
-	if err != nil {
-		return fail(what, err)
-	}
-	defer pr.srv.Close()
-	srv, ctlB := pr.srv, pr.ctlB
-	res.Before = pr.before
-	maps := map[string]string{}
-	for _, id := range []string{"700", "701"} {
-		mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: id})
+	res.Err = r.inLab(ctx, LossyEnv, 30*time.Minute, func(ctx context.Context, l *lab.Lab) error {
+		fail := func(what string, err error) error { return fmt.Errorf("lossy WAN: %s: %w", what, err) }
+		pr, what, err := startPair(ctx, l, "0.0.0.0")
 		if err != nil {
-			return fail("map "+id+" on b1", err)
+			return fail(what, err)
 		}
-		maps[id] = mi.Listen
-	}
-	a1, err := l.Addr("a1", "eth1")
-	if err != nil {
-		return fail("a1's address", err)
-	}
-	ccs, err := baselineCCs(ctx, l)
-	if err != nil {
-		return fail("congestion control", err)
-	}
-	sinkAddr := net.JoinHostPort(a1.String(), port(srv.Sink))
-	tcpEcho := dialFrom(l, "b1", net.JoinHostPort(a1.String(), port(srv.Echo)))
-	meshSink, meshEcho := dialFrom(l, "b1", maps["700"]), dialFrom(l, "b1", maps["701"])
-
-	for _, cc := range ccs {
-		res.TCP = append(res.TCP, Baseline{CC: cc})
-	}
-	for i := range p.BulkReps {
-		line := fmt.Sprintf("lossy WAN throughput %d/%d:", i+1, p.BulkReps)
-		for j := range res.TCP {
-			b := &res.TCP[j]
-			v, err := throughput(ctx, dialCC(l, "b1", sinkAddr, b.CC), p.Bulk)
+		defer pr.srv.Close()
+		srv, ctlB := pr.srv, pr.ctlB
+		res.Before = pr.before
+		maps := map[string]string{}
+		for _, id := range []string{"700", "701"} {
+			mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: id})
 			if err != nil {
-				return fail("plain TCP ("+b.CC+") throughput", err)
+				return fail("map "+id+" on b1", err)
 			}
-			b.MBps = append(b.MBps, v)
-			line += fmt.Sprintf(" plain TCP %s %.2f MB/s,", b.CC, v)
+			maps[id] = mi.Listen
 		}
-		v, err := throughput(ctx, meshSink, p.Bulk)
+		a1, err := l.Addr("a1", "eth1")
 		if err != nil {
-			return fail("mapping throughput", err)
+			return fail("a1's address", err)
 		}
-		res.Mesh = append(res.Mesh, v)
-		r.logf("%s mapping %.2f MB/s", line, v)
-	}
-	if res.TCPPP, err = pingPong(ctx, tcpEcho, p.Pings); err != nil {
-		return fail("plain TCP ping-pong", err)
-	}
-	if res.MeshPP, err = pingPong(ctx, meshEcho, p.Pings); err != nil {
-		return fail("mapping ping-pong", err)
-	}
-	r.logf("lossy WAN ping-pong p50/p99: plain TCP %.1f/%.1f ms, mapping %.1f/%.1f ms",
-		res.TCPPP.Median(), res.TCPPP.Quantile(0.99), res.MeshPP.Median(), res.MeshPP.Quantile(0.99))
-	if pi, ok, err := peer(ctx, ctlB, "a1"); err == nil && ok {
-		res.After = pi
-	}
-	if res.DropsUp, res.DropsDown, err = wanDrops(ctx, l); err != nil {
-		return fail("loss counters", err)
-	}
+		ccs, err := baselineCCs(ctx, l)
+		if err != nil {
+			return fail("congestion control", err)
+		}
+		sinkAddr := net.JoinHostPort(a1.String(), port(srv.Sink))
+		tcpEcho := dialFrom(l, "b1", net.JoinHostPort(a1.String(), port(srv.Echo)))
+		meshSink, meshEcho := dialFrom(l, "b1", maps["700"]), dialFrom(l, "b1", maps["701"])
+
+		for _, cc := range ccs {
+			res.TCP = append(res.TCP, Baseline{CC: cc})
+		}
+		for i := range p.BulkReps {
+			line := fmt.Sprintf("lossy WAN throughput %d/%d:", i+1, p.BulkReps)
+			for j := range res.TCP {
+				b := &res.TCP[j]
+				v, err := throughput(ctx, dialCC(l, "b1", sinkAddr, b.CC), p.Bulk)
+				if err != nil {
+					return fail("plain TCP ("+b.CC+") throughput", err)
+				}
+				b.MBps = append(b.MBps, v)
+				line += fmt.Sprintf(" plain TCP %s %.2f MB/s,", b.CC, v)
+			}
+			v, err := throughput(ctx, meshSink, p.Bulk)
+			if err != nil {
+				return fail("mapping throughput", err)
+			}
+			res.Mesh = append(res.Mesh, v)
+			r.logf("%s mapping %.2f MB/s", line, v)
+		}
+		if res.TCPPP, err = pingPong(ctx, tcpEcho, p.Pings); err != nil {
+			return fail("plain TCP ping-pong", err)
+		}
+		if res.MeshPP, err = pingPong(ctx, meshEcho, p.Pings); err != nil {
+			return fail("mapping ping-pong", err)
+		}
+		r.logf("lossy WAN ping-pong p50/p99: plain TCP %.1f/%.1f ms, mapping %.1f/%.1f ms",
+			res.TCPPP.Median(), res.TCPPP.Quantile(0.99), res.MeshPP.Median(), res.MeshPP.Quantile(0.99))
+		if pi, ok, err := peer(ctx, ctlB, "a1"); err == nil && ok {
+			res.After = pi
+		}
+		if res.DropsUp, res.DropsDown, err = wanDrops(ctx, l); err != nil {
+			return fail("loss counters", err)
+		}
+		return nil
+	})
 	return res
 }
 
