@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -136,75 +135,51 @@ func TestSendWaitDoesNotAllocate(t *testing.T) {
 	}
 }
 
-// stallProxy forwards one TCP connection to a target until stall is called;
+// stallProxy forwards TCP connections to a target until stall is called;
 // then it stops reading from the client (the target's side keeps flowing).
 type stallProxy struct {
 	addr    string
 	stalled chan struct{}
-	once    sync.Once
+	done    chan struct{} // closed when the test ends: the connections close
 }
 
-func (p *stallProxy) stall() { p.once.Do(func() { close(p.stalled) }) }
+func (p *stallProxy) stall() {
+	select {
+	case <-p.stalled:
+	default:
+		close(p.stalled)
+	}
+}
 
 func startStallProxy(t *testing.T, target string) *stallProxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &stallProxy{addr: ln.Addr().String(), stalled: make(chan struct{})}
-	var wg sync.WaitGroup
-	var conns []net.Conn
-	var mu sync.Mutex
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
+	p := &stallProxy{stalled: make(chan struct{}), done: make(chan struct{})}
+	p.addr = fakeServer(t, func(fc *fakeConn) {
+		s, err := net.Dial("tcp", target)
+		if err != nil {
+			return
+		}
+		defer s.Close()
+		go io.Copy(fc.nc, s) // ends when s closes
+		buf := make([]byte, 32<<10)
 		for {
-			c, err := ln.Accept()
+			select {
+			case <-p.stalled:
+				<-p.done // stop reading: the client's writes back up
+				return
+			default:
+			}
+			n, err := fc.nc.Read(buf)
+			if n > 0 {
+				if _, werr := s.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
 			if err != nil {
 				return
 			}
-			s, err := net.Dial("tcp", target)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			mu.Lock()
-			conns = append(conns, c, s)
-			mu.Unlock()
-			wg.Add(2)
-			go func() { defer wg.Done(); io.Copy(c, s) }()
-			go func() {
-				defer wg.Done()
-				buf := make([]byte, 32<<10)
-				for {
-					select {
-					case <-p.stalled:
-						return // stop reading: the client's writes back up
-					default:
-					}
-					n, err := c.Read(buf)
-					if n > 0 {
-						if _, werr := s.Write(buf[:n]); werr != nil {
-							return
-						}
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
 		}
-	}()
-	t.Cleanup(func() {
-		p.stall()
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
 	})
+	t.Cleanup(func() { close(p.done) }) // before fakeServer's cleanup waits for the handlers
 	return p
 }
