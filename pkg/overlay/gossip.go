@@ -229,9 +229,6 @@ func (b *entryBroadcast) Invalidates(o memberlist.Broadcast) bool {
 func (b *entryBroadcast) Message() []byte { return b.msg }
 func (b *entryBroadcast) Finished()       {}
 
-// merge takes a remote entry into the catalog; it reports whether it was new.
-func (g *gossip) merge(e catalogEntry) bool { return g.n.mergeEntry(e) }
-
 // fetch gets owner's entry over a stream (after a notice too big to gossip, or
 // when a member joins without our having its entry).
 func (g *gossip) fetch(owner identity.PublicKey) {
@@ -272,7 +269,7 @@ func (g *gossip) fetch(owner identity.PublicKey) {
 		g.log.Warn("peer answered a catalog fetch with another node's entry", "peer", owner.Short(), "entry_of", e.Owner.Short())
 		return
 	}
-	if g.merge(e) {
+	if g.n.mergeEntry(e) {
 		g.n.catalogChanged()
 	}
 }
@@ -295,7 +292,7 @@ func (g *gossip) NotifyMsg(b []byte) {
 	}
 	switch m.Kind {
 	case gossipEntry:
-		if g.merge(m.Entry) {
+		if g.n.mergeEntry(m.Entry) {
 			g.queue.QueueBroadcast(&entryBroadcast{owner: m.Entry.Owner, msg: append([]byte(nil), b...)})
 			g.n.catalogChanged()
 		}
@@ -323,7 +320,7 @@ func (g *gossip) MergeRemoteState(buf []byte, join bool) {
 	}
 	changed := false
 	for _, e := range es {
-		changed = g.merge(e) || changed
+		changed = g.n.mergeEntry(e) || changed
 	}
 	if changed {
 		g.n.catalogChanged()
