@@ -119,7 +119,7 @@ func relayBetween(t *testing.T, from, to endpoint) {
 	met := make(chan struct{}, 1)
 	start := func(ep endpoint, key identity.PrivateKey, onPacket func(identity.PublicKey, []byte), onPresence func(relay.PresenceEvent)) *relay.Client {
 		c, err := relay.NewClient(relay.ClientConfig{
-			Addr: ep.addr, Transport: ep.tr, Group: identity.DeriveGroupID("home"), Key: key,
+			Addr: ep.addr, Transport: ep.tr, Group: homeGroup(), Key: key,
 			OnPacket: onPacket, OnPresence: onPresence, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
 		})
 		if err != nil {
@@ -217,7 +217,7 @@ func TestTLS(t *testing.T) {
 	// A plain TCP client is refused, and both sides say why.
 	clientLog := &syncBuf{}
 	key, _ := identity.GeneratePrivateKey()
-	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Group: identity.DeriveGroupID("home"), Key: key,
+	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Group: homeGroup(), Key: key,
 		Logger: slog.New(slog.NewTextHandler(clientLog, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -360,3 +360,12 @@ func writeCert(t *testing.T, dir string) (certFile, keyFile string, pool *x509.C
 	pool.AddCert(leaf)
 	return certFile, keyFile, pool
 }
+
+// homeGroup derives the test group once (identity.DeriveGroup is deliberately slow).
+var homeGroup = sync.OnceValue(func() identity.Group {
+	g, err := identity.DeriveGroup("home", "test-secret-of-home")
+	if err != nil {
+		panic(err)
+	}
+	return g
+})

@@ -66,7 +66,7 @@ func TestSTUN(t *testing.T) {
 
 	// Nodes learn both ports from the relay protocol.
 	key, _ := identity.GeneratePrivateKey()
-	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Group: identity.DeriveGroupID("home"), Key: key})
+	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Group: homeGroup(), Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}

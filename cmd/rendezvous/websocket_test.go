@@ -136,7 +136,7 @@ func runClient(t *testing.T, addr string, tr transport.Transport) (c *relay.Clie
 	t.Helper()
 	key, _ := identity.GeneratePrivateKey()
 	connected := make(chan struct{}, 1)
-	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Transport: tr, Group: identity.DeriveGroupID("home"), Key: key,
+	c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Transport: tr, Group: homeGroup(), Key: key,
 		OnState: func(st relay.ConnState) {
 			if st.Connected {
 				select {

@@ -64,13 +64,20 @@ func RendezvousPerNode(ctx context.Context, addr string, pid, n, groupSize int) 
 	var wg sync.WaitGroup
 	defer func() { cancel(); wg.Wait() }()
 	clients := make([]*relay.Client, n)
+	groups := make(map[int]identity.Group)
 	for i := range n {
 		key, err := identity.GeneratePrivateKey()
 		if err != nil {
 			return 0, err
 		}
-		c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Key: key, Name: fmt.Sprintf("idle%d", i),
-			Group: identity.DeriveGroupID(fmt.Sprintf("bench-group-%d", i/groupSize)), PingInterval: time.Minute})
+		g, ok := groups[i/groupSize]
+		if !ok {
+			if g, err = identity.DeriveGroup(fmt.Sprintf("bench-group-%d", i/groupSize), "bench-secret"); err != nil {
+				return 0, err
+			}
+			groups[i/groupSize] = g
+		}
+		c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Key: key, Group: g, PingInterval: time.Minute})
 		if err != nil {
 			return 0, err
 		}

@@ -69,7 +69,7 @@ func TestPluginsEndToEnd(t *testing.T) {
 		!regexp.MustCompile(`transport\s+websocket\s+\S+\s+running`).MatchString(out) {
 		t.Errorf("meshnode status: %v\n%s", err, out)
 	}
-	if !strings.Contains(r.Out.String(), "name=beta") {
+	if !strings.Contains(r.Out.String(), "node="+st.ID[:10]) {
 		t.Errorf("the rendezvous never saw beta join")
 	}
 

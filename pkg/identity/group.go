@@ -10,8 +10,8 @@ import (
 	"golang.org/x/crypto/blake2s"
 )
 
-// GroupID identifies a group at the rendezvous. It is derived from the group name
-// only (see the package doc for why not from the secret).
+// GroupID identifies a group's name at the rendezvous. It is derived from the
+// name only; the namespace nodes meet in is the GroupKey (see the package doc).
 type GroupID [32]byte
 
 // Short returns a short hex form for logs.
@@ -54,7 +54,7 @@ func ValidateSecret(secret string) error {
 	return nil
 }
 
-// DeriveGroupID returns the rendezvous-visible identifier of a group.
+// DeriveGroupID returns the rendezvous-visible identifier of a group name.
 func DeriveGroupID(group string) GroupID {
 	h, _ := blake2s.New256(nil)
 	h.Write([]byte("meshnode group id v1\x00"))
@@ -62,19 +62,4 @@ func DeriveGroupID(group string) GroupID {
 	var g GroupID
 	copy(g[:], h.Sum(nil))
 	return g
-}
-
-// DerivePSK returns the pre-shared key that peers of a group mix into their
-// handshake. It binds the secret to the group name, so one secret reused for two
-// groups gives two unrelated keys. The secret is trimmed of surrounding white space
-// (secret files usually end in a newline).
-func DerivePSK(group, secret string) [32]byte {
-	// Keyed BLAKE2s takes at most 32 key bytes: hash the secret first.
-	k := blake2s.Sum256([]byte(strings.TrimSpace(secret)))
-	h, _ := blake2s.New256(k[:])
-	h.Write([]byte("meshnode group psk v1\x00"))
-	h.Write([]byte(group))
-	var psk [32]byte
-	copy(psk[:], h.Sum(nil))
-	return psk
 }

@@ -126,14 +126,64 @@ func TestGroupDerivations(t *testing.T) {
 	if DeriveGroupID("home") == DeriveGroupID("office") {
 		t.Fatal("different groups share an ID")
 	}
-	if DerivePSK("home", "s3cret-s3cret") == DerivePSK("office", "s3cret-s3cret") {
-		t.Fatal("one secret gives the same PSK in two groups")
+	derive := func(name, secret string) Group {
+		t.Helper()
+		g, err := DeriveGroup(name, secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g
 	}
-	if DerivePSK("home", "s3cret-s3cret\n") != DerivePSK("home", "s3cret-s3cret") {
-		t.Fatal("a trailing newline changes the PSK")
+	home := derive("home", "s3cret-s3cret")
+	if home.ID != DeriveGroupID("home") {
+		t.Fatal("DeriveGroup's ID is not the name's ID")
 	}
-	if DerivePSK("home", "a-secret-1") == DerivePSK("home", "a-secret-2") {
-		t.Fatal("different secrets share a PSK")
+	office := derive("office", "s3cret-s3cret")
+	if home.PSK == office.PSK || home.Key == office.Key {
+		t.Fatal("one secret gives the same keys in two groups")
+	}
+	again := derive("home", "s3cret-s3cret\n")
+	if again.PSK != home.PSK || again.Key != home.Key {
+		t.Fatal("a trailing newline changes the keys")
+	}
+	other := derive("home", "s3cret-s3creu")
+	if other.PSK == home.PSK || other.Key == home.Key {
+		t.Fatal("different secrets share keys")
+	}
+	if home.PSK == [32]byte(home.Key) {
+		t.Fatal("the PSK equals the public admission key")
+	}
+}
+
+func TestAdmissionSignature(t *testing.T) {
+	g, err := DeriveGroup("home", "correct-horse-battery")
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := []byte("challenge")
+	sig, err := g.SignAdmission(msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !VerifyAdmission(g.Key, msg, &sig) {
+		t.Fatal("a good signature does not verify")
+	}
+	if VerifyAdmission(g.Key, []byte("challengf"), &sig) {
+		t.Fatal("a signature verifies over another message")
+	}
+	other, _ := DeriveGroup("home", "correct-horse-battera")
+	if VerifyAdmission(other.Key, msg, &sig) {
+		t.Fatal("a signature verifies under another group's key")
+	}
+	pub := Group{Key: g.Key}
+	if _, err := pub.SignAdmission(msg); err == nil {
+		t.Fatal("a group without the private key signed")
+	}
+	if _, err := DeriveGroup("home", "short"); err == nil {
+		t.Fatal("a short secret was accepted")
+	}
+	if _, err := DeriveGroup("", "correct-horse-battery"); err == nil {
+		t.Fatal("an empty group name was accepted")
 	}
 }
 

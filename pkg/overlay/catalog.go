@@ -294,8 +294,11 @@ func (n *Node) unlinkedHint() string {
 			failed = append(failed, fmt.Sprintf("%s: %s", p.Name, p.Error))
 		}
 	}
-	if len(failed) == 0 {
-		return ""
+	if len(failed) > 0 {
+		return fmt.Sprintf(" (%d peer(s) could not be linked: %s)", len(failed), strings.Join(failed, "; "))
 	}
-	return fmt.Sprintf(" (%d peer(s) could not be linked: %s)", len(failed), strings.Join(failed, "; "))
+	if others := n.relay.Status().OthersInGroup; others > 0 {
+		return fmt.Sprintf(" (%d node(s) use group %q with a different group secret: check the secret)", others, n.cfg.Group)
+	}
+	return ""
 }

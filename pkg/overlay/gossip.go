@@ -17,10 +17,13 @@ import (
 
 // gossip runs the group's membership and catalog with hashicorp/memberlist over
 // the node's links (gossipTransport). Membership: memberlist's SWIM probes decide
-// who is alive. Catalog: each node's entry (its services) is broadcast when it
-// changes; receivers that learn something new broadcast it on (memberlist sends a
-// user broadcast only from the node that queued it, to a few random members), and
-// push/pull exchanges full state so late joiners and healed partitions converge.
+// who is alive. Catalog: when a node's entry (its services) changes, a notice of
+// its new version is broadcast; receivers that learn of a newer version broadcast
+// the notice on (memberlist sends a user broadcast only from the node that queued
+// it, to a few random members) and fetch the entry from its owner, over the
+// owner's own link. Push/pull exchanges every version known, so late joiners and
+// healed partitions converge. An entry is never taken from anyone but its owner:
+// a member cannot forge or roll back another member's services.
 type gossip struct {
 	n     *Node
 	ml    *memberlist.Memberlist
@@ -30,7 +33,7 @@ type gossip struct {
 
 	mu       sync.Mutex
 	members  map[identity.PublicKey]string // alive members (not us) -> name
-	fetching map[identity.PublicKey]bool   // catalog fetches in flight
+	wanted   map[identity.PublicKey]uint64 // newest version noticed, while a fetch runs
 	joinReq  map[identity.PublicKey]bool   // peers to join through
 	joinWake chan struct{}
 	done     chan struct{}
@@ -51,9 +54,9 @@ const (
 	gossipStreamTimeout  = 10 * time.Second
 	gossipRetransmitMult = 4
 	gossipLeaveTimeout   = 2 * time.Second
-	// maxGossipEntry is the largest entry sent whole in a broadcast; a larger one
-	// goes out as a notice and is fetched from its owner.
-	maxGossipEntry = 1000
+	// fetchTries bounds the fetches one notice starts (an owner whose entry
+	// keeps changing, or that does not answer).
+	fetchTries = 3
 )
 
 // gossipPacketSize keeps a memberlist packet within one link datagram.
@@ -65,7 +68,7 @@ func newGossip(n *Node) (*gossip, error) {
 		tr:       newGossipTransport(n),
 		log:      n.log,
 		members:  make(map[identity.PublicKey]string),
-		fetching: make(map[identity.PublicKey]bool),
+		wanted:   make(map[identity.PublicKey]uint64),
 		joinReq:  make(map[identity.PublicKey]bool),
 		joinWake: make(chan struct{}, 1),
 		done:     make(chan struct{}),
@@ -199,51 +202,67 @@ func (g *gossip) joiner() {
 	}
 }
 
-// publish broadcasts this node's entry.
-func (g *gossip) publish(e catalogEntry) { g.broadcast(e) }
-
-func (g *gossip) broadcast(e catalogEntry) {
-	body, err := marshalEntry(e)
-	if err != nil {
-		g.log.Error("cannot gossip a catalog entry", "owner", e.Owner.Short(), "err", err)
-		return
-	}
-	msg := marshalGossipEntry(body)
-	if len(msg) > maxGossipEntry {
-		msg = marshalGossipNotice(e.Owner, e.Version)
-	}
-	g.queue.QueueBroadcast(&entryBroadcast{owner: e.Owner, msg: msg})
+// publish broadcasts the version of this node's entry.
+func (g *gossip) publish(e catalogEntry) {
+	g.queue.QueueBroadcast(&noticeBroadcast{owner: e.Owner, msg: marshalGossipNotice(notice{e.Owner, e.Version})})
 }
 
-// entryBroadcast is one owner's catalog entry (or notice) in the queue; a newer
-// one of the same owner replaces it.
-type entryBroadcast struct {
+// noticeBroadcast is one owner's newest version in the queue; a newer one of the
+// same owner replaces it.
+type noticeBroadcast struct {
 	owner identity.PublicKey
 	msg   []byte
 }
 
-func (b *entryBroadcast) Invalidates(o memberlist.Broadcast) bool {
-	ob, ok := o.(*entryBroadcast)
+func (b *noticeBroadcast) Invalidates(o memberlist.Broadcast) bool {
+	ob, ok := o.(*noticeBroadcast)
 	return ok && ob.owner == b.owner
 }
-func (b *entryBroadcast) Message() []byte { return b.msg }
-func (b *entryBroadcast) Finished()       {}
+func (b *noticeBroadcast) Message() []byte { return b.msg }
+func (b *noticeBroadcast) Finished()       {}
 
-// fetch gets owner's entry over a stream (after a notice too big to gossip, or
-// when a member joins without our having its entry).
-func (g *gossip) fetch(owner identity.PublicKey) {
-	g.mu.Lock()
-	if g.fetching[owner] {
-		g.mu.Unlock()
-		return
+// want notes that owner's entry has version v and fetches it from the owner
+// unless the catalog holds it already. It reports whether v was news.
+func (g *gossip) want(owner identity.PublicKey, v uint64) bool {
+	if owner == g.n.pub || g.n.catalog.version(owner) >= v {
+		return false
 	}
-	g.fetching[owner] = true
+	if !g.isMember(owner) && !g.n.isPresent(owner) {
+		return false // not a member we know of: no link for it (its join will fetch)
+	}
+	g.mu.Lock()
+	prev, running := g.wanted[owner]
+	if v > prev {
+		g.wanted[owner] = v
+	}
 	g.mu.Unlock()
+	if !running {
+		go g.fetchLoop(owner)
+	}
+	return v > prev
+}
+
+// fetchLoop fetches owner's entry until the catalog holds the newest version
+// noticed meanwhile, or a few tries failed (the next notice starts over).
+func (g *gossip) fetchLoop(owner identity.PublicKey) {
 	defer func() {
 		g.mu.Lock()
-		delete(g.fetching, owner)
+		delete(g.wanted, owner)
 		g.mu.Unlock()
 	}()
+	for range fetchTries {
+		g.fetch(owner)
+		g.mu.Lock()
+		v := g.wanted[owner]
+		g.mu.Unlock()
+		if g.n.catalog.version(owner) >= v {
+			return
+		}
+	}
+}
+
+// fetch gets owner's entry over a stream on the owner's link.
+func (g *gossip) fetch(owner identity.PublicKey) {
 	l := g.n.linkFor(owner, "")
 	if l == nil {
 		return
@@ -262,11 +281,11 @@ func (g *gossip) fetch(owner identity.PublicKey) {
 	}
 	e, err := readCatalog(st)
 	if err != nil {
-		g.log.Warn("peer answered a catalog fetch with junk", "peer", owner.Short(), "err", err)
+		g.n.warn("bad catalog from "+owner.String(), "peer answered a catalog fetch with junk", "peer", owner.Short(), "err", err)
 		return
 	}
 	if e.Owner != owner {
-		g.log.Warn("peer answered a catalog fetch with another node's entry", "peer", owner.Short(), "entry_of", e.Owner.Short())
+		g.n.warn("foreign catalog from "+owner.String(), "peer answered a catalog fetch with another node's entry", "peer", owner.Short(), "entry_of", e.Owner.Short())
 		return
 	}
 	if g.n.mergeEntry(e) {
@@ -285,22 +304,13 @@ func (g *gossip) NodeMeta(limit int) []byte {
 }
 
 func (g *gossip) NotifyMsg(b []byte) {
-	m, err := parseGossip(b)
+	nt, err := parseGossip(b)
 	if err != nil {
 		g.log.Debug("dropped a bad gossip message", "err", err)
 		return
 	}
-	switch m.Kind {
-	case gossipEntry:
-		if g.n.mergeEntry(m.Entry) {
-			g.queue.QueueBroadcast(&entryBroadcast{owner: m.Entry.Owner, msg: append([]byte(nil), b...)})
-			g.n.catalogChanged()
-		}
-	case gossipNotice:
-		if m.Owner != g.n.pub && g.n.catalog.version(m.Owner) < m.Version {
-			g.queue.QueueBroadcast(&entryBroadcast{owner: m.Owner, msg: append([]byte(nil), b...)})
-			go g.fetch(m.Owner)
-		}
+	if g.want(nt.Owner, nt.Version) {
+		g.queue.QueueBroadcast(&noticeBroadcast{owner: nt.Owner, msg: append([]byte(nil), b...)})
 	}
 }
 
@@ -308,22 +318,25 @@ func (g *gossip) GetBroadcasts(overhead, limit int) [][]byte {
 	return g.queue.GetBroadcasts(overhead, limit)
 }
 
+// LocalState is every version this node knows, its own included.
 func (g *gossip) LocalState(join bool) []byte {
-	return marshalState(append(g.n.catalog.snapshot(), g.n.localEntry()))
+	es := g.n.catalog.snapshot()
+	ns := make([]notice, 0, len(es)+1)
+	for _, e := range es {
+		ns = append(ns, notice{e.Owner, e.Version})
+	}
+	me := g.n.localEntry()
+	return marshalState(append(ns, notice{me.Owner, me.Version}))
 }
 
 func (g *gossip) MergeRemoteState(buf []byte, join bool) {
-	es, err := parseState(buf)
+	ns, err := parseState(buf)
 	if err != nil {
-		g.log.Warn("a peer sent a bad catalog state", "err", err)
+		g.n.warn("bad catalog state", "a peer sent a bad catalog state", "err", err)
 		return
 	}
-	changed := false
-	for _, e := range es {
-		changed = g.n.mergeEntry(e) || changed
-	}
-	if changed {
-		g.n.catalogChanged()
+	for _, nt := range ns {
+		g.want(nt.Owner, nt.Version)
 	}
 }
 
@@ -343,7 +356,7 @@ func (g *gossip) NotifyJoin(m *memberlist.Node) {
 	g.n.catalog.unfence(peer)
 	g.n.linkFor(peer, name)
 	if g.n.catalog.version(peer) == 0 {
-		go g.fetch(peer)
+		g.want(peer, 1)
 	}
 }
 

@@ -71,7 +71,7 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		Cipher:        n.cipher,
 		Local:         n.key,
 		Remote:        peer,
-		PSK:           n.psk,
+		PSK:           n.group.PSK,
 		Hello:         helloInit,
 		ResponseHello: helloResp,
 		Send:          l.sendPacket,
@@ -96,17 +96,24 @@ func randomEpoch() uint64 {
 	return binary.BigEndian.Uint64(b[:]) | 1 // never zero
 }
 
-// hello is what our handshakes tell the peer: our epoch and name, and in
-// responses, which only group members can read, our catalog entry too (a
-// node that links to us can map our services at once). Call it with l.mu
-// held, or before the link is shared.
+// hello is what our handshakes tell the peer. An initiation carries only our
+// epoch: its payload is readable by whoever holds the key we address, before
+// the group secret is proven (IKpsk2 mixes the PSK in at the response). A
+// response, which only a holder of the secret can read, also carries our name
+// and catalog entry, so a node that links to us can map our services at once;
+// the initiator sends the same in a msgInfo as soon as its session is up. Call
+// it with l.mu held, or before the link is shared.
 func (l *link) hello() (initiation, response []byte) {
+	return hello{Epoch: l.epoch}.marshal(), l.fullHello().marshal()
+}
+
+// fullHello is our epoch, name and catalog entry (when it fits).
+func (l *link) fullHello() hello {
 	h := hello{Epoch: l.epoch, Name: l.n.name}
-	initiation = h.marshal()
 	if e := l.n.helloEntry.Load(); e != nil {
 		h.Entry = *e
 	}
-	return initiation, h.marshal()
+	return h
 }
 
 // refreshHello puts the node's current catalog entry into the link's later
@@ -116,6 +123,19 @@ func (l *link) refreshHello() {
 	defer l.mu.Unlock()
 	if !l.closed {
 		l.ch.SetHello(l.hello())
+	}
+}
+
+// takeInfo takes the name and catalog entry from the peer's msgInfo (sealed
+// with a confirmed session: it comes from a group member).
+func (l *link) takeInfo(h hello) {
+	if h.Name != "" {
+		l.mu.Lock()
+		l.name = h.Name
+		l.mu.Unlock()
+	}
+	if h.Entry != nil {
+		l.takeEntry(h.Entry)
 	}
 }
 
@@ -177,6 +197,14 @@ func (l *link) receive(pkt []byte) {
 			l.finder.signal(pt[1:])
 		}
 		putBuf(b)
+	case msgInfo:
+		h, err := parseHello(pt[1:])
+		putBuf(b)
+		if err != nil {
+			l.log.Debug("dropped bad link info", "err", err)
+			return
+		}
+		l.takeInfo(h)
 	case msgNAT:
 		ni, err := parseNATInfo(pt[1:])
 		putBuf(b)
@@ -254,9 +282,16 @@ func (l *link) established(e seal.Established) {
 	if h.Name != "" {
 		l.name = h.Name
 	}
+	var info []byte
+	if e.Initiator {
+		info = l.fullHello().marshal()
+	}
 	l.lastErr, l.loggedErr = nil, ""
 	if g := l.gen; g != nil && g.local == l.epoch && g.remote == h.Epoch {
 		l.mu.Unlock() // a rekey: the generation goes on
+		if info != nil {
+			l.sendMessage(msgInfo, info)
+		}
 		return
 	}
 	old := l.gen
@@ -283,6 +318,9 @@ func (l *link) established(e seal.Established) {
 	}
 	go l.acceptLoop(g)
 	go l.watch(g)
+	if info != nil {
+		l.sendMessage(msgInfo, info)
+	}
 	l.sendMessage(msgNAT, l.n.natInfo().marshal())
 	if firstEver && l.finder != nil {
 		go l.finder.run()

@@ -19,8 +19,9 @@ import (
 // Config describes a node. Zero values of the tuning fields take the defaults below.
 type Config struct {
 	Group      string              // group name
-	Secret     string              // group secret; only its derived PSK is kept
-	Rendezvous string              // host:port of the rendezvous
+	Secret     string              // group secret; only the keys derived from it are kept
+	Rendezvous string              // host:port of the rendezvous, or a ws:// or wss:// URL
+	AuthKey    *relay.AuthSecret   // the rendezvous' auth key (nil: an open rendezvous)
 	Name       string              // this node's name (shown to peers)
 	Key        identity.PrivateKey // the node's long-term key
 	StateDir   string              // where mappings persist; "" keeps nothing
@@ -82,7 +83,7 @@ type Node struct {
 	cfg    Config
 	key    identity.PrivateKey
 	pub    identity.PublicKey
-	psk    [32]byte
+	group  identity.Group
 	name   string
 	cipher seal.Cipher
 	log    *slog.Logger
@@ -96,10 +97,11 @@ type Node struct {
 	publishMu   sync.Mutex             // orders publish calls (taken before n.mu and any link's mu)
 	ready       chan struct{}          // closed when Run has restored state and started gossip
 	events      *eventBus
+	warnings    warnings
 
 	mu       sync.Mutex
 	links    map[identity.PublicKey]*link
-	present  map[identity.PublicKey]string // peer -> name, as the rendezvous sees them
+	present  map[identity.PublicKey]struct{} // peers at the rendezvous
 	services map[ServeID]*localService
 	mappings map[int]*mapping
 	version  uint64          // of the local catalog entry
@@ -112,16 +114,10 @@ type Node struct {
 
 // New checks cfg and builds a node. It starts nothing: call Run.
 func New(cfg Config) (*Node, error) {
-	if err := identity.ValidateGroupName(cfg.Group); err != nil {
-		return nil, err
-	}
-	if err := identity.ValidateSecret(cfg.Secret); err != nil {
-		return nil, err
-	}
 	if cfg.Rendezvous == "" {
 		return nil, errors.New("no rendezvous address given")
 	}
-	if _, _, err := splitHostPort(cfg.Rendezvous); err != nil {
+	if err := relay.ValidateAddr(cfg.Rendezvous); err != nil {
 		return nil, fmt.Errorf("rendezvous address: %w", err)
 	}
 	if cfg.Key.IsZero() {
@@ -133,12 +129,16 @@ func New(cfg Config) (*Node, error) {
 	if err := validateLabel("node name", cfg.Name, maxNodeName); err != nil {
 		return nil, err
 	}
+	group, err := identity.DeriveGroup(cfg.Group, cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
 	cfg.setDefaults()
 	n := &Node{
 		cfg:         cfg,
 		key:         cfg.Key,
 		pub:         cfg.Key.Public(),
-		psk:         identity.DerivePSK(cfg.Group, cfg.Secret),
+		group:       group,
 		name:        cfg.Name,
 		cipher:      cfg.Cipher,
 		log:         cfg.Logger,
@@ -146,15 +146,19 @@ func New(cfg Config) (*Node, error) {
 		streamSlots: newSlots(cfg.MaxPendingStreams),
 		catalog:     newCatalog(),
 		links:       make(map[identity.PublicKey]*link),
-		present:     make(map[identity.PublicKey]string),
+		present:     make(map[identity.PublicKey]struct{}),
 		services:    make(map[ServeID]*localService),
 		mappings:    make(map[int]*mapping),
 		ready:       make(chan struct{}),
 		events:      newEventBus(),
+		warnings:    warnings{every: warnEvery},
 
 		conflictsLogged: make(map[string]bool),
 	}
-	n.cfg.Secret = "" // keep only the derived key
+	n.cfg.Secret = "" // keep only the derived keys
+	if n.version, err = loadVersion(cfg.StateDir); err != nil {
+		return nil, err
+	}
 	for _, s := range cfg.Services {
 		if _, err := n.addServiceLocked(s, false); err != nil {
 			return nil, err
@@ -162,14 +166,15 @@ func New(cfg Config) (*Node, error) {
 	}
 	n.bumpVersionLocked()
 	rc, err := relay.NewClient(relay.ClientConfig{
-		Addr:       cfg.Rendezvous,
-		Transport:  cfg.Transport,
-		Group:      identity.DeriveGroupID(cfg.Group),
-		Key:        cfg.Key,
-		Name:       cfg.Name,
-		Logger:     cfg.Logger,
-		OnPacket:   n.onPacket,
-		OnPresence: n.onPresence,
+		Addr:        cfg.Rendezvous,
+		Transport:   cfg.Transport,
+		Group:       group,
+		Key:         cfg.Key,
+		AuthKey:     cfg.AuthKey,
+		Logger:      cfg.Logger,
+		OnPacket:    n.onPacket,
+		OnPresence:  n.onPresence,
+		OnGroupInfo: n.onGroupInfo,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("rendezvous client: %w", err)
@@ -277,13 +282,13 @@ func (n *Node) onPresence(ev relay.PresenceEvent) {
 	switch ev.Kind {
 	case relay.PeerJoined:
 		n.mu.Lock()
-		n.present[ev.Key] = ev.Name
+		n.present[ev.Key] = struct{}{}
 		n.mu.Unlock()
-		n.log.Debug("peer at the rendezvous", "peer", ev.Key.Short(), "name", ev.Name)
+		n.log.Debug("peer at the rendezvous", "peer", ev.Key.Short())
 		// Both sides initiate: a peer that restarted has no session while we may
 		// still hold one from its previous run, so waiting for "the other side"
 		// could wait forever. Simultaneous handshakes converge (pkg/seal).
-		if l := n.linkFor(ev.Key, ev.Name); l != nil {
+		if l := n.linkFor(ev.Key, ""); l != nil {
 			l.initiate()
 		}
 		if g := n.gossip.Load(); g != nil {
@@ -291,12 +296,29 @@ func (n *Node) onPresence(ev relay.PresenceEvent) {
 		}
 	case relay.PeerLeft:
 		n.mu.Lock()
-		name := n.present[ev.Key]
 		delete(n.present, ev.Key)
 		n.mu.Unlock()
-		n.log.Debug("peer left the rendezvous", "peer", ev.Key.Short(), "name", name)
+		n.log.Debug("peer left the rendezvous", "peer", ev.Key.Short())
 		n.maybeDropLink(ev.Key)
 	}
+}
+
+// onGroupInfo reports nodes that use our group's name with another secret: the
+// clearest sign that this node's secret (or theirs) is wrong.
+func (n *Node) onGroupInfo(gi relay.GroupInfo) {
+	if gi.Others == 0 {
+		return
+	}
+	n.mu.Lock()
+	alone := len(n.present) == 0
+	n.mu.Unlock()
+	if alone {
+		n.log.Warn("the rendezvous has nodes in this group with a different group secret, and none with ours: check the secret (--secret-file) on every node",
+			"group", n.cfg.Group, "others", gi.Others)
+		return
+	}
+	n.log.Warn("nodes use this group's name with a different group secret; they cannot see this group or be seen by it",
+		"group", n.cfg.Group, "others", gi.Others)
 }
 
 // maybeDropLink closes the link to peer after LinkGrace if by then the peer is
@@ -375,9 +397,6 @@ func (n *Node) linkFor(peer identity.PublicKey, name string) *link {
 	if len(n.links) >= n.cfg.MaxPeers {
 		n.log.Warn("link table full; ignoring peer", "peer", peer.Short(), "max_peers", n.cfg.MaxPeers)
 		return nil
-	}
-	if name == "" {
-		name = n.present[peer]
 	}
 	l := newLink(n, peer, name)
 	n.links[peer] = l

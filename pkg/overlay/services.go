@@ -120,14 +120,15 @@ func (n *Node) localServicesLocked() []Service {
 	return out
 }
 
-// bumpVersionLocked gives the local entry a new version: wall time, strictly
-// increasing, so a restarted node's entry replaces its old one everywhere.
+// bumpVersionLocked gives the local entry a new version: one more than the last,
+// kept in the state dir (versionFile), so a restart's entry replaces the old
+// one everywhere whatever the clock says. A node without a state dir starts
+// from the wall clock instead.
 func (n *Node) bumpVersionLocked() {
-	v := uint64(time.Now().UnixNano())
-	if v <= n.version {
-		v = n.version + 1
+	n.version++
+	if err := saveVersion(n.cfg.StateDir, n.version); err != nil {
+		n.warn("save version", "cannot save the catalog version; a restart may be ignored by peers until its entry changes twice", "err", err)
 	}
-	n.version = v
 }
 
 // localEntry is this node's catalog entry as peers see it.

@@ -7,6 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
 )
 
 // stateFile is where the node keeps what the control API changed (mappings,
@@ -46,31 +49,68 @@ func saveState(dir string, st savedState) error {
 	if err != nil {
 		return err
 	}
+	if err := writeFileAtomic(dir, stateFile, append(b, '\n')); err != nil {
+		return fmt.Errorf("save state: %w", err)
+	}
+	return nil
+}
+
+// writeFileAtomic writes dir/name through a temp file and a rename, 0600.
+func writeFileAtomic(dir, name string, b []byte) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("state dir: %w", err)
 	}
-	tmp, err := os.CreateTemp(dir, stateFile+".tmp*")
+	tmp, err := os.CreateTemp(dir, name+".tmp*")
 	if err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	defer os.Remove(tmp.Name())
 	if err := tmp.Chmod(0o600); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
-	if _, err := tmp.Write(append(b, '\n')); err != nil {
+	if _, err := tmp.Write(b); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if err := tmp.Sync(); err != nil {
 		tmp.Close()
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
 	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("save state: %w", err)
+		return err
 	}
-	if err := os.Rename(tmp.Name(), filepath.Join(dir, stateFile)); err != nil {
-		return fmt.Errorf("save state: %w", err)
+	return os.Rename(tmp.Name(), filepath.Join(dir, name))
+}
+
+// versionFile holds the last version of this node's catalog entry (decimal), so
+// versions only grow across restarts.
+const versionFile = "catalog-version"
+
+// loadVersion returns the saved version; without a state dir (or a saved
+// version), the wall clock in nanoseconds, which a restart also exceeds.
+func loadVersion(dir string) (uint64, error) {
+	if dir == "" {
+		return uint64(time.Now().UnixNano()), nil
 	}
-	return nil
+	b, err := os.ReadFile(filepath.Join(dir, versionFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return uint64(time.Now().UnixNano()), nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read catalog version: %w", err)
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("catalog version file %s is corrupt (delete it to start over): %w", filepath.Join(dir, versionFile), err)
+	}
+	return v, nil
+}
+
+// saveVersion writes v atomically.
+func saveVersion(dir string, v uint64) error {
+	if dir == "" {
+		return nil
+	}
+	return writeFileAtomic(dir, versionFile, []byte(strconv.FormatUint(v, 10)+"\n"))
 }

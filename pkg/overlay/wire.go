@@ -5,11 +5,11 @@ package overlay
 // hostile, so every decoder bounds lengths and rejects junk with a named error.
 //
 // Hello (inside our handshake messages, seal.ChannelConfig.Hello and
-// ResponseHello):
+// ResponseHello, and in msgInfo):
 //
 //	u8  version (2; 1 ends after the name)
 //	u64 epoch        generation epoch of the sender (see doc.go)
-//	u8  n, n bytes   node name (<= 64)
+//	u8  n, n bytes   node name (<= 64; empty in an initiation)
 //	u16 n, n bytes   the sender's catalog entry (JSON catalogEntry; n = 0: none,
 //	                 always so in an initiation, which a node outside the group
 //	                 could read; a response only group members can)
@@ -22,6 +22,8 @@ package overlay
 //	                 msgICE: an ICE signaling message (pkg/ice's format)
 //	                 msgNAT: JSON natInfo: what the sender knows of its network
 //	                 msgPing, msgPong: u64 nonce
+//	                 msgInfo: a hello with the sender's name and catalog entry
+//	                 (the initiator's, which its initiation could not carry)
 //
 // Stream open (first bytes a stream opener writes):
 //
@@ -39,11 +41,13 @@ package overlay
 //
 // Gossip user message (memberlist broadcast, see gossip.go):
 //
-//	u8  kind         gossipEntry: JSON catalogEntry follows
-//	                 gossipNotice: owner [32] | version u64 (entry too big to
-//	                 gossip: fetch it from the owner)
+//	u8  kind         gossipNotice: owner [32] | version u64: the owner's
+//	                 catalog entry has this version (fetch it from the owner)
 //
-// Gossip push/pull state: JSON array of catalogEntry (<= maxStateBytes).
+// Gossip push/pull state: n x (owner [32] | version u64), n <= maxStateNotices.
+// Gossip carries versions, never entries: an entry is taken only from its owner
+// (over the owner's link: a fetch, its hello or msgInfo), so no member can
+// forge or replay another's services.
 
 import (
 	"encoding/binary"
@@ -67,6 +71,7 @@ const (
 	msgNAT    byte = 5
 	msgPing   byte = 6
 	msgPong   byte = 7
+	msgInfo   byte = 8
 )
 
 // Stream kinds.
@@ -76,11 +81,9 @@ const (
 	streamGossip  byte = 3
 )
 
-// Gossip user message kinds.
-const (
-	gossipEntry  byte = 1
-	gossipNotice byte = 2
-)
+// Gossip user message kinds (1, a whole entry, is retired: entries come only
+// from their owners).
+const gossipNotice byte = 2
 
 // Service stream status codes.
 const (
@@ -93,7 +96,7 @@ const (
 const (
 	maxNodeName     = 64
 	maxCatalogBytes = 256 << 10
-	maxStateBytes   = 8 << 20
+	maxStateNotices = 1 << 16
 	maxReason       = 255
 )
 
@@ -314,74 +317,62 @@ func validateEntry(e *catalogEntry) error {
 	return nil
 }
 
-// marshalState encodes a push/pull state: every entry this node holds.
-func marshalState(es []catalogEntry) []byte {
-	for i := range es {
-		svcs := make([]Service, len(es[i].Services))
-		for j, s := range es[i].Services {
-			s.Target = ""
-			svcs[j] = s
-		}
-		es[i].Services = svcs
+// notice is an owner's catalog version, as gossip carries it.
+type notice struct {
+	Owner   identity.PublicKey
+	Version uint64
+}
+
+const noticeLen = identity.KeySize + 8
+
+// marshalState encodes a push/pull state: the versions this node holds.
+func marshalState(ns []notice) []byte {
+	b := make([]byte, 0, len(ns)*noticeLen)
+	for _, n := range ns {
+		b = append(b, n.Owner[:]...)
+		b = binary.BigEndian.AppendUint64(b, n.Version)
 	}
-	b, _ := json.Marshal(es)
 	return b
 }
 
-// parseState decodes a push/pull state; invalid entries are an error for the
-// whole state (a peer sending junk gets nothing merged).
-func parseState(b []byte) ([]catalogEntry, error) {
-	if len(b) > maxStateBytes {
-		return nil, fmt.Errorf("catalog state of %d bytes exceeds %d: %w", len(b), maxStateBytes, errMalformed)
+// parseState decodes a push/pull state; a malformed one is an error as a whole.
+func parseState(b []byte) ([]notice, error) {
+	if len(b)%noticeLen != 0 || len(b)/noticeLen > maxStateNotices {
+		return nil, fmt.Errorf("catalog state of %d bytes: %w", len(b), errMalformed)
 	}
-	var es []catalogEntry
-	if err := json.Unmarshal(b, &es); err != nil {
-		return nil, fmt.Errorf("catalog state: %v: %w", err, errMalformed)
-	}
-	for i := range es {
-		if err := validateEntry(&es[i]); err != nil {
-			return nil, err
+	ns := make([]notice, len(b)/noticeLen)
+	for i := range ns {
+		r := b[i*noticeLen:]
+		copy(ns[i].Owner[:], r)
+		ns[i].Version = binary.BigEndian.Uint64(r[identity.KeySize:])
+		if ns[i].Owner.IsZero() || ns[i].Version == 0 {
+			return nil, fmt.Errorf("catalog state entry %d without owner or version: %w", i, errMalformed)
 		}
 	}
-	return es, nil
+	return ns, nil
 }
 
-// gossipMsg is a decoded gossip user message.
-type gossipMsg struct {
-	Kind    byte
-	Entry   catalogEntry       // gossipEntry
-	Owner   identity.PublicKey // gossipNotice
-	Version uint64             // gossipNotice
+func marshalGossipNotice(n notice) []byte {
+	b := append([]byte{gossipNotice}, n.Owner[:]...)
+	return binary.BigEndian.AppendUint64(b, n.Version)
 }
 
-func marshalGossipEntry(body []byte) []byte { return append([]byte{gossipEntry}, body...) }
-
-func marshalGossipNotice(owner identity.PublicKey, version uint64) []byte {
-	b := append([]byte{gossipNotice}, owner[:]...)
-	return binary.BigEndian.AppendUint64(b, version)
-}
-
-func parseGossip(b []byte) (gossipMsg, error) {
-	var m gossipMsg
+// parseGossip decodes a gossip user message: a notice.
+func parseGossip(b []byte) (notice, error) {
+	var n notice
 	if len(b) == 0 {
-		return m, fmt.Errorf("empty gossip message: %w", errMalformed)
+		return n, fmt.Errorf("empty gossip message: %w", errMalformed)
 	}
-	m.Kind = b[0]
-	switch m.Kind {
-	case gossipEntry:
-		e, err := parseEntry(b[1:])
-		m.Entry = e
-		return m, err
-	case gossipNotice:
-		if len(b) != 1+identity.KeySize+8 {
-			return m, fmt.Errorf("gossip notice of %d bytes: %w", len(b), errMalformed)
-		}
-		copy(m.Owner[:], b[1:])
-		m.Version = binary.BigEndian.Uint64(b[1+identity.KeySize:])
-		if m.Owner.IsZero() || m.Version == 0 {
-			return m, fmt.Errorf("gossip notice without owner or version: %w", errMalformed)
-		}
-		return m, nil
+	if b[0] != gossipNotice {
+		return n, fmt.Errorf("gossip message kind %d: %w", b[0], errMalformed)
 	}
-	return m, fmt.Errorf("gossip message kind %d: %w", m.Kind, errMalformed)
+	if len(b) != 1+noticeLen {
+		return n, fmt.Errorf("gossip notice of %d bytes: %w", len(b), errMalformed)
+	}
+	copy(n.Owner[:], b[1:])
+	n.Version = binary.BigEndian.Uint64(b[1+identity.KeySize:])
+	if n.Owner.IsZero() || n.Version == 0 {
+		return n, fmt.Errorf("gossip notice without owner or version: %w", errMalformed)
+	}
+	return n, nil
 }

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
 
@@ -158,33 +159,30 @@ func TestEntryErrors(t *testing.T) {
 
 func TestGossipMessages(t *testing.T) {
 	e := testEntry(t)
-	body, err := marshalEntry(e)
-	if err != nil {
-		t.Fatal(err)
+	nt, err := parseGossip(marshalGossipNotice(notice{e.Owner, 42}))
+	if err != nil || nt.Owner != e.Owner || nt.Version != 42 {
+		t.Fatalf("notice: %+v %v", nt, err)
 	}
-	m, err := parseGossip(marshalGossipEntry(body))
-	if err != nil || m.Kind != gossipEntry || m.Entry.Owner != e.Owner || len(m.Entry.Services) != 2 {
-		t.Fatalf("entry message: %+v %v", m, err)
-	}
-	m, err = parseGossip(marshalGossipNotice(e.Owner, 42))
-	if err != nil || m.Kind != gossipNotice || m.Owner != e.Owner || m.Version != 42 {
-		t.Fatalf("notice: %+v %v", m, err)
-	}
-	for _, bad := range [][]byte{nil, {9}, {gossipNotice, 1}, marshalGossipNotice(e.Owner, 0), append([]byte{gossipEntry}, "{}"...)} {
+	body, _ := marshalEntry(e)
+	for _, bad := range [][]byte{nil, {9}, {gossipNotice, 1}, marshalGossipNotice(notice{e.Owner, 0}),
+		marshalGossipNotice(notice{identity.PublicKey{}, 1}), append([]byte{1}, body...)} {
 		if _, err := parseGossip(bad); !errors.Is(err, errMalformed) {
 			t.Errorf("%x: %v, want errMalformed", bad, err)
 		}
 	}
-	st := marshalState([]catalogEntry{e, testEntry(t)})
-	es, err := parseState(st)
-	if err != nil || len(es) != 2 || es[0].Services[0].Target != "" {
-		t.Fatalf("state: %+v %v", es, err)
+	other := testEntry(t)
+	ns := []notice{{e.Owner, 7}, {other.Owner, 9}}
+	got, err := parseState(marshalState(ns))
+	if err != nil || len(got) != 2 || got[0] != ns[0] || got[1] != ns[1] {
+		t.Fatalf("state: %+v %v", got, err)
 	}
-	if e.Services[0].Target == "" {
-		t.Fatal("marshalState cleared the caller's targets")
+	for _, bad := range [][]byte{{1, 2, 3}, make([]byte, noticeLen), marshalState([]notice{{e.Owner, 0}})} {
+		if _, err := parseState(bad); !errors.Is(err, errMalformed) {
+			t.Errorf("state %x: %v, want errMalformed", bad, err)
+		}
 	}
-	if _, err := parseState([]byte(`[{"version":1}]`)); !errors.Is(err, errMalformed) {
-		t.Fatalf("state with a bad entry: %v", err)
+	if got, err := parseState(nil); err != nil || len(got) != 0 {
+		t.Errorf("empty state: %v %v", got, err)
 	}
 }
 
@@ -227,37 +225,38 @@ func FuzzReadStatus(f *testing.F) {
 }
 
 func FuzzParseGossip(f *testing.F) {
-	f.Add(append([]byte{gossipEntry}, `{"owner":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","version":1,"services":[{"serveid":700,"name":"ssh","proto":"tcp"}]}`...))
+	f.Add(marshalGossipNotice(notice{Owner: identity.PublicKey{1}, Version: 3}))
 	f.Add(append([]byte{gossipNotice}, make([]byte, 40)...))
+	f.Add([]byte{1, '{', '}'})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		m, err := parseGossip(b)
+		nt, err := parseGossip(b)
 		if err != nil {
 			return
 		}
-		if m.Kind == gossipEntry {
-			if m.Entry.Owner.IsZero() || m.Entry.Version == 0 {
-				t.Fatal("accepted an entry without owner or version")
-			}
-			for _, s := range m.Entry.Services {
-				if s.Validate() != nil || s.Target != "" {
-					t.Fatalf("accepted a bad service %+v", s)
-				}
-			}
+		if nt.Owner.IsZero() || nt.Version == 0 {
+			t.Fatal("accepted a notice without owner or version")
+		}
+		if got := marshalGossipNotice(nt); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoded %x, want %x", got, b)
 		}
 	})
 }
 
 func FuzzParseState(f *testing.F) {
-	f.Add([]byte(`[{"owner":"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa","version":1,"name":"n","services":[]}]`))
+	f.Add(marshalState([]notice{{identity.PublicKey{1}, 1}, {identity.PublicKey{2}, 1 << 40}}))
+	f.Add([]byte{1, 2, 3})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		es, err := parseState(b)
+		ns, err := parseState(b)
 		if err != nil {
 			return
 		}
-		for _, e := range es {
-			if validateEntry(&e) != nil {
-				t.Fatalf("accepted a bad entry %+v", e)
+		for _, nt := range ns {
+			if nt.Owner.IsZero() || nt.Version == 0 {
+				t.Fatalf("accepted a bad notice %+v", nt)
 			}
+		}
+		if got := marshalState(ns); !bytes.Equal(got, b) {
+			t.Fatalf("re-encoded %x, want %x", got, b)
 		}
 	})
 }

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,16 +21,17 @@ import (
 type ClientConfig struct {
 	Addr      string              // the rendezvous: host:port, or a ws:// or wss:// URL for the websocket transport
 	Transport transport.Transport // default transport.TCP()
-	Group     identity.GroupID
+	Group     identity.Group      // from identity.DeriveGroup: the client signs admission with it
 	Key       identity.PrivateKey
-	Name      string // optional, for the server's logs and the peers' presence (<= 64 bytes)
+	AuthKey   *AuthSecret // the rendezvous' auth key; nil = none (an open rendezvous)
 	Logger    *slog.Logger
 
 	// Callbacks run on the client's read goroutine, in protocol order; they must
 	// not block for long. OnPacket's payload is valid only during the call.
-	OnPacket   func(src identity.PublicKey, payload []byte)
-	OnPresence func(ev PresenceEvent)
-	OnState    func(st ConnState)
+	OnPacket    func(src identity.PublicKey, payload []byte)
+	OnPresence  func(ev PresenceEvent)
+	OnState     func(st ConnState)
+	OnGroupInfo func(gi GroupInfo) // others use the group's name with another secret
 
 	PingInterval   time.Duration // keepalive and RTT probe (default 15 s); dead after 2.5 intervals of silence
 	MinBackoff     time.Duration // first reconnect delay (default 250 ms)
@@ -59,6 +61,12 @@ type Status struct {
 	Drops      uint64 // datagrams refused by Send with ErrQueueFull
 	Connects   uint64 // successful connections so far
 	LastError  string // why the last connection or attempt failed
+	// Refused is set while the rendezvous refuses this node for a reason that
+	// retrying cannot fix (Code.Permanent): the client then retries slowly.
+	Refused Code
+	// OthersInGroup is how many nodes the rendezvous last said use this group's
+	// name with another secret (GroupInfo).
+	OthersInGroup int
 }
 
 // Client keeps a node connected to its rendezvous: it reconnects with backoff,
@@ -70,6 +78,10 @@ type Client struct {
 	pool   bufPool
 	timers sync.Pool // *time.Timer, stopped: sendWait's, so a full queue does not allocate
 	pres   *presence
+	// instance tells the rendezvous that a reconnect comes from the same process
+	// (which replaces its old connection) rather than another process with the
+	// same key (which is refused while the first one lives).
+	instance [instanceLen]byte
 
 	running atomic.Bool
 	sess    atomic.Pointer[clientSession] // nil while disconnected
@@ -79,6 +91,8 @@ type Client struct {
 	since     time.Time
 	lastErr   string
 	connects  uint64
+	refused   Code
+	others    int
 
 	info atomic.Pointer[ServerInfo] // from the current connection's ServerInfo frame; nil = none
 
@@ -104,11 +118,8 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Key.IsZero() {
 		return nil, errors.New("relay client: no node key")
 	}
-	if cfg.Group == (identity.GroupID{}) {
-		return nil, errors.New("relay client: no group ID")
-	}
-	if err := validateName(cfg.Name); err != nil {
-		return nil, fmt.Errorf("relay client: node %w", err)
+	if !cfg.Group.CanSign() {
+		return nil, errors.New("relay client: no group (derive it with identity.DeriveGroup)")
 	}
 	if cfg.Transport == nil {
 		cfg.Transport = transport.TCP()
@@ -137,13 +148,15 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 		return nil, fmt.Errorf("relay client: send queue of %d bytes cannot hold a %d-byte frame", cfg.SendQueueBytes, headerLen+MaxFrameLen)
 	}
 	pub := cfg.Key.Public()
-	return &Client{
+	c := &Client{
 		cfg:   cfg,
 		pub:   pub,
 		log:   cfg.Logger.With("rendezvous", displayAddr(cfg.Addr)),
 		pres:  newPresence(pub),
 		since: time.Now(),
-	}, nil
+	}
+	rand.Read(c.instance[:])
+	return c, nil
 }
 
 // Run connects to the rendezvous and keeps reconnecting, with exponential backoff
@@ -155,6 +168,7 @@ func (c *Client) Run(ctx context.Context) error {
 	}
 	defer c.running.Store(false)
 	bo := backoff{min: c.cfg.MinBackoff, max: c.cfg.MaxBackoff}
+	var lastLogged string
 	for {
 		connectedAt, err := c.connectOnce(ctx)
 		if ctx.Err() != nil {
@@ -163,14 +177,33 @@ func (c *Client) Run(ctx context.Context) error {
 		if !connectedAt.IsZero() && time.Since(connectedAt) >= stableAfter {
 			bo.reset()
 		}
+		code := refusalCode(err)
 		d := bo.next()
+		if code.Permanent() {
+			// Retrying soon cannot help (no or a bad auth key, a wrong version, a
+			// clash of node keys): retry at the slowest pace, and say it once.
+			d = c.cfg.MaxBackoff
+		}
 		c.mu.Lock()
 		c.lastErr = err.Error()
+		c.refused = 0
+		if code.Permanent() {
+			c.refused = code
+		}
 		c.mu.Unlock()
-		if !connectedAt.IsZero() {
+		switch {
+		case code.Permanent() && err.Error() == lastLogged:
+			c.log.Debug("rendezvous still refuses this node", "err", err, "retry_in", d.Round(time.Millisecond))
+		case code.Permanent():
+			c.log.Error("the rendezvous refused this node", "reason", code.String(), "err", err, "retry_in", d.Round(time.Millisecond))
+		case !connectedAt.IsZero():
 			c.log.Warn("lost rendezvous connection", "err", err, "retry_in", d.Round(time.Millisecond))
-		} else {
+		default:
 			c.log.Warn("rendezvous connection failed", "err", err, "retry_in", d.Round(time.Millisecond))
+		}
+		lastLogged = ""
+		if code.Permanent() {
+			lastLogged = err.Error()
 		}
 		t := time.NewTimer(d)
 		select {
@@ -180,6 +213,17 @@ func (c *Client) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// refusalCode is the code of a refusal by the server at the handshake (0
+// otherwise). A server that closes a joined connection (a revoked key, say) is
+// tried again at the usual pace: the next handshake says whether it refuses.
+func refusalCode(err error) Code {
+	var re *RejectedError
+	if errors.As(err, &re) {
+		return re.Code
+	}
+	return 0
 }
 
 // Send relays payload to dst, a member of our group. It copies payload. It never
@@ -273,16 +317,18 @@ func (c *Client) STUNServers() []string {
 
 // Peers returns the group's members present at the rendezvous (not us), in key
 // order. While reconnecting it is the last known list.
-func (c *Client) Peers() []Peer { return c.pres.list() }
+func (c *Client) Peers() []identity.PublicKey { return c.pres.list() }
 
 // Status returns a snapshot of the connection state and counters.
 func (c *Client) Status() Status {
 	c.mu.Lock()
 	st := Status{
-		Connected: c.connected,
-		Since:     c.since,
-		LastError: c.lastErr,
-		Connects:  c.connects,
+		Connected:     c.connected,
+		Since:         c.since,
+		LastError:     c.lastErr,
+		Connects:      c.connects,
+		Refused:       c.refused,
+		OthersInGroup: c.others,
 	}
 	c.mu.Unlock()
 	st.Addr = displayAddr(c.cfg.Addr)
@@ -304,6 +350,7 @@ func (c *Client) setConnected(up bool, rtt time.Duration, err error) {
 	c.since = time.Now()
 	if up {
 		c.connects++
+		c.refused = 0
 	}
 	c.mu.Unlock()
 	if c.cfg.OnState != nil {

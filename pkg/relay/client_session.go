@@ -11,8 +11,6 @@ import (
 	"net"
 	"sync"
 	"time"
-
-	"github.com/meshnode/meshnode/pkg/identity"
 )
 
 // clientSession is one established connection to the rendezvous.
@@ -48,11 +46,12 @@ func (c *Client) connectOnce(ctx context.Context) (connectedAt time.Time, err er
 
 	br := bufio.NewReaderSize(nc, headerLen+MaxFrameLen)
 	nc.SetDeadline(time.Now().Add(DefaultHandshakeTimeout))
-	rtt, err := clientHandshake(nc, br, c.cfg.Group, c.cfg.Key, c.cfg.Name)
+	rtt, err := c.handshake(nc, br)
 	if err != nil {
 		return time.Time{}, err
 	}
 	nc.SetDeadline(time.Time{})
+	limitUnsent(nc)
 
 	s := &clientSession{c: c, nc: nc, q: newSendQueue(&c.pool, c.cfg.SendQueueBytes), start: time.Now(), done: make(chan struct{})}
 	connectedAt = s.start
@@ -86,9 +85,9 @@ func (c *Client) connectOnce(ctx context.Context) (connectedAt time.Time, err er
 	return connectedAt, err
 }
 
-// clientHandshake runs the client side of the handshake (see proto.go) on nc and
+// handshake runs the client side of the handshake (see proto.go) on nc and
 // returns the round trip from magic to ServerHello.
-func clientHandshake(nc net.Conn, br *bufio.Reader, group identity.GroupID, key identity.PrivateKey, name string) (time.Duration, error) {
+func (c *Client) handshake(nc net.Conn, br *bufio.Reader) (time.Duration, error) {
 	start := time.Now()
 	if _, err := nc.Write([]byte(Magic)); err != nil {
 		return 0, fmt.Errorf("handshake: send magic: %w", err)
@@ -109,15 +108,11 @@ func clientHandshake(nc net.Conn, br *bufio.Reader, group identity.GroupID, key 
 	default:
 		return 0, protoErr("handshake: expected a ServerHello, got %v", t)
 	}
-
-	dh, err := key.SharedSecret(sh.ephPub)
+	ch, err := c.hello(&sh)
 	if err != nil {
-		return 0, protoErr("handshake: the server's ephemeral key is a low-order point")
+		return 0, err
 	}
-	pub := key.Public()
-	ch := clientHello{version: ProtocolVersion, group: group, key: pub, name: name}
-	ch.proof = computeProof(dh, &sh.challenge, &group, &pub)
-	if _, err := nc.Write(appendClientHello(make([]byte, 0, headerLen+clientHelloMaxLen), ch)); err != nil {
+	if _, err := nc.Write(appendClientHello(make([]byte, 0, headerLen+clientHelloLen), ch)); err != nil {
 		return 0, fmt.Errorf("handshake: send ClientHello: %w", err)
 	}
 
@@ -132,6 +127,26 @@ func clientHandshake(nc net.Conn, br *bufio.Reader, group identity.GroupID, key 
 		return 0, rejected(body)
 	}
 	return 0, protoErr("handshake: expected Welcome, got %v", t)
+}
+
+// hello builds the ClientHello that answers sh: node proof, group signature and,
+// with an auth key, the auth proof.
+func (c *Client) hello(sh *serverHello) (clientHello, error) {
+	dh, err := c.cfg.Key.SharedSecret(sh.ephPub)
+	if err != nil {
+		return clientHello{}, protoErr("handshake: the server's ephemeral key is a low-order point")
+	}
+	h := clientHello{version: ProtocolVersion, key: c.pub, instance: c.instance,
+		group: c.cfg.Group.ID, groupKey: c.cfg.Group.Key}
+	h.proof = computeProof(dh, &sh.challenge, &h)
+	if h.groupSig, err = c.cfg.Group.SignAdmission(admissionMessage(&sh.challenge, &h.key, &h.group)); err != nil {
+		return clientHello{}, fmt.Errorf("handshake: %w", err)
+	}
+	if k := c.cfg.AuthKey; k != nil {
+		h.authID = k.ID()
+		h.auth = computeAuthProof((*[AuthKeySize]byte)(k), &sh.challenge, &h)
+	}
+	return h, nil
 }
 
 // readHandshakeFrame reads a handshake answer and explains the usual ways a wrong
@@ -162,11 +177,11 @@ func readHandshakeFrame(br *bufio.Reader) (frameType, []byte, error) {
 }
 
 func rejected(body []byte) error {
-	msg, err := parseError(body)
+	code, msg, err := parseError(body)
 	if err != nil {
 		return err
 	}
-	return &RejectedError{Message: msg}
+	return &RejectedError{Code: code, Message: msg}
 }
 
 // close ends the session; it is safe to call more than once.
@@ -272,11 +287,11 @@ func (s *clientSession) readLoop(br *bufio.Reader) error {
 				c.cfg.OnPacket(src, payload)
 			}
 		case framePeerPresent:
-			k, name, err := parsePeerPresent(body)
+			k, err := parsePeerPresent(body)
 			if err != nil {
 				return err
 			}
-			c.emit(c.pres.present(k, name))
+			c.emit(c.pres.present(k))
 		case framePeerGone:
 			k, err := parsePeerGone(body)
 			if err != nil {
@@ -299,17 +314,28 @@ func (s *clientSession) readLoop(br *bufio.Reader) error {
 				c.rtt.Store(int64(rtt))
 			}
 		case frameError:
-			msg, err := parseError(body)
+			code, msg, err := parseError(body)
 			if err != nil {
 				return err
 			}
-			return &ClosedByServerError{Message: msg}
+			return &ClosedByServerError{Code: code, Message: msg}
 		case frameServerInfo:
 			info, _, err := parseServerInfo(body)
 			if err != nil {
 				return err
 			}
 			c.info.Store(&info)
+		case frameGroupInfo:
+			gi, err := parseGroupInfo(body)
+			if err != nil {
+				return err
+			}
+			c.mu.Lock()
+			c.others = gi.Others
+			c.mu.Unlock()
+			if c.cfg.OnGroupInfo != nil {
+				c.cfg.OnGroupInfo(gi)
+			}
 		default:
 			if !t.optional() {
 				return protoErr("unexpected %v frame from the rendezvous", t)

@@ -96,8 +96,8 @@ func TestServerHello(t *testing.T) {
 		{"good", "", good},
 		{"empty", "too short for a version", nil},
 		{"one byte", "too short", []byte{0}},
-		{"newer server", "protocol version mismatch: server 2, client 1", cat([]byte{0, 2}, good[2:])},
-		{"newer server, other layout", "server 2, client 1", []byte{0, 2, 9}},
+		{"newer server", "protocol version mismatch: server 3, client 2", cat([]byte{0, 3}, good[2:])},
+		{"newer server, other layout", "server 3, client 2", []byte{0, 3, 9}},
 		{"short", "ServerHello is 65 bytes, want 66", good[:len(good)-1]},
 		{"long", "ServerHello is 67 bytes", cat(good, []byte{0})},
 	} {
@@ -110,26 +110,27 @@ func TestServerHello(t *testing.T) {
 }
 
 func TestClientHello(t *testing.T) {
-	h := clientHello{version: ProtocolVersion, group: identity.GroupID(key(1)), key: key(2), name: "office-pc"}
+	h := clientHello{version: ProtocolVersion, key: key(2), group: identity.GroupID(key(1)), groupKey: identity.GroupKey(key(4))}
 	h.proof[5] = 9
+	h.instance[0] = 3
+	h.groupSig[63] = 7
+	h.authID[1] = 8
+	h.auth[31] = 6
 	good := appendClientHello(nil, h)[headerLen:]
-	noName := appendClientHello(nil, clientHello{version: ProtocolVersion, key: key(3)})[headerLen:]
-	long := cat(noName, []byte(strings.Repeat("n", MaxNameLen+1)))
+	if len(good) != clientHelloLen {
+		t.Fatalf("encoded %d bytes, want %d", len(good), clientHelloLen)
+	}
 	for _, tc := range []struct {
 		name, want string
 		in         []byte
 		out        *clientHello
 	}{
 		{"good", "", good, &h},
-		{"no name", "", noName, &clientHello{version: ProtocolVersion, key: key(3)}},
-		{"64-byte name", "", cat(noName, []byte(strings.Repeat("é", 32))), nil},
-		{"65-byte name", "ClientHello is 163 bytes, want 98 to 162", long, nil},
-		{"older client", "protocol version mismatch: server 1, client 0", cat([]byte{0, 0}, good[2:]), nil},
-		{"newer client, tiny", "server 1, client 3", []byte{0, 3}, nil},
+		{"older client", "protocol version mismatch: server 2, client 1", cat([]byte{0, 1}, good[2:]), nil},
+		{"newer client, tiny", "server 2, client 3", []byte{0, 3}, nil},
 		{"empty", "too short for a version", nil, nil},
-		{"short", "ClientHello is 97 bytes", noName[:len(noName)-1], nil},
-		{"control char in name", "control or non-printable", cat(noName, []byte("a\nb")), nil},
-		{"invalid UTF-8 name", "not valid UTF-8", cat(noName, []byte{0xff, 0xfe}), nil},
+		{"short", "ClientHello is 241 bytes, want 242", good[:len(good)-1], nil},
+		{"long", "ClientHello is 243 bytes, want 242", cat(good, []byte{0}), nil},
 	} {
 		got, err := parseClientHello(tc.in)
 		wantErr(t, tc.name, err, tc.want)
@@ -141,7 +142,7 @@ func TestClientHello(t *testing.T) {
 
 func TestSmallMessages(t *testing.T) {
 	k := key(0xab)
-	present := appendPeerPresent(nil, k, "nas")[headerLen:]
+	present := appendPeerPresent(nil, k)[headerLen:]
 	for _, tc := range []struct {
 		name, want string
 		parse      func() error
@@ -149,29 +150,39 @@ func TestSmallMessages(t *testing.T) {
 		{"empty ok", "", func() error { return parseEmpty(frameWelcome, nil) }},
 		{"empty with bytes", "Welcome carries 1 bytes, want none", func() error { return parseEmpty(frameWelcome, []byte{0}) }},
 		{"error ok", "", func() error {
-			m, err := parseError([]byte("server full"))
-			if err == nil && m != "server full" {
-				t.Errorf("error message %q", m)
+			c, m, err := parseError([]byte("\x02server full"))
+			if err == nil && (m != "server full" || c != CodeServerFull) {
+				t.Errorf("error %v %q", c, m)
 			}
 			return err
 		}},
-		{"error empty", "Error message is 0 bytes", func() error { _, err := parseError(nil); return err }},
-		{"error long", "Error message is 1025 bytes", func() error { _, err := parseError(make([]byte, MaxErrorLen+1)); return err }},
-		{"error not UTF-8", "not valid UTF-8", func() error { _, err := parseError([]byte{0xc3}); return err }},
+		{"error empty", "Error is 0 bytes, want 2 to 1025", func() error { _, _, err := parseError(nil); return err }},
+		{"error code only", "Error is 1 bytes", func() error { _, _, err := parseError([]byte{1}); return err }},
+		{"error code 0", "Error code 0", func() error { _, _, err := parseError([]byte{0, 'x'}); return err }},
+		{"error long", "Error is 1026 bytes", func() error { _, _, err := parseError(make([]byte, MaxErrorLen+2)); return err }},
+		{"error not UTF-8", "not valid UTF-8", func() error { _, _, err := parseError([]byte{1, 0xc3}); return err }},
 		{"present ok", "", func() error {
-			gk, name, err := parsePeerPresent(present)
-			if err == nil && (gk != k || name != "nas") {
-				t.Errorf("present: %v %q", gk.Short(), name)
+			gk, err := parsePeerPresent(present)
+			if err == nil && gk != k {
+				t.Errorf("present: %v", gk.Short())
 			}
 			return err
 		}},
-		{"present no name", "", func() error { _, _, err := parsePeerPresent(k[:]); return err }},
-		{"present short", "PeerPresent is 31 bytes, want 32 to 96", func() error { _, _, err := parsePeerPresent(k[:31]); return err }},
-		{"present long name", "PeerPresent is 97 bytes", func() error {
-			_, _, err := parsePeerPresent(cat(k[:], make([]byte, 65)))
+		{"present short", "PeerPresent is 31 bytes, want 32", func() error { _, err := parsePeerPresent(k[:31]); return err }},
+		{"present with a name (version 1)", "PeerPresent is 35 bytes, want 32", func() error {
+			_, err := parsePeerPresent(cat(k[:], []byte("nas")))
 			return err
 		}},
-		{"present bad name", "PeerPresent: name", func() error { _, _, err := parsePeerPresent(cat(k[:], []byte{7})); return err }},
+		{"group info ok", "", func() error {
+			gi, err := parseGroupInfo(appendGroupInfo(nil, GroupInfo{Others: 3})[headerLen:])
+			if err == nil && gi.Others != 3 {
+				t.Errorf("group info %+v", gi)
+			}
+			return err
+		}},
+		{"group info later fields", "", func() error { _, err := parseGroupInfo([]byte{0, 0, 0, 1, 9, 9}); return err }},
+		{"group info short", "GroupInfo is 3 bytes", func() error { _, err := parseGroupInfo([]byte{0, 0, 1}); return err }},
+		{"group info absurd", "GroupInfo counts", func() error { _, err := parseGroupInfo([]byte{0xff, 0, 0, 1}); return err }},
 		{"gone ok", "", func() error {
 			gk, err := parsePeerGone(k[:])
 			if err == nil && gk != k {
@@ -205,20 +216,29 @@ func TestSmallMessages(t *testing.T) {
 }
 
 func TestAppendError(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", "error"},
-		{"server full", "server full"},
-		{strings.Repeat("é", 600), strings.Repeat("é", 512)}, // cut at a rune boundary
-		{"bad \xff byte", "bad ? byte"},
+	for _, tc := range []struct {
+		code Code
+		in   string
+		want string
+	}{
+		{CodeServerFull, "", "server full"},
+		{0, "", "protocol error"},
+		{CodeNoAuthKey, "needs a key", "needs a key"},
+		{CodeProtocol, strings.Repeat("é", 600), strings.Repeat("é", 512)}, // cut at a rune boundary
+		{CodeProtocol, "bad \xff byte", "bad ? byte"},
 	} {
-		f := appendError(nil, tc.in)
+		f := appendError(nil, tc.code, tc.in)
 		typ, n, err := parseHeader(f)
 		if err != nil || typ != frameError || n != len(f)-headerLen {
 			t.Fatalf("%q: header %v %d %v", tc.in, typ, n, err)
 		}
-		got, err := parseError(f[headerLen:])
-		if err != nil || got != tc.want {
-			t.Errorf("appendError(%.20q) decodes to %.20q, %v; want %.20q", tc.in, got, err, tc.want)
+		code, got, err := parseError(f[headerLen:])
+		wantCode := tc.code
+		if wantCode == 0 {
+			wantCode = CodeProtocol
+		}
+		if err != nil || got != tc.want || code != wantCode {
+			t.Errorf("appendError(%v, %.20q) decodes to %v %.20q, %v; want %.20q", tc.code, tc.in, code, got, err, tc.want)
 		}
 	}
 }
@@ -230,24 +250,6 @@ func TestPutDatagram(t *testing.T) {
 	want := cat(hdr(frameSend, keyLen+3), k[:], []byte("abc"))
 	if !bytes.Equal(b, want) {
 		t.Fatalf("putDatagram = %x, want %x", b, want)
-	}
-}
-
-func TestValidateName(t *testing.T) {
-	for _, tc := range []struct{ in, want string }{
-		{"", ""},
-		{"home server", ""},
-		{"büro-pc", ""},
-		{strings.Repeat("x", 64), ""},
-		{strings.Repeat("x", 65), "name is 65 bytes long; the limit is 64"},
-		{"tab\there", "control"},
-		{"\x00", "control"},
-		{"\xff", "not valid UTF-8"},
-	} {
-		err := validateName(tc.in)
-		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("validateName(%q) = %v, want %q", tc.in, err, tc.want)
-		}
 	}
 }
 
@@ -289,31 +291,63 @@ func TestProof(t *testing.T) {
 	node, _ := identity.GeneratePrivateKey()
 	server, _ := identity.GeneratePrivateKey()
 	other, _ := identity.GeneratePrivateKey()
-	group := identity.DeriveGroupID("home")
 	var ch [challengeLen]byte
 	ch[0] = 1
-	pub := node.Public()
+	h := clientHello{key: node.Public(), group: identity.DeriveGroupID("home")}
 
 	dhNode, _ := node.SharedSecret(server.Public())
-	dhServer, _ := server.SharedSecret(pub)
-	p1 := computeProof(dhNode, &ch, &group, &pub)
-	p2 := computeProof(dhServer, &ch, &group, &pub)
+	dhServer, _ := server.SharedSecret(h.key)
+	p1 := computeProof(dhNode, &ch, &h)
+	p2 := computeProof(dhServer, &ch, &h)
 	if !proofsEqual(&p1, &p2) {
 		t.Fatal("client and server compute different proofs")
 	}
-	// A node that does not own pub cannot produce the proof.
+	// A node that does not own the key cannot produce the proof.
 	dhOther, _ := other.SharedSecret(server.Public())
-	if p := computeProof(dhOther, &ch, &group, &pub); proofsEqual(&p, &p2) {
+	if p := computeProof(dhOther, &ch, &h); proofsEqual(&p, &p2) {
 		t.Fatal("proof made without the node key verifies")
 	}
-	// The proof binds the challenge and the group.
+	// The proof binds the challenge, the group, the group key and the instance.
 	ch2 := ch
 	ch2[0] = 2
-	if p := computeProof(dhNode, &ch2, &group, &pub); proofsEqual(&p, &p2) {
+	if p := computeProof(dhNode, &ch2, &h); proofsEqual(&p, &p2) {
 		t.Fatal("proof does not depend on the challenge")
 	}
-	g2 := identity.DeriveGroupID("office")
-	if p := computeProof(dhNode, &ch, &g2, &pub); proofsEqual(&p, &p2) {
-		t.Fatal("proof does not depend on the group")
+	for name, edit := range map[string]func(*clientHello){
+		"group":     func(h *clientHello) { h.group = identity.DeriveGroupID("office") },
+		"group key": func(h *clientHello) { h.groupKey[0] = 1 },
+		"instance":  func(h *clientHello) { h.instance[0] = 1 },
+	} {
+		h2 := h
+		edit(&h2)
+		if p := computeProof(dhNode, &ch, &h2); proofsEqual(&p, &p2) {
+			t.Errorf("proof does not depend on the %s", name)
+		}
+	}
+}
+
+func TestAuthProof(t *testing.T) {
+	k, err := GenerateAuthKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ch [challengeLen]byte
+	h := clientHello{key: key(1), group: identity.DeriveGroupID("home"), authID: k.ID()}
+	p := computeAuthProof((*[AuthKeySize]byte)(&k), &ch, &h)
+	other, _ := GenerateAuthKey()
+	if q := computeAuthProof((*[AuthKeySize]byte)(&other), &ch, &h); proofsEqual(&p, &q) {
+		t.Fatal("another key gives the same proof")
+	}
+	for name, edit := range map[string]func(*clientHello, *[challengeLen]byte){
+		"challenge": func(_ *clientHello, c *[challengeLen]byte) { c[0] = 1 },
+		"node key":  func(h *clientHello, _ *[challengeLen]byte) { h.key[0] ^= 1 },
+		"group":     func(h *clientHello, _ *[challengeLen]byte) { h.group[0] ^= 1 },
+		"group key": func(h *clientHello, _ *[challengeLen]byte) { h.groupKey[0] ^= 1 },
+	} {
+		h2, ch2 := h, ch
+		edit(&h2, &ch2)
+		if q := computeAuthProof((*[AuthKeySize]byte)(&k), &ch2, &h2); proofsEqual(&p, &q) {
+			t.Errorf("auth proof does not depend on the %s", name)
+		}
 	}
 }

@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // ErrProtocol marks a violation of the wire protocol by the other side: an
@@ -33,17 +34,38 @@ func (e *VersionError) Error() string {
 }
 
 // RejectedError is the rendezvous refusing a client during the handshake (server
-// full, bad proof, version mismatch...). Message is the server's explanation.
-type RejectedError struct{ Message string }
+// full, no auth key, version mismatch...). Code says why; Message is the server's
+// explanation.
+type RejectedError struct {
+	Code    Code
+	Message string
+}
 
-func (e *RejectedError) Error() string { return "rendezvous rejected us: " + e.Message }
+func (e *RejectedError) Error() string {
+	return "the rendezvous refused this node: " + explain(e.Code, e.Message)
+}
 
 // ClosedByServerError is the rendezvous closing an established connection with an
-// explanation (replaced by a newer connection, shutting down...).
-type ClosedByServerError struct{ Message string }
+// explanation (replaced by a newer connection, auth key revoked, shutting down...).
+type ClosedByServerError struct {
+	Code    Code
+	Message string
+}
 
 func (e *ClosedByServerError) Error() string {
-	return "rendezvous closed the connection: " + e.Message
+	return "the rendezvous closed the connection: " + explain(e.Code, e.Message)
+}
+
+// explain joins a code's name and the server's message, without saying the same
+// thing twice.
+func explain(c Code, msg string) string {
+	switch {
+	case msg == "":
+		return c.String()
+	case strings.Contains(msg, c.String()):
+		return msg
+	}
+	return c.String() + ": " + msg
 }
 
 // protoErr returns an error wrapping ErrProtocol.

@@ -72,7 +72,7 @@ func (fc *fakeConn) acceptHandshake() {
 	sh := serverHello{version: ProtocolVersion, ephPub: eph.Public()}
 	rand.Read(sh.challenge[:])
 	fc.write(appendServerHello(nil, sh))
-	if typ, _, err := readFrame(fc.br, clientHelloMaxLen); err != nil || typ != frameClientHello {
+	if typ, _, err := readFrame(fc.br, clientHelloLen); err != nil || typ != frameClientHello {
 		return
 	}
 	fc.write(cat(appendEmpty(nil, frameWelcome), appendEmpty(nil, framePeersEnd)))

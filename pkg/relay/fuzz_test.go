@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 )
 
@@ -48,16 +49,13 @@ func FuzzParseServerHello(f *testing.F) {
 }
 
 func FuzzParseClientHello(f *testing.F) {
-	f.Add(appendClientHello(nil, clientHello{version: ProtocolVersion, key: key(2), name: "nas"})[headerLen:])
+	f.Add(appendClientHello(nil, clientHello{version: ProtocolVersion, key: key(2), authID: AuthKeyID{1}})[headerLen:])
 	f.Add(appendClientHello(nil, clientHello{version: ProtocolVersion})[headerLen:])
 	f.Add([]byte{0, 9})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		h, err := parseClientHello(b)
 		if err != nil {
 			return
-		}
-		if validateName(h.name) != nil {
-			t.Fatalf("accepted invalid name %q", h.name)
 		}
 		if got := appendClientHello(nil, h)[headerLen:]; !bytes.Equal(got, b) {
 			t.Fatalf("re-encoded %x, want %x", got, b)
@@ -66,31 +64,76 @@ func FuzzParseClientHello(f *testing.F) {
 }
 
 func FuzzParseError(f *testing.F) {
-	f.Add([]byte("server full"))
+	f.Add([]byte("\x02server full"))
 	f.Add([]byte{0xff})
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		msg, err := parseError(b)
+		code, msg, err := parseError(b)
 		if err != nil {
 			return
 		}
-		if got := appendError(nil, msg)[headerLen:]; !bytes.Equal(got, b) {
+		if got := appendError(nil, code, msg)[headerLen:]; !bytes.Equal(got, b) {
 			t.Fatalf("re-encoded %q, want %q", got, b)
 		}
 	})
 }
 
 func FuzzParsePeerPresent(f *testing.F) {
-	f.Add(appendPeerPresent(nil, key(3), "laptop")[headerLen:])
-	f.Add(make([]byte, keyLen))
+	f.Add(appendPeerPresent(nil, key(3))[headerLen:])
 	f.Add(append(make([]byte, keyLen), 0x1b))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		k, name, err := parsePeerPresent(b)
+		k, err := parsePeerPresent(b)
 		if err != nil {
 			return
 		}
-		if got := appendPeerPresent(nil, k, name)[headerLen:]; !bytes.Equal(got, b) {
+		if got := appendPeerPresent(nil, k)[headerLen:]; !bytes.Equal(got, b) {
 			t.Fatalf("re-encoded %x, want %x", got, b)
+		}
+	})
+}
+
+func FuzzParseGroupInfo(f *testing.F) {
+	f.Add(appendGroupInfo(nil, GroupInfo{Others: 2})[headerLen:])
+	f.Add([]byte{0, 0, 0, 1, 7})
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		gi, err := parseGroupInfo(b)
+		if err != nil {
+			return
+		}
+		if gi.Others < 0 || gi.Others > 1<<24 {
+			t.Fatalf("accepted a count of %d", gi.Others)
+		}
+		if got := appendGroupInfo(nil, gi)[headerLen:]; !bytes.Equal(got, b[:groupInfoLen]) {
+			t.Fatalf("re-encoded %x, want %x", got, b[:groupInfoLen])
+		}
+	})
+}
+
+func FuzzParseAuthKeys(f *testing.F) {
+	k1 := AuthSecret{1}
+	f.Add("# keys\n" + k1.Encode() + " label=alice groups=home,lab expires=2027-07-01\n")
+	f.Add(k1.Encode() + " expires=2027-07-01T12:00:00Z\n\n" + k1.Encode())
+	f.Add("mnrk1_ label=x")
+	f.Add(k1.Encode() + " groups=,")
+	f.Fuzz(func(t *testing.T, content string) {
+		ks, err := ParseAuthKeys("keys", content)
+		if err != nil {
+			// Errors never quote what may be a key (with a typo in it).
+			for _, line := range strings.Split(content, "\n") {
+				if f := strings.Fields(line); len(f) > 0 && len(f[0]) > 8 && strings.Contains(err.Error(), f[0]) {
+					t.Fatalf("error quotes %q: %v", f[0], err)
+				}
+			}
+			return
+		}
+		for _, k := range ks.List() {
+			if k.ID != k.Secret.ID() || k.Line < 1 {
+				t.Fatalf("key %+v", k)
+			}
+			if len(k.Groups) != len(k.groupID) {
+				t.Fatalf("groups %v vs %d ids", k.Groups, len(k.groupID))
+			}
 		}
 	})
 }
@@ -153,7 +196,7 @@ func FuzzParseEmpty(f *testing.F) {
 // exactly the frames the stream holds and then report EOF or an error.
 func FuzzReadFrame(f *testing.F) {
 	k := key(1)
-	f.Add(cat(appendPeerPresent(nil, k, "a"), appendEmpty(nil, framePeersEnd), hdr(frameSend, 33), k[:], []byte{9}))
+	f.Add(cat(appendPeerPresent(nil, k), appendEmpty(nil, framePeersEnd), hdr(frameSend, 33), k[:], []byte{9}))
 	f.Add(hdr(frameSend, MaxFrameLen+1))
 	f.Add([]byte("MESHRDV1"))
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -120,6 +120,9 @@ func startServer(t testing.TB, cfg ServerConfig, addr string) *testServer {
 	if cfg.Logger == nil {
 		cfg.Logger = lb.logger()
 	}
+	if cfg.RefusalLogEvery == 0 {
+		cfg.RefusalLogEvery = -1 // tests look for each refusal's line
+	}
 	s := NewServer(cfg)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -154,6 +157,34 @@ type testClient struct {
 	stop    func()
 }
 
+// groups caches derived groups: DeriveGroup is deliberately slow.
+var groups = struct {
+	sync.Mutex
+	m map[string]identity.Group
+}{m: map[string]identity.Group{}}
+
+// testGroup returns the group name with the test secret.
+func testGroup(t testing.TB, name string) identity.Group {
+	t.Helper()
+	return testGroupSecret(t, name, "test-secret-of-"+name)
+}
+
+// testGroupSecret returns the group name with secret.
+func testGroupSecret(t testing.TB, name, secret string) identity.Group {
+	t.Helper()
+	groups.Lock()
+	defer groups.Unlock()
+	if g, ok := groups.m[name+"\x00"+secret]; ok {
+		return g
+	}
+	g, err := identity.DeriveGroup(name, secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	groups.m[name+"\x00"+secret] = g
+	return g
+}
+
 func newKey(t testing.TB) identity.PrivateKey {
 	t.Helper()
 	k, err := identity.GeneratePrivateKey()
@@ -175,8 +206,7 @@ func startClient(t *testing.T, addr, group, name string, edit func(*ClientConfig
 	}
 	cfg := ClientConfig{
 		Addr:       addr,
-		Group:      identity.DeriveGroupID(group),
-		Name:       name,
+		Group:      testGroup(t, group),
 		Logger:     tc.log.logger(),
 		MinBackoff: 20 * time.Millisecond,
 		MaxBackoff: 200 * time.Millisecond,
@@ -247,12 +277,28 @@ func (tc *testClient) waitEvent(t *testing.T, kind PresenceKind, k identity.Publ
 	return PresenceEvent{}
 }
 
+// waitJoined waits for k to join, skipping other events.
+func (tc *testClient) waitJoined(t *testing.T, k identity.PublicKey) {
+	t.Helper()
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case ev := <-tc.events:
+			if ev.Kind == PeerJoined && ev.Key == k {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("%s did not join", k.Short())
+		}
+	}
+}
+
 // noEvents fails if presence events are pending.
 func (tc *testClient) noEvents(t *testing.T) {
 	t.Helper()
 	select {
 	case ev := <-tc.events:
-		t.Fatalf("unexpected event %v %s (%s)", ev.Kind, ev.Key.Short(), ev.Name)
+		t.Fatalf("unexpected event %v %s", ev.Kind, ev.Key.Short())
 	default:
 	}
 }
@@ -304,18 +350,33 @@ func dialRaw(t *testing.T, addr string) *rawConn {
 }
 
 // joinRaw dials and completes the handshake with a fresh key (or key, if set).
-func joinRaw(t *testing.T, addr, group, name string, key identity.PrivateKey) *rawConn {
+func joinRaw(t *testing.T, addr, group string, key identity.PrivateKey) *rawConn {
 	t.Helper()
 	rc := dialRaw(t, addr)
-	if key.IsZero() {
-		key = newKey(t)
-	}
-	rc.key, rc.pub = key, key.Public()
-	rc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := clientHandshake(rc, rc.br, identity.DeriveGroupID(group), key, name); err != nil {
+	if err := rc.handshake(t, ClientConfig{Group: testGroup(t, group), Key: key}); err != nil {
 		t.Fatalf("raw handshake: %v", err)
 	}
 	return rc
+}
+
+// handshake runs the client handshake on rc with cfg (Addr and a missing Key are
+// filled in).
+func (rc *rawConn) handshake(t *testing.T, cfg ClientConfig) error {
+	t.Helper()
+	if cfg.Key.IsZero() {
+		cfg.Key = newKey(t)
+	}
+	if cfg.Addr == "" {
+		cfg.Addr = rc.RemoteAddr().String()
+	}
+	c, err := NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc.key, rc.pub = cfg.Key, cfg.Key.Public()
+	rc.SetDeadline(time.Now().Add(5 * time.Second))
+	_, err = c.handshake(rc, rc.br)
+	return err
 }
 
 // next reads the next frame (copying its payload).
@@ -345,8 +406,8 @@ func (rc *rawConn) expectClosed(t *testing.T) string {
 			rc.Close()
 			return msg
 		}
-		if typ == frameError {
-			msg = string(body)
+		if typ == frameError && len(body) > 1 {
+			msg = string(body[1:])
 		}
 	}
 }

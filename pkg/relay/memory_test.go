@@ -20,7 +20,7 @@ func TestIdleConnMemory(t *testing.T) {
 	}
 	checkGoroutines(t)
 	const n = 300
-	srv := startServer(t, ServerConfig{}, "")
+	srv := startServer(t, ServerConfig{MaxConnsPerIP: -1}, "")
 	keys := make([]identity.PrivateKey, n)
 	for i := range keys {
 		keys[i] = newKey(t)
@@ -40,8 +40,11 @@ func TestIdleConnMemory(t *testing.T) {
 		conns = append(conns, nc)
 		nc.SetDeadline(time.Now().Add(5 * time.Second))
 		// Groups of ten, as in a deployment with many small groups.
-		group := identity.DeriveGroupID(fmt.Sprintf("group-%d", i/10))
-		if _, err := clientHandshake(nc, bufio.NewReaderSize(nc, 256), group, keys[i], fmt.Sprintf("node-%03d", i)); err != nil {
+		c, err := NewClient(ClientConfig{Addr: srv.addr, Key: keys[i], Group: testGroup(t, fmt.Sprintf("group-%d", i/10))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.handshake(nc, bufio.NewReaderSize(nc, 256)); err != nil {
 			t.Fatal(err)
 		}
 	}

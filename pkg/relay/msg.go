@@ -2,8 +2,6 @@ package relay
 
 import (
 	"encoding/binary"
-	"fmt"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/meshnode/meshnode/pkg/identity"
@@ -19,11 +17,15 @@ type serverHello struct {
 }
 
 type clientHello struct {
-	version uint16
-	group   identity.GroupID
-	key     identity.PublicKey
-	proof   [proofLen]byte
-	name    string
+	version  uint16
+	key      identity.PublicKey
+	proof    [proofLen]byte
+	instance [instanceLen]byte
+	group    identity.GroupID
+	groupKey identity.GroupKey
+	groupSig [groupSigLen]byte
+	authID   AuthKeyID // all zero: no auth key
+	auth     [proofLen]byte
 }
 
 // parseServerHello decodes a ServerHello. A version other than ours is a
@@ -63,47 +65,32 @@ func parseClientHello(b []byte) (clientHello, error) {
 	if h.version != ProtocolVersion {
 		return h, &VersionError{Server: ProtocolVersion, Client: int(h.version)}
 	}
-	if len(b) < clientHelloMinLen || len(b) > clientHelloMaxLen {
-		return h, protoErr("ClientHello is %d bytes, want %d to %d", len(b), clientHelloMinLen, clientHelloMaxLen)
+	if len(b) != clientHelloLen {
+		return h, protoErr("ClientHello is %d bytes, want %d", len(b), clientHelloLen)
 	}
 	p := b[2:]
-	copy(h.group[:], p)
-	p = p[keyLen:]
-	copy(h.key[:], p)
-	p = p[keyLen:]
-	copy(h.proof[:], p)
-	p = p[proofLen:]
-	if err := validateName(p); err != nil {
-		return h, protoErr("ClientHello: %v", err)
-	}
-	h.name = string(p)
+	p = p[copy(h.key[:], p):]
+	p = p[copy(h.proof[:], p):]
+	p = p[copy(h.instance[:], p):]
+	p = p[copy(h.group[:], p):]
+	p = p[copy(h.groupKey[:], p):]
+	p = p[copy(h.groupSig[:], p):]
+	p = p[copy(h.authID[:], p):]
+	copy(h.auth[:], p)
 	return h, nil
 }
 
 func appendClientHello(b []byte, h clientHello) []byte {
-	b = appendHeader(b, frameClientHello, clientHelloMinLen+len(h.name))
+	b = appendHeader(b, frameClientHello, clientHelloLen)
 	b = binary.BigEndian.AppendUint16(b, h.version)
-	b = append(b, h.group[:]...)
 	b = append(b, h.key[:]...)
 	b = append(b, h.proof[:]...)
-	return append(b, h.name...)
-}
-
-// validateName checks a node name: at most MaxNameLen bytes of printable UTF-8.
-func validateName[S string | []byte](name S) error {
-	if len(name) > MaxNameLen {
-		return fmt.Errorf("name is %d bytes long; the limit is %d", len(name), MaxNameLen)
-	}
-	s := string(name) // no allocation for a string; a short copy for a []byte
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("name %q is not valid UTF-8", s)
-	}
-	for _, r := range s {
-		if !unicode.IsPrint(r) {
-			return fmt.Errorf("name %q contains a control or non-printable character", s)
-		}
-	}
-	return nil
+	b = append(b, h.instance[:]...)
+	b = append(b, h.group[:]...)
+	b = append(b, h.groupKey[:]...)
+	b = append(b, h.groupSig[:]...)
+	b = append(b, h.authID[:]...)
+	return append(b, h.auth[:]...)
 }
 
 // parseEmpty checks the payload of a frame that carries none (Welcome, PeersEnd).
@@ -116,22 +103,28 @@ func parseEmpty(t frameType, b []byte) error {
 
 func appendEmpty(b []byte, t frameType) []byte { return appendHeader(b, t, 0) }
 
-// parseError decodes an Error message.
-func parseError(b []byte) (string, error) {
-	if len(b) == 0 || len(b) > MaxErrorLen {
-		return "", protoErr("Error message is %d bytes, want 1 to %d", len(b), MaxErrorLen)
+// parseError decodes an Error: a code and a message.
+func parseError(b []byte) (Code, string, error) {
+	if len(b) < 2 || len(b) > 1+MaxErrorLen {
+		return 0, "", protoErr("Error is %d bytes, want 2 to %d", len(b), 1+MaxErrorLen)
 	}
-	if !utf8.Valid(b) {
-		return "", protoErr("Error message is not valid UTF-8")
+	if b[0] == 0 {
+		return 0, "", protoErr("Error code 0")
 	}
-	return string(b), nil
+	if !utf8.Valid(b[1:]) {
+		return 0, "", protoErr("Error message is not valid UTF-8")
+	}
+	return Code(b[0]), string(b[1:]), nil
 }
 
 // appendError appends an Error frame. msg is cut to MaxErrorLen bytes at a rune
-// boundary; an empty msg becomes "error".
-func appendError(b []byte, msg string) []byte {
+// boundary; an empty msg becomes the code's name.
+func appendError(b []byte, code Code, msg string) []byte {
+	if code == 0 {
+		code = CodeProtocol
+	}
 	if msg == "" {
-		msg = "error"
+		msg = code.String()
 	}
 	if len(msg) > MaxErrorLen {
 		cut := MaxErrorLen
@@ -141,7 +134,8 @@ func appendError(b []byte, msg string) []byte {
 		msg = msg[:cut]
 	}
 	msg = toValidUTF8(msg)
-	b = appendHeader(b, frameError, len(msg))
+	b = appendHeader(b, frameError, 1+len(msg))
+	b = append(b, byte(code))
 	return append(b, msg...)
 }
 
@@ -162,22 +156,18 @@ func toValidUTF8(s string) string {
 }
 
 // parsePeerPresent decodes a PeerPresent.
-func parsePeerPresent(b []byte) (identity.PublicKey, string, error) {
+func parsePeerPresent(b []byte) (identity.PublicKey, error) {
 	var k identity.PublicKey
-	if len(b) < keyLen || len(b) > keyLen+MaxNameLen {
-		return k, "", protoErr("PeerPresent is %d bytes, want %d to %d", len(b), keyLen, keyLen+MaxNameLen)
+	if len(b) != keyLen {
+		return k, protoErr("PeerPresent is %d bytes, want %d", len(b), keyLen)
 	}
 	copy(k[:], b)
-	if err := validateName(b[keyLen:]); err != nil {
-		return k, "", protoErr("PeerPresent: %v", err)
-	}
-	return k, string(b[keyLen:]), nil
+	return k, nil
 }
 
-func appendPeerPresent(b []byte, k identity.PublicKey, name string) []byte {
-	b = appendHeader(b, framePeerPresent, keyLen+len(name))
-	b = append(b, k[:]...)
-	return append(b, name...)
+func appendPeerPresent(b []byte, k identity.PublicKey) []byte {
+	b = appendHeader(b, framePeerPresent, keyLen)
+	return append(b, k[:]...)
 }
 
 // parsePeerGone decodes a PeerGone.
@@ -274,4 +264,30 @@ func appendServerInfo(b []byte, info ServerInfo) []byte {
 		b = binary.BigEndian.AppendUint16(b, p)
 	}
 	return b
+}
+
+// GroupInfo is what the rendezvous tells a node about its group name (the optional
+// GroupInfo frame, see proto.go).
+type GroupInfo struct {
+	// Others is how many nodes use the same group name with another group key:
+	// a different secret.
+	Others int
+}
+
+// parseGroupInfo decodes a GroupInfo payload; bytes after the known fields are
+// ignored.
+func parseGroupInfo(b []byte) (GroupInfo, error) {
+	if len(b) < groupInfoLen {
+		return GroupInfo{}, protoErr("GroupInfo is %d bytes, want at least %d", len(b), groupInfoLen)
+	}
+	n := binary.BigEndian.Uint32(b)
+	if n > 1<<24 {
+		return GroupInfo{}, protoErr("GroupInfo counts %d other nodes", n)
+	}
+	return GroupInfo{Others: int(n)}, nil
+}
+
+func appendGroupInfo(b []byte, gi GroupInfo) []byte {
+	b = appendHeader(b, frameGroupInfo, groupInfoLen)
+	return binary.BigEndian.AppendUint32(b, uint32(gi.Others))
 }

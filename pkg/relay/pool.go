@@ -5,7 +5,14 @@ import "sync"
 // frameBuf is one encoded frame owned by whoever holds the pointer: a reader that
 // builds it, then the queue it is pushed to, then the writer that sends it and
 // puts it back.
-type frameBuf struct{ b []byte }
+type frameBuf struct {
+	b []byte
+	// src is the sender of a datagram queued on a server (its connection's id),
+	// for the receiver queue's fair share; 0 otherwise.
+	src uint64
+	// budgeted: the frame's bytes count against the server's queue budget.
+	budgeted bool
+}
 
 // bufClasses are the capacities of pooled frame buffers: control frames, typical
 // datagrams (KCP's ~1350 bytes plus headers), larger ones, and the largest frame.
@@ -34,6 +41,7 @@ func (p *bufPool) get(n int) *frameBuf {
 // put returns fb to its class. fb must not be used afterwards.
 func (p *bufPool) put(fb *frameBuf) {
 	c := cap(fb.b)
+	fb.src, fb.budgeted = 0, false
 	for i, size := range bufClasses {
 		if c == size {
 			fb.b = fb.b[:0]

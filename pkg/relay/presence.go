@@ -29,16 +29,10 @@ func (k PresenceKind) String() string {
 }
 
 // PresenceEvent is a change of the group's membership as the client sees it.
+// Presence carries keys only: names travel between members, sealed.
 type PresenceEvent struct {
 	Kind PresenceKind
 	Key  identity.PublicKey
-	Name string
-}
-
-// Peer is a member of our group present at the rendezvous.
-type Peer struct {
-	Key  identity.PublicKey
-	Name string
 }
 
 // presence is the client's view of its group. Across reconnects it collects the
@@ -48,18 +42,18 @@ type presence struct {
 	self identity.PublicKey
 
 	mu      sync.Mutex
-	peers   map[identity.PublicKey]string // as reported to the node above
-	pending map[identity.PublicKey]string // initial list being collected; nil once synced
+	peers   map[identity.PublicKey]struct{} // as reported to the node above
+	pending map[identity.PublicKey]struct{} // initial list being collected; nil once synced
 }
 
 func newPresence(self identity.PublicKey) *presence {
-	return &presence{self: self, peers: make(map[identity.PublicKey]string)}
+	return &presence{self: self, peers: make(map[identity.PublicKey]struct{})}
 }
 
 // resync starts collecting a new initial list (a new connection).
 func (p *presence) resync() {
 	p.mu.Lock()
-	p.pending = make(map[identity.PublicKey]string)
+	p.pending = make(map[identity.PublicKey]struct{})
 	p.mu.Unlock()
 }
 
@@ -71,22 +65,21 @@ func (p *presence) syncing() bool {
 }
 
 // present records a PeerPresent and returns the events to report.
-func (p *presence) present(k identity.PublicKey, name string) []PresenceEvent {
+func (p *presence) present(k identity.PublicKey) []PresenceEvent {
 	if k == p.self {
 		return nil
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.pending != nil {
-		p.pending[k] = name
+		p.pending[k] = struct{}{}
 		return nil
 	}
-	_, known := p.peers[k]
-	p.peers[k] = name // a known peer's new name is recorded silently
-	if known {
+	if _, known := p.peers[k]; known {
 		return nil
 	}
-	return []PresenceEvent{{Kind: PeerJoined, Key: k, Name: name}}
+	p.peers[k] = struct{}{}
+	return []PresenceEvent{{Kind: PeerJoined, Key: k}}
 }
 
 // gone records a PeerGone and returns the events to report.
@@ -97,12 +90,11 @@ func (p *presence) gone(k identity.PublicKey) []PresenceEvent {
 		delete(p.pending, k)
 		return nil
 	}
-	name, known := p.peers[k]
-	if !known {
+	if _, known := p.peers[k]; !known {
 		return nil
 	}
 	delete(p.peers, k)
-	return []PresenceEvent{{Kind: PeerLeft, Key: k, Name: name}}
+	return []PresenceEvent{{Kind: PeerLeft, Key: k}}
 }
 
 // end completes the initial list (PeersEnd) and returns the difference to the
@@ -114,14 +106,14 @@ func (p *presence) end() []PresenceEvent {
 		return nil
 	}
 	var left, joined []PresenceEvent
-	for k, name := range p.peers {
+	for k := range p.peers {
 		if _, ok := p.pending[k]; !ok {
-			left = append(left, PresenceEvent{Kind: PeerLeft, Key: k, Name: name})
+			left = append(left, PresenceEvent{Kind: PeerLeft, Key: k})
 		}
 	}
-	for k, name := range p.pending {
+	for k := range p.pending {
 		if _, ok := p.peers[k]; !ok {
-			joined = append(joined, PresenceEvent{Kind: PeerJoined, Key: k, Name: name})
+			joined = append(joined, PresenceEvent{Kind: PeerJoined, Key: k})
 		}
 	}
 	p.peers, p.pending = p.pending, nil
@@ -132,13 +124,13 @@ func (p *presence) end() []PresenceEvent {
 }
 
 // list returns the current peers in key order.
-func (p *presence) list() []Peer {
+func (p *presence) list() []identity.PublicKey {
 	p.mu.Lock()
-	out := make([]Peer, 0, len(p.peers))
-	for k, name := range p.peers {
-		out = append(out, Peer{Key: k, Name: name})
+	out := make([]identity.PublicKey, 0, len(p.peers))
+	for k := range p.peers {
+		out = append(out, k)
 	}
 	p.mu.Unlock()
-	slices.SortFunc(out, func(a, b Peer) int { return bytes.Compare(a.Key[:], b.Key[:]) })
+	slices.SortFunc(out, func(a, b identity.PublicKey) int { return bytes.Compare(a[:], b[:]) })
 	return out
 }

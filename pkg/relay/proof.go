@@ -3,23 +3,59 @@ package relay
 import (
 	"crypto/subtle"
 	"fmt"
+	"hash"
 
 	"golang.org/x/crypto/blake2s"
 
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
-// computeProof returns the handshake proof for dh = X25519(node key, server
-// ephemeral key) (see proto.go).
-func computeProof(dh [identity.KeySize]byte, challenge *[challengeLen]byte, group *identity.GroupID, key *identity.PublicKey) [proofLen]byte {
-	mac, err := blake2s.New256(dh[:])
-	if err != nil {
-		panic(fmt.Sprintf("relay: blake2s with a 32-byte key: %v", err)) // cannot happen
-	}
+// The three proofs of a ClientHello (layouts in proto.go). Each covers the server's
+// fresh challenge, so none is worth anything on another connection.
+
+// computeProof returns the node proof for dh = X25519(node key, server ephemeral
+// key).
+func computeProof(dh [identity.KeySize]byte, challenge *[challengeLen]byte, h *clientHello) [proofLen]byte {
+	mac := newMAC(dh[:])
 	mac.Write([]byte(proofDomain))
 	mac.Write(challenge[:])
-	mac.Write(group[:])
-	mac.Write(key[:])
+	mac.Write(h.key[:])
+	mac.Write(h.instance[:])
+	mac.Write(h.group[:])
+	mac.Write(h.groupKey[:])
+	return sum(mac)
+}
+
+// admissionMessage is what the group signature signs.
+func admissionMessage(challenge *[challengeLen]byte, node *identity.PublicKey, group *identity.GroupID) []byte {
+	m := make([]byte, 0, len(admissionDomain)+challengeLen+keyLen+keyLen)
+	m = append(m, admissionDomain...)
+	m = append(m, challenge[:]...)
+	m = append(m, node[:]...)
+	return append(m, group[:]...)
+}
+
+// computeAuthProof returns the auth proof made with an auth key's secret.
+func computeAuthProof(secret *[AuthKeySize]byte, challenge *[challengeLen]byte, h *clientHello) [proofLen]byte {
+	mac := newMAC(secret[:])
+	mac.Write([]byte(authDomain))
+	mac.Write(challenge[:])
+	mac.Write(h.key[:])
+	mac.Write(h.group[:])
+	mac.Write(h.groupKey[:])
+	mac.Write(h.authID[:])
+	return sum(mac)
+}
+
+func newMAC(key []byte) hash.Hash {
+	mac, err := blake2s.New256(key)
+	if err != nil {
+		panic(fmt.Sprintf("relay: blake2s with a %d-byte key: %v", len(key), err)) // cannot happen
+	}
+	return mac
+}
+
+func sum(mac hash.Hash) [proofLen]byte {
 	var p [proofLen]byte
 	mac.Sum(p[:0])
 	return p

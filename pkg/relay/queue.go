@@ -14,8 +14,21 @@ import (
 // Datagrams are refused once limit is reached (the caller drops them). Control
 // frames (presence, pings, errors) may use up to ctlLimit: they must not be lost,
 // so a control push beyond that reports overflow and the caller disconnects.
+//
+// On the server, datagrams also meet two more bounds. Fair share: a sender may
+// hold at most limit/(n+1) of a receiver's queue, n being the senders with bytes
+// in it (itself included). So a lone sender uses up to half of the queue and
+// there is always room for one more: a flood from one member cannot crowd out
+// another's traffic to the same receiver. The flooder's excess is dropped while
+// the other keeps its share. Budget: beyond a small floor per queue (budgetFloor),
+// all queues of a server together hold at most a fixed number of bytes
+// (ServerConfig.QueueMemory), so many slow receivers cannot exhaust memory while
+// a receiver with a short queue is never refused for what others hold.
 type sendQueue struct {
-	pool *bufPool
+	pool   *bufPool
+	fair   bool    // track bytes per sender (server queues)
+	budget *budget // shared by all queues of a server; nil = none
+	floor  int64   // bytes a queue holds before the budget applies
 
 	mu        sync.Mutex
 	items     []*frameBuf
@@ -30,6 +43,8 @@ type sendQueue struct {
 	// connections, where idle memory counts; a node's one client keeps them).
 	shrinkIdle bool
 
+	senders map[uint64]int64 // bytes queued per sender id (fair queues; under mu)
+
 	wake    chan struct{} // cap 1: the writer has work (or should look at the state)
 	waiters atomic.Int32  // producers waiting in space
 	space   chan struct{} // cap 1: the writer freed bytes
@@ -40,9 +55,21 @@ type pushResult int
 const (
 	pushed       pushResult = iota
 	pushFull                // datagram refused: the queue is at its limit
+	pushUnfair              // datagram refused: its sender holds its fair share already
+	pushBudget              // datagram refused: the server's queue memory is used up
 	pushOverflow            // control frame refused: the queue is beyond ctlLimit
 	pushClosed              // the queue is closed or finishing
 )
+
+// budgetFloor is what a server queue holds before the shared budget applies: a
+// few dozen datagrams, so a receiver with a short queue always gets its traffic.
+const budgetFloor = 32 << 10
+
+// budget is a byte count shared by several queues, with a limit.
+type budget struct {
+	used  atomic.Int64
+	limit int64
+}
 
 // maxIdleQueueCap is the item capacity an idle queue keeps; busy queues keep what
 // they grew to, and shrink when their writer parks, so idle connections stay small.
@@ -59,6 +86,7 @@ func newSendQueue(pool *bufPool, limit int) sendQueue {
 }
 
 // push appends fb. Unless the result is pushed, the caller keeps ownership of fb.
+// A datagram's sender is fb.src (0: none, which fair queues do not track).
 func (q *sendQueue) push(fb *frameBuf, control bool) pushResult {
 	n := int64(len(fb.b))
 	limit := q.limit
@@ -76,6 +104,32 @@ func (q *sendQueue) push(fb *frameBuf, control bool) pushResult {
 			return pushOverflow
 		}
 		return pushFull
+	}
+	track := !control && q.fair && fb.src != 0
+	if track {
+		mine, ok := q.senders[fb.src]
+		active := len(q.senders)
+		if !ok {
+			active++
+		}
+		if mine+n > q.limit/int64(active+1) {
+			q.mu.Unlock()
+			return pushUnfair
+		}
+	}
+	if !control && q.budget != nil && q.bytes.Load()+n > q.floor {
+		if q.budget.used.Add(n) > q.budget.limit {
+			q.budget.used.Add(-n)
+			q.mu.Unlock()
+			return pushBudget
+		}
+		fb.budgeted = true
+	}
+	if track {
+		if q.senders == nil {
+			q.senders = make(map[uint64]int64)
+		}
+		q.senders[fb.src] += n
 	}
 	q.bytes.Add(n)
 	q.items = append(q.items, fb)
@@ -110,9 +164,24 @@ func (q *sendQueue) shrink() {
 	q.mu.Unlock()
 }
 
-// written releases n bytes of queue space after the writer consumed a frame.
-func (q *sendQueue) written(n int) {
-	q.bytes.Add(-int64(n))
+// written releases fb's queue space after the writer consumed it (or a closing
+// queue discarded it). The caller then releases fb itself.
+func (q *sendQueue) written(fb *frameBuf) {
+	n := int64(len(fb.b))
+	if fb.budgeted {
+		q.budget.used.Add(-n)
+		fb.budgeted = false
+	}
+	if q.fair && fb.src != 0 {
+		q.mu.Lock()
+		if left := q.senders[fb.src] - n; left > 0 {
+			q.senders[fb.src] = left
+		} else {
+			delete(q.senders, fb.src)
+		}
+		q.mu.Unlock()
+	}
+	q.bytes.Add(-n)
 	if q.waiters.Load() > 0 {
 		signal(q.space)
 	}
@@ -143,7 +212,7 @@ func (q *sendQueue) close() {
 	q.closed = true
 	q.mu.Unlock()
 	for _, fb := range items {
-		q.bytes.Add(-int64(len(fb.b)))
+		q.written(fb)
 		q.pool.put(fb)
 	}
 	signal(q.wake)

@@ -22,16 +22,13 @@ func TestRelayWithinGroupOnly(t *testing.T) {
 	c := startClient(t, srv.addr, "office", "carol", nil)
 	c.waitState(t, true)
 
-	if ev := a.waitEvent(t, PeerJoined, b.pub); ev.Name != "bob" {
-		t.Fatalf("a sees bob as %q", ev.Name)
-	}
-	if ev := b.waitEvent(t, PeerJoined, a.pub); ev.Name != "alice" {
-		t.Fatalf("b sees alice as %q", ev.Name)
-	}
-	if p := a.Peers(); len(p) != 1 || p[0] != (Peer{Key: b.pub, Name: "bob"}) {
+	a.waitEvent(t, PeerJoined, b.pub)
+	b.waitEvent(t, PeerJoined, a.pub)
+	if p := a.Peers(); len(p) != 1 || p[0] != b.pub {
 		t.Fatalf("a.Peers() = %+v", p)
 	}
-	srv.log.waitLog(t, "level=INFO", `msg="node joined"`, "group="+identity.DeriveGroupID("home").Short(), short(a.pub), "name=alice", "remote=127.0.0.1:")
+	srv.log.waitLog(t, "level=INFO", `msg="node joined"`, "group="+identity.DeriveGroupID("home").Short(),
+		"gk="+testGroup(t, "home").Key.Short(), short(a.pub), "remote=127.0.0.1:")
 
 	// Datagrams both ways, byte-identical, all sizes up to the limit.
 	for _, n := range []int{0, 1, 1350, 4000, MaxDatagramLen} {
@@ -91,8 +88,8 @@ func TestPresenceListAndPeersEnd(t *testing.T) {
 	a.waitEvent(t, PeerJoined, b.pub)
 	b.waitEvent(t, PeerJoined, a.pub)
 
-	rc := joinRaw(t, srv.addr, "home", "raw", identity.PrivateKey{})
-	seen := map[identity.PublicKey]string{}
+	rc := joinRaw(t, srv.addr, "home", identity.PrivateKey{})
+	seen := map[identity.PublicKey]bool{}
 	for {
 		typ, body := rc.next(t)
 		if typ == framePeersEnd {
@@ -101,13 +98,13 @@ func TestPresenceListAndPeersEnd(t *testing.T) {
 		if typ != framePeerPresent {
 			t.Fatalf("got %v before PeersEnd", typ)
 		}
-		k, name, err := parsePeerPresent(body)
+		k, err := parsePeerPresent(body)
 		if err != nil {
 			t.Fatal(err)
 		}
-		seen[k] = name
+		seen[k] = true
 	}
-	if len(seen) != 2 || seen[a.pub] != "alice" || seen[b.pub] != "bob" {
+	if len(seen) != 2 || !seen[a.pub] || !seen[b.pub] {
 		t.Fatalf("initial list %v", seen)
 	}
 	a.waitEvent(t, PeerJoined, rc.pub)
@@ -156,9 +153,10 @@ func TestBadProofRejected(t *testing.T) {
 	}
 	mallory := newKey(t)
 	dh, _ := mallory.SharedSecret(sh.ephPub)
-	group := identity.DeriveGroupID("home")
-	ch := clientHello{version: ProtocolVersion, group: group, key: a.pub, name: "alice"}
-	ch.proof = computeProof(dh, &sh.challenge, &group, &a.pub)
+	home := testGroup(t, "home")
+	ch := clientHello{version: ProtocolVersion, group: home.ID, groupKey: home.Key, key: a.pub}
+	ch.proof = computeProof(dh, &sh.challenge, &ch)
+	ch.groupSig, _ = home.SignAdmission(admissionMessage(&sh.challenge, &ch.key, &ch.group))
 	rc.write(t, appendClientHello(nil, ch))
 	if msg := rc.expectClosed(t); !strings.Contains(msg, "authentication failed") {
 		t.Fatalf("Error = %q", msg)
@@ -183,19 +181,19 @@ func TestVersionMismatch(t *testing.T) {
 	rc := dialRaw(t, srv.addr)
 	rc.write(t, []byte(Magic))
 	rc.next(t)
-	rc.write(t, cat(hdr(frameClientHello, 3), []byte{0, 2, 0}))
-	if msg := rc.expectClosed(t); msg != "protocol version mismatch: server 1, client 2" {
+	rc.write(t, cat(hdr(frameClientHello, 3), []byte{0, 3, 0}))
+	if msg := rc.expectClosed(t); msg != "protocol version mismatch: server 2, client 3" {
 		t.Fatalf("Error = %q", msg)
 	}
-	srv.log.waitLog(t, "level=WARN", "connection rejected", "protocol version mismatch: server 1, client 2")
+	srv.log.waitLog(t, "level=WARN", "connection rejected", "protocol version mismatch: server 2, client 3")
 
-	// The client side: a server that speaks version 2.
+	// The client side: a server that speaks version 3.
 	ln := fakeServer(t, func(fs *fakeConn) {
 		fs.readMagic()
-		fs.write(cat(hdr(frameServerHello, 3), []byte{0, 2, 0}))
+		fs.write(cat(hdr(frameServerHello, 3), []byte{0, 3, 0}))
 	})
 	c := startClient(t, ln, "home", "alice", nil)
-	c.log.waitLog(t, "level=WARN", `msg="rendezvous connection failed"`, `err="protocol version mismatch: server 2, client 1"`, "retry_in=")
+	c.log.waitLog(t, "level=WARN", `msg="rendezvous connection failed"`, `err="protocol version mismatch: server 3, client 2"`, "retry_in=")
 }
 
 func TestGarbageClosesOnlyThatConnection(t *testing.T) {
@@ -212,6 +210,7 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 		{"tls", "\x16\x03\x01\x02\x00\x01\x00\x01\xfc", "starts a TLS handshake"},
 		{"junk", "hello world", `bad magic \"hello wo\"`},
 		{"oversized hello", Magic + string(hdr(frameClientHello, 1000)), "ClientHello frame of 1000 bytes exceeds"},
+		{"short hello", Magic + string(hdr(frameClientHello, 3)) + "\x00\x02\x00", "ClientHello is 3 bytes, want 242"},
 		{"wrong frame", Magic + string(hdr(frameSend, 0)), "expected a ClientHello, got Send"},
 	} {
 		rc := dialRaw(t, srv.addr)
@@ -231,7 +230,7 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 		{"short send", "Send of 3 bytes is shorter than a key", cat(hdr(frameSend, 3), []byte{1, 2, 3})},
 		{"bad ping", "Ping is 2 bytes, want 8", cat(hdr(framePing, 2), []byte{1, 2})},
 	} {
-		rc := joinRaw(t, srv.addr, "home", tc.name, identity.PrivateKey{})
+		rc := joinRaw(t, srv.addr, "home", identity.PrivateKey{})
 		rc.write(t, tc.send)
 		rc.expectClosed(t)
 		srv.log.waitLog(t, "level=WARN", `msg="node left"`, short(rc.pub), tc.log)
@@ -240,7 +239,7 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 	// A frame cut short by the client closing.
 	// (Read the presence list first: closing with unread data would reset the
 	// connection and discard the partial frame.)
-	rc := joinRaw(t, srv.addr, "home", "cut", identity.PrivateKey{})
+	rc := joinRaw(t, srv.addr, "home", identity.PrivateKey{})
 	for typ := frameType(0); typ != framePeersEnd; typ, _ = rc.next(t) {
 	}
 	rc.write(t, cat(hdr(frameSend, 100), make([]byte, 40)))
@@ -248,7 +247,7 @@ func TestGarbageClosesOnlyThatConnection(t *testing.T) {
 	srv.log.waitLog(t, "level=WARN", `msg="node left"`, short(rc.pub), "in the middle of a frame")
 
 	// Optional frame types are skipped; the connection keeps working.
-	rc = joinRaw(t, srv.addr, "home", "future", identity.PrivateKey{})
+	rc = joinRaw(t, srv.addr, "home", identity.PrivateKey{})
 	rc.write(t, cat(hdr(0x90, 5), []byte("hint!"), hdr(framePing, 8), []byte("pingpong")))
 	for {
 		typ, body := rc.next(t)
@@ -277,9 +276,12 @@ func TestReplacedByNewerConnection(t *testing.T) {
 	b.waitState(t, true)
 
 	key := newKey(t)
-	old := joinRaw(t, srv.addr, "home", "alice", key)
+	old := joinRaw(t, srv.addr, "home", key)
 	b.waitEvent(t, PeerJoined, key.Public())
 
+	// Another process with the same key (another instance) while the raw one is
+	// silent: the server probes the old connection, which does not answer its
+	// Ping, and replaces it.
 	a := startClient(t, srv.addr, "home", "alice", func(c *ClientConfig) { c.Key = key })
 	a.waitState(t, true)
 	msg := old.expectClosed(t)
@@ -287,7 +289,7 @@ func TestReplacedByNewerConnection(t *testing.T) {
 		t.Fatalf("old connection got Error %q", msg)
 	}
 	srv.log.waitLog(t, `msg="node left"`, short(a.pub), `reason="replaced by a newer connection from 127.0.0.1:`)
-	srv.log.waitLog(t, `msg="node joined"`, short(a.pub), "replaced=127.0.0.1:")
+	srv.log.waitLog(t, `msg="replacing a connection that did not answer"`, short(a.pub))
 
 	// The new connection relays; bob saw no leave/join pair.
 	a.sendRetry(t, b.pub, []byte("new conn"))
@@ -295,7 +297,7 @@ func TestReplacedByNewerConnection(t *testing.T) {
 		t.Fatalf("b got %q", got.payload)
 	}
 	b.noEvents(t)
-	if p := b.Peers(); len(p) != 1 || p[0].Key != a.pub {
+	if p := b.Peers(); len(p) != 1 || p[0] != a.pub {
 		t.Fatalf("b.Peers() = %+v", p)
 	}
 	if st := srv.Stats(); st.Conns != 2 {
@@ -306,10 +308,10 @@ func TestReplacedByNewerConnection(t *testing.T) {
 func TestMaxConns(t *testing.T) {
 	checkGoroutines(t)
 	srv := startServer(t, ServerConfig{MaxConns: 2}, "")
-	joinRaw(t, srv.addr, "home", "one", identity.PrivateKey{})
-	joinRaw(t, srv.addr, "home", "two", identity.PrivateKey{})
+	joinRaw(t, srv.addr, "home", identity.PrivateKey{})
+	joinRaw(t, srv.addr, "home", identity.PrivateKey{})
 	c := startClient(t, srv.addr, "home", "three", nil)
-	c.log.waitLog(t, "rendezvous connection failed", `err="rendezvous rejected us: server full (2 connections); try again later"`)
+	c.log.waitLog(t, "rendezvous connection failed", `err="the rendezvous refused this node: server full (2 connections); try again later"`)
 	srv.log.waitLog(t, "level=WARN", "connection rejected", "server full (2 connections")
 	if srv.Stats().Rejected == 0 {
 		t.Fatal("rejection not counted")
@@ -322,7 +324,7 @@ func TestIdleTimeoutAndPings(t *testing.T) {
 	// A client pinging every 100 ms stays; a silent raw connection is closed.
 	a := startClient(t, srv.addr, "home", "alice", func(c *ClientConfig) { c.PingInterval = 100 * time.Millisecond })
 	a.waitState(t, true)
-	rc := joinRaw(t, srv.addr, "home", "silent", identity.PrivateKey{})
+	rc := joinRaw(t, srv.addr, "home", identity.PrivateKey{})
 	start := time.Now()
 	rc.expectClosed(t)
 	if d := time.Since(start); d < 250*time.Millisecond {
@@ -390,7 +392,7 @@ func TestClientErrors(t *testing.T) {
 	for _, tc := range []struct{ answer, want string }{
 		{"\x15\x03\x01\x00\x02\x02\x0a", "answered with TLS; use the TLS transport"},
 		{"HTTP/1.1 400 Bad Request\r\n\r\n", "answered with HTTP"},
-		{string(appendError(nil, "go away")), "rendezvous rejected us: go away"},
+		{string(appendError(nil, CodeProtocol, "go away")), "the rendezvous refused this node: protocol error: go away"},
 	} {
 		addr := fakeServer(t, func(fs *fakeConn) {
 			fs.readMagic()
@@ -404,7 +406,7 @@ func TestClientErrors(t *testing.T) {
 
 func TestNewClientValidates(t *testing.T) {
 	key := newKey(t)
-	group := identity.DeriveGroupID("home")
+	group := testGroup(t, "home")
 	for _, tc := range []struct {
 		name string
 		edit func(*ClientConfig)
@@ -414,13 +416,13 @@ func TestNewClientValidates(t *testing.T) {
 		{"no addr", func(c *ClientConfig) { c.Addr = "" }, "no rendezvous address"},
 		{"no port", func(c *ClientConfig) { c.Addr = "example.com" }, `"example.com": want host:port`},
 		{"no key", func(c *ClientConfig) { c.Key = identity.PrivateKey{} }, "no node key"},
-		{"no group", func(c *ClientConfig) { c.Group = identity.GroupID{} }, "no group ID"},
-		{"long name", func(c *ClientConfig) { c.Name = strings.Repeat("n", 65) }, "node name is 65 bytes long"},
+		{"no group", func(c *ClientConfig) { c.Group = identity.Group{} }, "no group"},
+		{"public group", func(c *ClientConfig) { c.Group = identity.Group{ID: group.ID, Key: group.Key} }, "no group"},
 		{"tiny ping", func(c *ClientConfig) { c.PingInterval = time.Millisecond }, "ping interval 1ms is below 10ms"},
 		{"backoff", func(c *ClientConfig) { c.MinBackoff, c.MaxBackoff = time.Second, time.Millisecond }, "backoff range 1s..1ms is invalid"},
 		{"queue", func(c *ClientConfig) { c.SendQueueBytes = 1000 }, "send queue of 1000 bytes"},
 	} {
-		cfg := ClientConfig{Addr: "127.0.0.1:7749", Key: key, Group: group, Name: "n"}
+		cfg := ClientConfig{Addr: "127.0.0.1:7749", Key: key, Group: group}
 		tc.edit(&cfg)
 		_, err := NewClient(cfg)
 		if (tc.want == "") != (err == nil) || err != nil && !strings.Contains(err.Error(), tc.want) {

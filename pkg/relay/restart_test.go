@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
 
@@ -85,9 +84,7 @@ func TestServerRestartPresenceDiff(t *testing.T) {
 	gate.reopen()
 	x.waitState(t, true)
 	x.waitEvent(t, PeerLeft, leaver.pub)
-	if ev := x.waitEvent(t, PeerJoined, fresh.pub); ev.Name != "fresh" {
-		t.Fatalf("fresh joined as %q", ev.Name)
-	}
+	x.waitEvent(t, PeerJoined, fresh.pub)
 	// Datagrams flow again, and keep never flapped.
 	x.sendRetry(t, keep.pub, []byte("after restart"))
 	if got := keep.waitPacket(t); got.src != x.pub || string(got.payload) != "after restart" {
@@ -98,7 +95,7 @@ func TestServerRestartPresenceDiff(t *testing.T) {
 		t.Fatal("wrong source")
 	}
 	x.noEvents(t)
-	if p := x.Peers(); len(p) != 2 || p[0].Key == leaver.pub || p[1].Key == leaver.pub {
+	if p := x.Peers(); len(p) != 2 || p[0] == leaver.pub || p[1] == leaver.pub {
 		t.Fatalf("peers after restart: %+v", p)
 	}
 	if s := x.Status(); s.Connects != 2 {
@@ -116,10 +113,7 @@ func TestSlowReceiverDoesNotStallOthers(t *testing.T) {
 	// slow joins and never reads again; a small receive buffer makes TCP push back soon.
 	slow := dialRaw(t, srv.addr)
 	slow.Conn.(*net.TCPConn).SetReadBuffer(4 << 10)
-	slow.key = newKey(t)
-	slow.pub = slow.key.Public()
-	slow.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := clientHandshake(slow, slow.br, identity.DeriveGroupID("home"), slow.key, "slow"); err != nil {
+	if err := slow.handshake(t, ClientConfig{Group: testGroup(t, "home")}); err != nil {
 		t.Fatal(err)
 	}
 	a.waitEvent(t, PeerJoined, slow.pub)
@@ -142,11 +136,12 @@ func TestSlowReceiverDoesNotStallOthers(t *testing.T) {
 	}
 	elapsed := time.Since(start)
 	st := srv.Stats()
-	t.Logf("%d to bob delivered in %v; server dropped %d for the slow receiver", sentToB, elapsed, st.DroppedQueueFull)
+	dropped := st.DroppedQueueFull + st.DroppedFairShare
+	t.Logf("%d to bob delivered in %v; server dropped %d for the slow receiver", sentToB, elapsed, dropped)
 	if sentToB < 300 {
 		t.Fatalf("only %d of 400 datagrams to bob were accepted", sentToB)
 	}
-	if st.DroppedQueueFull == 0 {
+	if dropped == 0 {
 		t.Fatal("no drops counted for the slow receiver")
 	}
 	if elapsed > 3*time.Second {

@@ -129,7 +129,7 @@ func TestServeConnLimits(t *testing.T) {
 	})
 	two.waitState(t, true)
 	three := startClient(t, wsAddr, "home", "three", wsClient)
-	three.log.waitLog(t, "rendezvous connection failed", `err="rendezvous rejected us: server full (2 connections); try again later"`)
+	three.log.waitLog(t, "rendezvous connection failed", `err="the rendezvous refused this node: server full (2 connections); try again later"`)
 	three.stop()
 
 	// ServeConn's ctx.
@@ -150,7 +150,7 @@ func TestServeConnLimits(t *testing.T) {
 		}
 		done <- srv.ServeConn(ctx, nc)
 	}()
-	rc := joinRaw(t, ln.Addr().String(), "home", "ctx", identity.PrivateKey{})
+	rc := joinRaw(t, ln.Addr().String(), "home", identity.PrivateKey{})
 	cancel()
 	if msg := rc.expectClosed(t); msg != "server shutting down" {
 		t.Fatalf("Error on ctx cancel = %q", msg)
@@ -168,10 +168,8 @@ func joinRawWS(t *testing.T, addr, group string) *rawConn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { nc.Close() })
-	rc := &rawConn{Conn: nc, br: bufio.NewReaderSize(nc, headerLen+MaxFrameLen), key: newKey(t)}
-	rc.pub = rc.key.Public()
-	rc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := clientHandshake(rc, rc.br, identity.DeriveGroupID(group), rc.key, "raw"); err != nil {
+	rc := &rawConn{Conn: nc, br: bufio.NewReaderSize(nc, headerLen+MaxFrameLen)}
+	if err := rc.handshake(t, ClientConfig{Addr: addr, Group: testGroup(t, group)}); err != nil {
 		t.Fatalf("raw handshake over WebSocket: %v", err)
 	}
 	rc.SetDeadline(time.Time{})
@@ -198,8 +196,9 @@ func TestAddrHost(t *testing.T) {
 		{addr: "wss://[2001:db8::1]/r", host: "2001:db8::1", shown: "wss://[2001:db8::1]/r"},
 		{addr: "wss://user:hunter2@vps.example.net/r", host: "vps.example.net", shown: "wss://user:xxxxx@vps.example.net/r"},
 		{addr: "example.com", err: "want host:port, or a ws:// or wss:// URL for the websocket transport"},
-		{addr: "ws:///path", err: "want host:port or a URL with a host"},
-		{addr: "ws://[::1/x", err: "want host:port or a URL with a host"},
+		{addr: "ws:///path", err: "want host:port or a ws:// or wss:// URL with a host"},
+		{addr: "ws://[::1/x", err: "want host:port or a ws:// or wss:// URL with a host"},
+		{addr: "https://vps.example.net/r", err: "a URL must be ws:// or wss:// (for the websocket transport); the tcp and tls transports take host:port"},
 	} {
 		host, err := addrHost(tc.addr)
 		if tc.err != "" {
@@ -215,7 +214,7 @@ func TestAddrHost(t *testing.T) {
 
 	// NewClient takes URLs, and a password in one never reaches the log.
 	lb := &logBuf{}
-	c, err := NewClient(ClientConfig{Addr: "wss://user:hunter2@127.0.0.1:1/r", Key: newKey(t), Group: identity.DeriveGroupID("home"), Logger: lb.logger()})
+	c, err := NewClient(ClientConfig{Addr: "wss://user:hunter2@127.0.0.1:1/r", Key: newKey(t), Group: testGroup(t, "home"), Logger: lb.logger()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,9 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/time/rate"
 
 	"github.com/meshnode/meshnode/pkg/identity"
 )
@@ -19,16 +22,25 @@ import (
 type serverConn struct {
 	s      *Server
 	nc     net.Conn
+	ip     netip.Addr
+	id     uint64 // set by admit: the sender id in receivers' fair queues
 	remote string
 	start  time.Time
 	q      sendQueue
 
 	// Set by the handshake before join; read-only afterwards.
-	groupID identity.GroupID
-	key     identity.PublicKey
-	name    string
-	group   *group // set by Server.join
-	joined  atomic.Bool
+	groupID  identity.GroupID
+	groupKey identity.GroupKey
+	key      identity.PublicKey
+	instance [instanceLen]byte
+	authKey  *AuthKey           // nil on an open server
+	limiter  *rate.Limiter      // RelayRate; nil = none
+	ctx      context.Context    // ends with the connection (rate waits)
+	cancel   context.CancelFunc //
+	group    *group             // set by Server.join
+	joined   atomic.Bool        //
+	evicted  atomic.Bool        // closed by admit to make room for a newer handshake
+	pong     chan struct{}      // cap 1: a Pong arrived (clash probes)
 
 	closeMu sync.Mutex
 	reason  string // why the connection ended; the first reason wins
@@ -44,15 +56,20 @@ type serverConn struct {
 // maxGoneRepliesPerSec bounds the PeerGone answers to datagrams for unknown nodes.
 const maxGoneRepliesPerSec = 10
 
-func newServerConn(s *Server, nc net.Conn) *serverConn {
+func newServerConn(s *Server, nc net.Conn, ip netip.Addr) *serverConn {
 	c := &serverConn{
 		s:      s,
 		nc:     nc,
+		ip:     ip,
 		remote: nc.RemoteAddr().String(),
 		start:  time.Now(),
 		q:      newSendQueue(&s.pool, s.cfg.SendQueueBytes),
+		pong:   make(chan struct{}, 1),
 	}
 	c.q.shrinkIdle = true
+	c.q.fair = true
+	c.q.budget = &s.budget
+	c.q.floor = budgetFloor
 	return c
 }
 
@@ -61,21 +78,33 @@ func (c *serverConn) run() {
 	defer c.s.forget(c)
 	cr := newConnReader(c.nc, &c.s.readers)
 	defer cr.release()
-	h, err := c.handshake(cr.small)
+	h, key, err := c.handshake(cr.small)
+	c.s.handshakeDone(c)
+	if err == nil {
+		c.groupID, c.groupKey, c.key, c.instance, c.authKey = h.group, h.groupKey, h.key, h.instance, key
+		err = c.enter()
+	}
 	if err != nil {
 		c.s.rejected.Add(1)
 		var rj *rejection
 		if errors.As(err, &rj) && rj.reply != "" {
+			if rj.auth {
+				c.s.rejectedAuth.Add(1)
+			}
 			c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-			c.nc.Write(appendError(nil, rj.reply))
+			c.nc.Write(appendError(nil, rj.code, rj.reply))
 			closeGracefully(c.nc)
 		} else {
 			c.nc.Close()
 		}
-		c.s.log.Warn("connection rejected", "remote", c.remote, "reason", err.Error())
+		if c.evicted.Load() {
+			err = fmt.Errorf("evicted: %d connections were handshaking and this one was the oldest (%v)", c.s.cfg.MaxHandshaking, err)
+		}
+		c.s.refusals.log(c.s.log, c.ip, "connection rejected", "remote", c.remote, "reason", err.Error())
 		return
 	}
-	c.groupID, c.key, c.name = h.group, h.key, h.name
+	defer c.cancel()
+	limitUnsent(c.nc)
 
 	writerDone := make(chan struct{})
 	c.s.wg.Add(1)
@@ -84,16 +113,14 @@ func (c *serverConn) run() {
 		defer close(writerDone)
 		c.writeLoop()
 	}()
+	// enter joined the group before the writer ran: its queue holds the
+	// presence list already.
 
-	c.joined.Store(true)
-	old := c.s.join(c)
-	attrs := []any{"group", c.groupID.Short(), "node", c.key.Short(), "name", c.name, "remote", c.remote}
-	if old != nil {
-		c.s.log.Info("node joined", append(attrs, "replaced", old.remote)...)
-		old.closeWithError("replaced by a newer connection from "+c.remote, 2*time.Second)
-	} else {
-		c.s.log.Info("node joined", attrs...)
+	attrs := []any{"group", c.groupID.Short(), "gk", c.groupKey.Short(), "node", c.key.Short(), "remote", c.remote}
+	if c.authKey != nil {
+		attrs = append(attrs, "auth", c.authKey.Name())
 	}
+	c.s.log.Info("node joined", attrs...)
 
 	err = c.readLoop(cr)
 	c.kill(c.readErrReason(err))
@@ -112,6 +139,55 @@ func (c *serverConn) run() {
 	}
 	c.s.log.Log(context.Background(), level, "node left", append(attrs, "reason", reason,
 		"duration", time.Since(c.start).Round(time.Millisecond))...)
+}
+
+// enter joins c's namespace: it sets up the rate limiter and settles a clash with
+// another connection of the same node key (see proto.go).
+func (c *serverConn) enter() error {
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	if r := c.s.cfg.RelayRate; r > 0 {
+		c.limiter = rate.NewLimiter(rate.Limit(r), int(c.s.cfg.RelayBurst))
+	}
+	c.joined.Store(true)
+	res, other := c.s.join(c, false)
+	if res == joinClash {
+		if other.answers(c.s.cfg.ClashProbe) {
+			c.joined.Store(false)
+			c.cancel()
+			c.s.clashes.Add(1)
+			return reject(CodeNodeKeyInUse, fmt.Sprintf("node %s is already connected from %s (another process with the same key)",
+				c.key.Short(), other.remote), clashMessage(other))
+		}
+		c.s.log.Info("replacing a connection that did not answer", "node", c.key.Short(), "old", other.remote, "new", c.remote)
+		res, other = c.s.join(c, true)
+	}
+	switch res {
+	case joinFull:
+		c.joined.Store(false)
+		c.cancel()
+		return reject(CodeGroupFull, fmt.Sprintf("group %s is full (%d members)", c.groupKey.Short(), c.s.cfg.MaxGroupMembers),
+			fmt.Sprintf("the group has %d members, the most this rendezvous allows", c.s.cfg.MaxGroupMembers))
+	case joinedReplace:
+		other.closeWithError(CodeReplaced, "replaced by a newer connection from "+c.remote, 2*time.Second)
+	}
+	return nil
+}
+
+// answers pings the connection and reports whether it answers within d.
+func (c *serverConn) answers(d time.Duration) bool {
+	select {
+	case <-c.pong: // a stale one
+	default:
+	}
+	c.sendPing(framePing, [pingLen]byte{'c', 'l', 'a', 's', 'h'})
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c.pong:
+		return true
+	case <-t.C:
+		return false
+	}
 }
 
 // connEnd is a reason for closing a connection.
@@ -134,18 +210,21 @@ func (c *serverConn) kill(e connEnd) {
 	c.setReason(e)
 	c.nc.Close()
 	c.q.close()
+	if c.cancel != nil {
+		c.cancel()
+	}
 }
 
-// closeWithError sends Error{msg} after what is already queued and then closes the
-// connection; after grace it closes it regardless.
-func (c *serverConn) closeWithError(msg string, grace time.Duration) {
+// closeWithError sends Error{code, msg} after what is already queued and then
+// closes the connection; after grace it closes it regardless.
+func (c *serverConn) closeWithError(code Code, msg string, grace time.Duration) {
 	c.setReason(connEnd{reason: msg})
 	if !c.joined.Load() {
 		c.nc.Close()
 		return
 	}
-	fb := c.s.pool.get(headerLen + len(msg))
-	fb.b = appendError(fb.b[:0], msg)
+	fb := c.s.pool.get(headerLen + 1 + len(msg))
+	fb.b = appendError(fb.b[:0], code, msg)
 	if c.q.push(fb, true) != pushed {
 		c.s.pool.put(fb)
 		c.kill(connEnd{reason: msg})
@@ -163,12 +242,17 @@ func (c *serverConn) closeWithError(msg string, grace time.Duration) {
 }
 
 func (c *serverConn) writeLoop() {
-	w := connWriter{nc: c.nc, q: &c.q, timeout: c.s.cfg.IdleTimeout, bwPool: &c.s.writers}
+	w := connWriter{nc: c.nc, q: &c.q, timeout: c.s.cfg.WriteTimeout, bwPool: &c.s.writers}
 	err := w.run(nil)
 	switch {
 	case errors.Is(err, errFinished):
 		c.nc.Close()
 	case err != nil:
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			c.kill(connEnd{reason: fmt.Sprintf("the client took no data for %v", c.s.cfg.WriteTimeout), warn: true})
+			return
+		}
 		c.kill(connEnd{reason: fmt.Sprintf("write to client failed: %v", err)})
 	}
 }
@@ -223,6 +307,10 @@ func (c *serverConn) readLoop(cr *connReader) error {
 				c.s.pool.put(fb)
 				return eofMidFrame(err, 1)
 			}
+			if err := c.pace(n); err != nil {
+				c.s.pool.put(fb)
+				return err
+			}
 			c.forward(fb)
 		case t == framePing || t == framePong:
 			_, body, err := readFrame(br, pingLen)
@@ -235,6 +323,8 @@ func (c *serverConn) readLoop(cr *connReader) error {
 			}
 			if t == framePing {
 				c.sendPing(framePong, p)
+			} else {
+				signal(c.pong)
 			}
 		case t.optional():
 			if _, err := br.Discard(headerLen + n); err != nil {
@@ -244,6 +334,22 @@ func (c *serverConn) readLoop(cr *connReader) error {
 			return protoErr("unexpected %v frame from a client", t)
 		}
 	}
+}
+
+// pace holds the reader back while the node (or its group) is over its relay
+// rate: the client's TCP window then fills and it sends no faster than allowed.
+func (c *serverConn) pace(n int) error {
+	if c.limiter != nil {
+		if err := c.limiter.WaitN(c.ctx, n); err != nil {
+			return net.ErrClosed
+		}
+	}
+	if g := c.group.limiter; g != nil {
+		if err := g.WaitN(c.ctx, n); err != nil {
+			return net.ErrClosed
+		}
+	}
+	return nil
 }
 
 // forward relays a Send frame (fb, owned) to its destination in c's group as a
@@ -267,12 +373,19 @@ func (c *serverConn) forward(fb *frameBuf) {
 	n := len(fb.b) - headerLen - keyLen
 	fb.b[0] = byte(frameRecv)
 	copy(fb.b[headerLen:], c.key[:])
+	fb.src = c.id
 	switch m.q.push(fb, false) {
 	case pushed:
 		c.s.framesRelayed.Add(1)
 		c.s.bytesRelayed.Add(uint64(n))
 	case pushFull:
 		c.s.dropQueueFull.Add(1)
+		c.s.pool.put(fb)
+	case pushUnfair:
+		c.s.dropUnfair.Add(1)
+		c.s.pool.put(fb)
+	case pushBudget:
+		c.s.dropMemory.Add(1)
 		c.s.pool.put(fb)
 	default: // the destination is closing
 		c.s.dropUnknownDst.Add(1)
@@ -320,9 +433,15 @@ func (c *serverConn) sendRaw(frame []byte) {
 	c.pushControl(fb)
 }
 
-func (c *serverConn) sendPeerPresent(k identity.PublicKey, name string) {
-	fb := c.s.pool.get(headerLen + keyLen + len(name))
-	fb.b = appendPeerPresent(fb.b[:0], k, name)
+func (c *serverConn) sendPeerPresent(k identity.PublicKey) {
+	fb := c.s.pool.get(headerLen + keyLen)
+	fb.b = appendPeerPresent(fb.b[:0], k)
+	c.pushControl(fb)
+}
+
+func (c *serverConn) sendGroupInfo(others int) {
+	fb := c.s.pool.get(headerLen + groupInfoLen)
+	fb.b = appendGroupInfo(fb.b[:0], GroupInfo{Others: others})
 	c.pushControl(fb)
 }
 

@@ -74,7 +74,7 @@ func TestServerInfoAnnounced(t *testing.T) {
 	a.waitState(t, true)
 
 	// Raw: the frame order a node sees.
-	rc := joinRaw(t, srv.addr, "home", "raw", [32]byte{})
+	rc := joinRaw(t, srv.addr, "home", [32]byte{})
 	typ, body := rc.next(t)
 	if typ != frameServerInfo {
 		t.Fatalf("first frame after Welcome is %v, want ServerInfo", typ)
@@ -100,7 +100,7 @@ func TestServerInfoAnnounced(t *testing.T) {
 	plain := startServer(t, ServerConfig{}, "")
 	b := startClient(t, plain.addr, "home", "b", nil)
 	b.waitState(t, true)
-	rc = joinRaw(t, plain.addr, "home", "raw", [32]byte{})
+	rc = joinRaw(t, plain.addr, "home", [32]byte{})
 	if typ, _ := rc.next(t); typ != framePeerPresent {
 		t.Fatalf("server without STUN ports sent %v first", typ)
 	}

@@ -39,7 +39,7 @@ func TestSendQueue(t *testing.T) {
 		var n int64
 		for _, fb := range batch {
 			n += int64(len(fb.b))
-			q.written(len(fb.b))
+			q.written(fb)
 		}
 		if n != tc.bytes || closed || finishing || q.bytes.Load() != 0 || !q.empty() {
 			t.Errorf("%s: took %d bytes (closed %v finishing %v), %d left", tc.name, n, closed, finishing, q.bytes.Load())
@@ -63,6 +63,69 @@ func TestSendQueue(t *testing.T) {
 	}
 	if _, closed, _ := q.take(nil); !closed {
 		t.Error("take does not report closed")
+	}
+}
+
+// TestSendQueueFairShare: on a server queue a sender may hold at most
+// limit/(n+1) of it (n = senders with bytes queued, itself included), so there is
+// always room for another; beyond a floor per queue all queues together hold at
+// most the server's budget; control frames are exempt from both.
+func TestSendQueueFairShare(t *testing.T) {
+	var pool bufPool
+	from := func(src uint64, n int) *frameBuf {
+		fb := pool.get(n)
+		fb.src = src
+		return fb
+	}
+	b := &budget{limit: 1000}
+	q := newSendQueue(&pool, 400)
+	q.fair, q.budget = true, b
+	push := func(q *sendQueue, src uint64, n int, want pushResult) {
+		t.Helper()
+		if got := q.push(from(src, n), false); got != want {
+			t.Fatalf("push %d bytes from %d = %v, want %v", n, src, got, want)
+		}
+	}
+	// A lone flooder gets half of the queue.
+	push(&q, 1, 100, pushed)
+	push(&q, 1, 100, pushed)
+	push(&q, 1, 1, pushUnfair)
+	// A second sender gets in at once, and both are held to a third.
+	push(&q, 2, 100, pushed)
+	push(&q, 2, 34, pushUnfair)
+	push(&q, 1, 1, pushUnfair)
+	// The writer drains the flooder's first datagram: it may send again, up to
+	// its share.
+	batch, _, _ := q.take(nil)
+	q.written(batch[0])
+	pool.put(batch[0])
+	push(&q, 1, 33, pushed)
+	push(&q, 1, 1, pushUnfair)
+	// Control frames ignore shares and the budget, but not the control limit.
+	if got := q.push(from(0, 300), true); got != pushed {
+		t.Fatalf("control frame: %v", got)
+	}
+	if b.used.Load() != 233 {
+		t.Fatalf("budget counts %d, want 233 (datagrams only)", b.used.Load())
+	}
+	// The budget is shared; a queue's first floor bytes are outside it.
+	q2 := newSendQueue(&pool, 10000)
+	q2.fair, q2.budget, q2.floor = true, b, 50
+	push(&q2, 3, 50, pushed)  // within the floor
+	push(&q2, 3, 767, pushed) // up to the budget: 233 + 767
+	push(&q2, 3, 1, pushBudget)
+	if b.used.Load() != 1000 {
+		t.Fatalf("budget %d, want 1000", b.used.Load())
+	}
+	// Writing and closing give everything back.
+	for _, fb := range batch[1:] {
+		q.written(fb)
+		pool.put(fb)
+	}
+	q.close()
+	q2.close()
+	if b.used.Load() != 0 || len(q.senders) != 0 || len(q2.senders) != 0 || q.bytes.Load() != 0 {
+		t.Fatalf("after close: budget %d, senders %v %v, bytes %d", b.used.Load(), q.senders, q2.senders, q.bytes.Load())
 	}
 }
 
@@ -104,11 +167,10 @@ func TestPresenceDiff(t *testing.T) {
 	type op struct {
 		kind string // "present", "gone", "end", "resync"
 		k    identity.PublicKey
-		name string
 		want []PresenceEvent
 	}
-	joined := func(k identity.PublicKey, n string) PresenceEvent { return PresenceEvent{PeerJoined, k, n} }
-	left := func(k identity.PublicKey, n string) PresenceEvent { return PresenceEvent{PeerLeft, k, n} }
+	joined := func(k identity.PublicKey) PresenceEvent { return PresenceEvent{PeerJoined, k} }
+	left := func(k identity.PublicKey) PresenceEvent { return PresenceEvent{PeerLeft, k} }
 	for _, tc := range []struct {
 		name  string
 		ops   []op
@@ -116,31 +178,31 @@ func TestPresenceDiff(t *testing.T) {
 	}{
 		{"first connection reports the list at PeersEnd", []op{
 			{kind: "resync"},
-			{kind: "present", k: b, name: "b"},
-			{kind: "present", k: a, name: "a"},
-			{kind: "end", want: []PresenceEvent{joined(a, "a"), joined(b, "b")}},
-			{kind: "present", k: c, name: "c", want: []PresenceEvent{joined(c, "c")}},
-			{kind: "gone", k: a, want: []PresenceEvent{left(a, "a")}},
+			{kind: "present", k: b},
+			{kind: "present", k: a},
+			{kind: "end", want: []PresenceEvent{joined(a), joined(b)}},
+			{kind: "present", k: c, want: []PresenceEvent{joined(c)}},
+			{kind: "gone", k: a, want: []PresenceEvent{left(a)}},
 			{kind: "gone", k: a},
 		}, 2},
 		{"reconnect reports only the difference", []op{
 			{kind: "resync"},
-			{kind: "present", k: a, name: "a"},
-			{kind: "present", k: b, name: "b"},
-			{kind: "end", want: []PresenceEvent{joined(a, "a"), joined(b, "b")}},
+			{kind: "present", k: a},
+			{kind: "present", k: b},
+			{kind: "end", want: []PresenceEvent{joined(a), joined(b)}},
 			{kind: "resync"},
-			{kind: "present", k: b, name: "b2"},
-			{kind: "present", k: c, name: "c"},
+			{kind: "present", k: b},
+			{kind: "present", k: c},
 			{kind: "gone", k: c},
-			{kind: "present", k: c, name: "c"},
-			{kind: "end", want: []PresenceEvent{left(a, "a"), joined(c, "c")}},
+			{kind: "present", k: c},
+			{kind: "end", want: []PresenceEvent{left(a), joined(c)}},
 		}, 2},
 		{"our own key and repeated presence are not events", []op{
 			{kind: "resync"},
 			{kind: "end"},
-			{kind: "present", k: self, name: "me"},
-			{kind: "present", k: a, name: "a", want: []PresenceEvent{joined(a, "a")}},
-			{kind: "present", k: a, name: "renamed"},
+			{kind: "present", k: self},
+			{kind: "present", k: a, want: []PresenceEvent{joined(a)}},
+			{kind: "present", k: a},
 			{kind: "end"},
 		}, 1},
 	} {
@@ -151,7 +213,7 @@ func TestPresenceDiff(t *testing.T) {
 			case "resync":
 				p.resync()
 			case "present":
-				got = p.present(o.k, o.name)
+				got = p.present(o.k)
 			case "gone":
 				got = p.gone(o.k)
 			case "end":

@@ -82,7 +82,7 @@ func (w *connWriter) run(done <-chan struct{}) error {
 					w.onWritten(fb)
 				}
 			}
-			w.q.written(len(fb.b))
+			w.q.written(fb)
 			w.q.pool.put(fb)
 			batch[i] = nil
 		}
@@ -97,7 +97,7 @@ func (w *connWriter) run(done <-chan struct{}) error {
 
 func (w *connWriter) release(batch []*frameBuf) {
 	for i, fb := range batch {
-		w.q.written(len(fb.b))
+		w.q.written(fb)
 		w.q.pool.put(fb)
 		batch[i] = nil
 	}

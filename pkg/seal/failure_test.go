@@ -5,8 +5,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-
-	"github.com/meshnode/meshnode/pkg/identity"
 )
 
 // TestHandshakeFailures: with a wrong secret, different suites or a wrong peer
@@ -25,7 +23,7 @@ func TestHandshakeFailures(t *testing.T) {
 	}{
 		{
 			name:  "wrong secret",
-			opts:  pairOpts{pskA: identity.DerivePSK("home", "secret-one"), pskB: identity.DerivePSK("home", "secret-two")},
+			opts:  pairOpts{pskA: testPSK("secret-one"), pskB: testPSK("secret-two")},
 			want:  ErrSecretMismatch,
 			wantA: true, wantB: true,
 			mentions: []string{"group secret differs from peer"},
@@ -126,7 +124,7 @@ func TestHandshakeFailures(t *testing.T) {
 // hammer the peer: Seal and Initiate are deferred until the backoff passed.
 func TestFailureBacksOff(t *testing.T) {
 	clk := newFakeClock()
-	p := newTestPair(t, pairOpts{clock: clk, pskA: identity.DerivePSK("g", "one-secret"), pskB: identity.DerivePSK("g", "two-secret")})
+	p := newTestPair(t, pairOpts{clock: clk, pskA: testPSK("one-secret"), pskB: testPSK("two-secret")})
 	p.a.ch.Initiate()
 	if _, f, _, _ := p.a.snapshotCallbacks(); len(f) != 1 || !errors.Is(f[0], ErrSecretMismatch) {
 		t.Fatalf("A failures %v", f)
