@@ -36,7 +36,7 @@ func testTable() *Table {
 type flags map[string]any
 
 func (f flags) IsSet(name string) bool { _, ok := f[name]; return ok }
-func (f flags) Value(s *Setting) any  { return f[s.Name] }
+func (f flags) Value(s *Setting) any   { return f[s.Name] }
 
 func env(m map[string]string) func(string) (string, bool) {
 	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
