@@ -54,6 +54,8 @@ func (s *localService) describe() string {
 
 // ServeDeclared serves s as a declared service: not persisted, not removable
 // through the API. ref says where it is declared, for messages and status.
+// The declared-item calls log at debug level: their caller logs one line per
+// start or reload that says what changed.
 func (n *Node) ServeDeclared(s Service, origin, ref string) (Service, error) {
 	n.mu.Lock()
 	s, err := n.addServiceLocked(s, false)
@@ -65,7 +67,7 @@ func (n *Node) ServeDeclared(s Service, origin, ref string) (Service, error) {
 	if err != nil {
 		return s, err
 	}
-	n.log.Info("serving", "serveid", s.ID, "name", s.Name, "target", s.Target, "declared", ref)
+	n.log.Debug("serving", "serveid", s.ID, "name", s.Name, "target", s.Target, "declared", ref)
 	n.publish()
 	n.resolveConflicts()
 	return s, nil
@@ -88,7 +90,7 @@ func (n *Node) UnserveDeclared(id ServeID) error {
 	if !ok {
 		return notFound("serveid %d is not served by this node", id)
 	}
-	n.log.Info("stopped serving", "serveid", id, "name", s.Name, "declared", s.ref)
+	n.log.Debug("stopped serving", "serveid", id, "name", s.Name, "declared", s.ref)
 	n.publish()
 	return nil
 }
@@ -117,7 +119,7 @@ func (n *Node) MapDeclared(req MappingRequest, origin, ref string) (MappingInfo,
 	if err != nil {
 		return MappingInfo{}, err
 	}
-	m.log.Info("mapping added", "declared", ref)
+	m.log.Debug("mapping added", "declared", ref)
 	return m.info(), nil
 }
 
@@ -140,7 +142,7 @@ func (n *Node) UnmapDeclared(port int) error {
 	open := len(m.conns)
 	m.mu.Unlock()
 	m.stop()
-	m.log.Info("mapping removed", "declared", m.req.Ref, "connections_closed", open)
+	m.log.Debug("mapping removed", "declared", m.req.Ref, "connections_closed", open)
 	return nil
 }
 
