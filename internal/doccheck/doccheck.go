@@ -13,18 +13,27 @@ type Command struct {
 	Prog string   // the program's name
 }
 
-// Markdown returns the command lines of progs in the fenced code blocks of md.
+// Markdown returns the command lines of progs in the fenced shell code blocks
+// of md (no language, or sh, bash, shell, console).
 func Markdown(md string, progs ...string) []Command {
 	var out []Command
 	var block []string
-	start, fence := 0, ""
+	start, fence, shell := 0, "", false
 	for i, line := range strings.Split(md, "\n") {
 		t := strings.TrimSpace(line)
 		switch {
 		case fence == "" && (strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~")):
 			fence, start, block = t[:3], i+2, nil
+			switch strings.TrimSpace(strings.TrimLeft(t, "`~")) {
+			case "", "sh", "bash", "shell", "console":
+				shell = true
+			default:
+				shell = false
+			}
 		case fence != "" && strings.HasPrefix(t, fence):
-			out = append(out, Text(strings.Join(block, "\n"), start, progs...)...)
+			if shell {
+				out = append(out, Text(strings.Join(block, "\n"), start, progs...)...)
+			}
 			fence = ""
 		case fence != "":
 			block = append(block, line)

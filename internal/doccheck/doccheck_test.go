@@ -16,7 +16,8 @@ func TestMarkdown(t *testing.T) {
 		"go build -o bin/meshnode ./cmd/meshnode\n" +
 		"docker exec -d clab-x /opt/meshnode/bin/meshnode --state /tmp/mn peers   # path\n" +
 		"for n in a b; do meshnode --name \"$n x\" id; done\n" +
-		"```\n"
+		"```\n" +
+		"```toml\nrendezvous = \"vps:7749\"\n```\n"
 	got := Markdown(md, "meshnode", "rendezvous")
 	want := []Command{
 		{Line: 4, Prog: "meshnode", Args: []string{"up", "--group", "home", "--rendezvous", "vps:7749", "--secret-file", "/etc/s", "--serve", "700=127.0.0.1:22,name=ssh"}},
