@@ -17,13 +17,18 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
 	code := runEnv(ctx, os.Args, &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv,
-		hup: hup, defaultConfig: defaultConfigFile})
-	signal.Stop(hup)
+		watchHUP: watchHUP, defaultConfig: defaultConfigFile})
 	stop()
 	os.Exit(code)
+}
+
+// watchHUP delivers SIGHUP to `up` (other verbs keep its default: a closed
+// terminal ends `meshnode events`).
+func watchHUP() (<-chan os.Signal, func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
 }
 
 // defaultConfigFile is read by `up` when it exists and no --group is given.
@@ -33,8 +38,10 @@ const defaultConfigFile = "/etc/meshnode/meshnode.toml"
 type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
-	hup            <-chan os.Signal // SIGHUP: `up` reloads its config file (nil: never)
-	defaultConfig  string           // "" = no default config file
+	// watchHUP starts delivering SIGHUP, on which `up` reloads its config
+	// file; nil: never.
+	watchHUP      func() (<-chan os.Signal, func())
+	defaultConfig string // "" = no default config file
 	// parseOnly checks the command line (verb, flags, argument counts) and
 	// runs nothing: the README and help examples are checked this way.
 	parseOnly bool

@@ -128,7 +128,8 @@ func TestUpReload(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() {
-		exit <- runEnv(ctx, []string{"meshnode", "up", "--config", cfg}, &env{stdout: io.Discard, stderr: logs, hup: hup})
+		exit <- runEnv(ctx, []string{"meshnode", "up", "--config", cfg}, &env{stdout: io.Discard, stderr: logs,
+			watchHUP: func() (<-chan os.Signal, func()) { return hup, func() {} }})
 	}()
 	t.Cleanup(func() {
 		cancel()

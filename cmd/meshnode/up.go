@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
@@ -153,12 +154,18 @@ func (d *daemon) run(ctx context.Context) error {
 	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
 
+	var hup <-chan os.Signal
+	if d.a.env.watchHUP != nil {
+		var stopHUP func()
+		hup, stopHUP = d.a.env.watchHUP()
+		defer stopHUP()
+	}
 	var runErr error
 	for done := false; !done; {
 		select {
 		case runErr = <-runDone:
 			done = true
-		case <-d.a.env.hup:
+		case <-hup:
 			d.reloadFromSignal(ctx)
 		}
 	}
