@@ -143,6 +143,9 @@ func (t *Table) Parse(path string, data []byte) (*File, error) {
 		}
 		gv, err := fromTOML(s.Kind, v)
 		if err != nil {
+			if s.Secret { // the message may quote the value
+				err = fmt.Errorf("want a %s, got another type (value not shown: secret)", s.Kind)
+			}
 			return nil, &PosError{Pos: pos(key), Key: key, Err: err}
 		}
 		f.values[key] = fileVal{v: gv, pos: pos(key)}
