@@ -134,6 +134,7 @@ func TestFileErrors(t *testing.T) {
 		{"unknown key suggests", "group = \"g\"\n\nmax-con = 3\n", `c.toml:3: key "max-con": unknown key (did you mean "max-conns"?)`},
 		{"unknown key lists", "group = \"g\"\nzzzzzzzz = 1\n", `c.toml:2: key "zzzzzzzz": unknown key (keys: group, secret,`},
 		{"flag-only key", "serve = [\"x\"]\n", `c.toml:1: key "serve": want [serve.NAME] tables, got an array`},
+		{"secret syntax not shown", "group = \"g\"\nsecret = hunter2hunter2\n", `c.toml:2: key "secret": cannot parse the value (not shown: secret)`},
 		{"secret not shown", "secret = 12345678\n", `c.toml:1: key "secret": want a string, got another type (value not shown: secret)`},
 		{"wrong type", "# comment\ngroup = 5\n", `c.toml:2: key "group": want a string, got an integer (5)`},
 		{"wrong bool", "relay-only = \"yes\"\n", `c.toml:1: key "relay-only": want true or false, got a string ("yes")`},

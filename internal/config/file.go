@@ -106,8 +106,11 @@ func (t *Table) Parse(path string, data []byte) (*File, error) {
 	if _, err := toml.Decode(string(data), &raw); err != nil {
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
-			e := &PosError{Pos: Pos{File: path, Line: pe.Position.Line}, Key: pe.LastKey, Err: errors.New(pe.Message)}
-			return nil, e
+			msg := pe.Message
+			if st := t.Setting(pe.LastKey); st != nil && st.Secret {
+				msg = "cannot parse the value (not shown: secret); TOML strings need quotes"
+			}
+			return nil, &PosError{Pos: Pos{File: path, Line: pe.Position.Line}, Key: pe.LastKey, Err: errors.New(msg)}
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
