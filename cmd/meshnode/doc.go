@@ -15,12 +15,16 @@
 // ([serve.NAME], [use.NAME]) or --serve are the declared state; `serve add`
 // and `map` make live changes, kept in the state dir. A reload (SIGHUP or
 // `meshnode reload`) re-reads the file and applies what changed to the
-// declared state and live settings (reload.go, declare.go); it never touches
+// declared state and live settings (daemon.go, declare.go); it never touches
 // live items.
 //
 // Files: main.go (process entry, env), app.go (the command tree), args.go
 // (argument order), verb.go (argument counts, shared flags), settings.go (the
-// table), up.go (the daemon), upconfig.go (settings -> node config),
-// declare.go (declared items and applying them), reload.go (reload and down
-// inside the daemon), one file per verb or verb group for the rest.
+// table), globals.go (state dir, control socket, which config file),
+// upconfig.go (settings -> checked config), up.go (the `up` verb: node,
+// control API, SIGHUP), daemon.go (reload, down and config status inside the
+// running node), declare.go (declared items and applying them by diff),
+// lifecycle.go (the reload, down and version verbs), then one file per verb
+// or verb group: mapping.go, serve.go, status.go, peers.go (peers,
+// services), path.go (ping, netcheck, events), id.go; plugins.go, format.go.
 package main
