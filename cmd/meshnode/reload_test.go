@@ -255,3 +255,46 @@ func TestUpReload(t *testing.T) {
 	}
 	_ = overlay.OriginFile
 }
+
+// TestReloadWithoutConfigFile: a node started by flags alone survives SIGHUP
+// (it says there is nothing to reload) and `meshnode reload` says why it
+// cannot.
+func TestReloadWithoutConfigFile(t *testing.T) {
+	rdv := startRelay(t)
+	dir, err := os.MkdirTemp("", "mnup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	logs := &syncBuf{}
+	hup := make(chan os.Signal, 1)
+	exit := make(chan int, 1)
+	go func() {
+		exit <- runEnv(context.Background(), []string{"meshnode", "--state", dir, "up", "--group", "g", "--rendezvous", rdv,
+			"--relay-only", "--name", "solo"}, &env{stdout: io.Discard, stderr: logs,
+			lookupEnv: envOf(map[string]string{"MESHNODE_SECRET": "correct-horse-battery"}),
+			watchHUP:  func() (<-chan os.Signal, func()) { return hup, func() {} }})
+	}()
+	sock := filepath.Join(dir, "control.sock")
+	cl := control.NewClient(sock)
+	waitFor(t, "the control socket", func() bool { return cl.Alive(context.Background()) })
+	hup <- syscall.SIGHUP
+	waitFor(t, "the SIGHUP line", func() bool { return strings.Contains(logs.String(), "SIGHUP: no config file to reload") })
+	code, _, errOut := runT(t, nil, "reload", "--control", sock)
+	if code == 0 || !strings.Contains(errOut, "no config file to reload: the node was started without --config") {
+		t.Fatalf("reload: %d %q", code, errOut)
+	}
+	st, err := cl.Status(context.Background())
+	if err != nil || st.Config == nil || st.Config.File != "" {
+		t.Fatalf("status: %+v %v", st.Config, err)
+	}
+	if code, out, errOut := runT(t, nil, "down", "--control", sock); code != 0 {
+		t.Fatalf("down: %q %q", out, errOut)
+	}
+	if code := <-exit; code != 0 {
+		t.Fatalf("up exited %d:\n%s", code, logs)
+	}
+	if strings.Contains(logs.String(), "correct-horse") {
+		t.Fatalf("secret in the log:\n%s", logs)
+	}
+}
