@@ -51,7 +51,7 @@ func newApp(e *env) *cli.App {
 		Version:   version,
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,
-		Flags: append(table.Flags(true),
+		Flags: append(table.AllFlags(),
 			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source and exit"}),
 		HideHelpCommand: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {

@@ -22,6 +22,16 @@ func (t *Table) Flags(global bool) []cli.Flag {
 	return out
 }
 
+// AllFlags returns urfave/cli flags for every setting of the table (a command
+// without subcommands, such as rendezvous, has no global/own split).
+func (t *Table) AllFlags() []cli.Flag {
+	out := make([]cli.Flag, 0, len(t.Settings))
+	for i := range t.Settings {
+		out = append(out, t.Settings[i].flag())
+	}
+	return out
+}
+
 // Flag returns the urfave flag of the named setting.
 func (t *Table) Flag(name string) cli.Flag { return t.Setting(name).flag() }
 
