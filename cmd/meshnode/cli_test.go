@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -186,9 +187,10 @@ func TestIDWithoutNode(t *testing.T) {
 
 func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"version"}, {"--version"}} {
-		code, out, _ := runT(t, nil, args...)
-		if code != 0 || out != "meshnode version "+version+"\n" {
-			t.Errorf("%q: %d %q", args, code, out)
+		var out bytes.Buffer
+		code := run(context.Background(), append([]string{"meshnode"}, args...), &out, io.Discard)
+		if code != 0 || out.String() != "meshnode version "+version+"\n" {
+			t.Errorf("%q: %d %q", args, code, out.String())
 		}
 	}
 }
