@@ -1,53 +1,67 @@
 // Command meshnode runs a node of a meshnode group (`meshnode up`) and drives a
-// running node through its control socket (`map`, `unmap`, `status`, `peers`,
-// `services`).
+// running node through its control socket (`map`, `status`, `reload`, `down`,
+// ...). See doc.go.
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"os"
-
-	"github.com/urfave/cli/v2"
+	"os/signal"
+	"syscall"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
 var version = "dev"
 
 func main() {
-	if err := newApp().Run(os.Args); err != nil {
-		fmt.Fprintln(os.Stderr, "meshnode:", err)
-		os.Exit(1)
-	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := runEnv(ctx, os.Args, &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv,
+		watchHUP: watchHUP, defaultConfig: defaultConfigFile})
+	stop()
+	os.Exit(code)
 }
 
-func newApp() *cli.App {
-	return &cli.App{
-		Name:    "meshnode",
-		Usage:   "reach services behind NATs through a self-hosted peer-to-peer mesh",
-		Version: version,
-		// --serve values contain commas (700=host:port,name=x): never split them.
-		DisableSliceFlagSeparator: true,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state", EnvVars: []string{"MESHNODE_STATE"}, Usage: "state `DIR` (node key, mappings); default /var/lib/meshnode as root, else ~/.local/state/meshnode"},
-			&cli.StringFlag{Name: "control", EnvVars: []string{"MESHNODE_CONTROL"}, Usage: "control socket `PATH` of the node (default STATE/control.sock)"},
-		},
-		Commands: []*cli.Command{
-			upCommand(),
-			mapCommand(),
-			unmapCommand(),
-			statusCommand(),
-			peersCommand(),
-			servicesCommand(),
-			pingCommand(),
-			netcheckCommand(),
-			eventsCommand(),
-			serveCommand(),
-			idCommand(),
-		},
-		// Errors are printed once by main, with the command's name.
-		ExitErrHandler: func(*cli.Context, error) {},
-		OnUsageError: func(c *cli.Context, err error, _ bool) error {
-			return fmt.Errorf("%w (see 'meshnode %s --help')", err, c.Command.Name)
-		},
+// watchHUP delivers SIGHUP to `up` (other verbs keep its default: a closed
+// terminal ends `meshnode events`).
+func watchHUP() (<-chan os.Signal, func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	return hup, func() { signal.Stop(hup) }
+}
+
+// defaultConfigFile is read by `up` when it exists and no --group is given.
+const defaultConfigFile = "/etc/meshnode/meshnode.toml"
+
+// env is what a run of the command gets from its process: tests give their own.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	// watchHUP starts delivering SIGHUP, on which `up` reloads its config
+	// file; nil: never.
+	watchHUP      func() (<-chan os.Signal, func())
+	defaultConfig string // "" = no default config file
+	// parseOnly checks the command line (verb, flags, argument counts) and
+	// runs nothing: the README and help examples are checked this way.
+	parseOnly bool
+}
+
+// run runs the command with args (args[0] is the program name) until ctx is done
+// and returns the exit code. The environment is the process's; SIGHUP is not
+// watched (main does that).
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	return runEnv(ctx, args, &env{stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv})
+}
+
+func runEnv(ctx context.Context, args []string, e *env) int {
+	if e.lookupEnv == nil {
+		e.lookupEnv = func(string) (string, bool) { return "", false }
 	}
+	a := newApp(e)
+	if err := a.run(ctx, args); err != nil {
+		fmt.Fprintln(e.stderr, "meshnode:", err)
+		return 1
+	}
+	return 0
 }

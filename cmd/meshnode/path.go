@@ -16,29 +16,32 @@ import (
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
-func pingCommand() *cli.Command {
+func (a *app) pingCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "ping",
 		Usage:     "measure the round trip to a peer over the path its data takes",
 		ArgsUsage: "PEER",
 		Description: `PEER is a node name, a node ID or an ID prefix of 4+ characters. Prints each
 round trip, the path (direct or relay), the peer's endpoint on a direct path and,
-for a relayed peer, why it is relayed.`,
+for a relayed peer, why it is relayed. Example:
+
+   meshnode ping home --count 3`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "count", Aliases: []string{"c"}, Value: 3, Usage: "how many pings (1-1000)"},
 			&cli.DurationFlag{Name: "interval", Aliases: []string{"i"}, Value: 200 * time.Millisecond, Usage: "between pings"},
 			&cli.DurationFlag{Name: "timeout", Value: 2 * time.Second, Usage: "per ping"},
-			jsonFlag,
+			jsonFlag(),
 		},
-		Action: func(c *cli.Context) error {
-			if c.NArg() != 1 {
-				return fmt.Errorf("ping wants PEER, got %d arguments", c.NArg())
-			}
+		Action: a.verb("PEER", func(c *cli.Context) error {
 			n := c.Int("count")
 			if n < 1 || n > 1000 {
 				return fmt.Errorf("--count %d out of range 1-1000", n)
 			}
-			res, err := client(c).Ping(c.Context, control.PingRequest{Peer: c.Args().First(), Count: n,
+			cl, err := a.client(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Ping(c.Context, control.PingRequest{Peer: c.Args().First(), Count: n,
 				IntervalMS: int(c.Duration("interval").Milliseconds()), TimeoutMS: int(c.Duration("timeout").Milliseconds())})
 			if err != nil {
 				return err
@@ -47,7 +50,7 @@ for a relayed peer, why it is relayed.`,
 				return printJSON(c.App.Writer, res)
 			}
 			return printPing(c.App.Writer, res)
-		},
+		}),
 	}
 }
 
@@ -77,13 +80,17 @@ func printPing(w io.Writer, res overlay.PingResult) error {
 	return nil
 }
 
-func netcheckCommand() *cli.Command {
+func (a *app) netcheckCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "netcheck",
 		Usage: "probe this node's network: UDP, public endpoint, NAT mapping, hairpin, RTT",
-		Flags: []cli.Flag{jsonFlag},
-		Action: func(c *cli.Context) error {
-			res, err := client(c).Netcheck(c.Context)
+		Flags: []cli.Flag{jsonFlag()},
+		Action: a.verb("", func(c *cli.Context) error {
+			cl, err := a.client(c)
+			if err != nil {
+				return err
+			}
+			res, err := cl.Netcheck(c.Context)
 			if err != nil {
 				return err
 			}
@@ -92,7 +99,7 @@ func netcheckCommand() *cli.Command {
 			}
 			printNetcheck(c.App.Writer, res)
 			return nil
-		},
+		}),
 	}
 }
 
@@ -118,13 +125,17 @@ func result[T any](r ice.Result[T], format func(T) string) string {
 	return format(r.Value)
 }
 
-func eventsCommand() *cli.Command {
+func (a *app) eventsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "events",
 		Usage: "stream the node's events (path changes, peers joining and leaving) until interrupted",
-		Flags: []cli.Flag{jsonFlag},
-		Action: func(c *cli.Context) error {
-			err := client(c).Events(c.Context, func(ev overlay.Event) error {
+		Flags: []cli.Flag{jsonFlag()},
+		Action: a.verb("", func(c *cli.Context) error {
+			cl, err := a.client(c)
+			if err != nil {
+				return err
+			}
+			err = cl.Events(c.Context, func(ev overlay.Event) error {
 				if c.Bool("json") {
 					return json.NewEncoder(c.App.Writer).Encode(ev)
 				}
@@ -135,7 +146,7 @@ func eventsCommand() *cli.Command {
 				return nil
 			}
 			return err
-		},
+		}),
 	}
 }
 

@@ -11,32 +11,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/urfave/cli/v2"
-
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
 	"github.com/meshnode/meshnode/pkg/seal"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
-
-// Built-in cipher and transport names; any other name is a plugin.
-const (
-	builtinChaCha = "chacha20poly1305"
-	builtinAESGCM = "aes-256-gcm"
-	builtinTCP    = "tcp"
-	builtinTLS    = "tls"
-)
-
-func pluginFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "cipher", Value: builtinChaCha, EnvVars: []string{"MESHNODE_CIPHER"},
-			Usage: "link cipher `NAME`: built-in " + builtinChaCha + " or " + builtinAESGCM + ", or a plugin (meshnode-cipher-NAME in --plugin-dir); every node of a group must use the same"},
-		&cli.StringFlag{Name: "transport", Value: builtinTCP, EnvVars: []string{"MESHNODE_TRANSPORT"},
-			Usage: "how to reach the rendezvous, `NAME`: built-in " + builtinTCP + " or " + builtinTLS + ", or a plugin (meshnode-transport-NAME, e.g. websocket)"},
-		&cli.StringFlag{Name: "plugin-dir", EnvVars: []string{"MESHNODE_PLUGIN_DIR"},
-			Usage: "`DIR` with plugin executables (default: plugins/ beside the meshnode executable)"},
-	}
-}
 
 func defaultPluginDir() string {
 	exe, err := os.Executable()
@@ -46,11 +25,11 @@ func defaultPluginDir() string {
 	return filepath.Join(filepath.Dir(exe), "plugins")
 }
 
-// loadPlugins resolves --cipher and --transport to built-ins or plugins. The
+// loadPlugins resolves cipher and transport to built-ins or plugins. The
 // manager (nil when no plugin is used) must be closed by the caller;
 // onRestart runs after a plugin came back from a crash.
-func loadPlugins(ctx context.Context, c *cli.Context, log *slog.Logger, onRestart func(kind, name string)) (seal.Cipher, transport.Transport, *plugin.Manager, error) {
-	dir := c.String("plugin-dir")
+func loadPlugins(ctx context.Context, cfg *upConfig, log *slog.Logger, onRestart func(kind, name string)) (seal.Cipher, transport.Transport, *plugin.Manager, error) {
+	dir := cfg.pluginDir
 	if dir == "" {
 		dir = defaultPluginDir()
 	}
@@ -68,7 +47,7 @@ func loadPlugins(ctx context.Context, c *cli.Context, log *slog.Logger, onRestar
 		return nil, nil, nil, err
 	}
 	var ciph seal.Cipher
-	switch name := c.String("cipher"); name {
+	switch name := cfg.cipher; name {
 	case builtinChaCha:
 		ciph = seal.NoiseChaChaPoly()
 	case builtinAESGCM:
@@ -80,7 +59,7 @@ func loadPlugins(ctx context.Context, c *cli.Context, log *slog.Logger, onRestar
 		}
 	}
 	var tr transport.Transport
-	switch name := c.String("transport"); name {
+	switch name := cfg.transport; name {
 	case builtinTCP:
 		tr = transport.TCP()
 	case builtinTLS:

@@ -2,89 +2,95 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
-	"syscall"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
 )
 
-func upCommand() *cli.Command {
+func (a *app) upCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "up",
 		Usage: "run this node in the foreground",
-		Description: `Joins GROUP through the rendezvous, links to the group's other nodes and serves
-the declared services. Runs until SIGINT or SIGTERM. Example:
+		Description: `Joins GROUP through the rendezvous, links to the group's other nodes, serves
+the declared services and opens the declared mappings. Runs until SIGINT,
+SIGTERM or 'meshnode down'; SIGHUP or 'meshnode reload' re-reads the config file.
+
+Settings come from flags, environment variables and the config file (keys are
+the long flag names), in that precedence; --print-config shows the result.
+Examples:
 
    meshnode up --group home --rendezvous vps.example.net:7749 \
-       --secret-file /etc/meshnode/home.secret --serve 700=127.0.0.1:22,name=ssh`,
-		Flags: append([]cli.Flag{
-			&cli.StringFlag{Name: "group", EnvVars: []string{"MESHNODE_GROUP"}, Required: true, Usage: "group `NAME` to join"},
-			&cli.StringFlag{Name: "rendezvous", EnvVars: []string{"MESHNODE_RENDEZVOUS"}, Required: true, Usage: "rendezvous `HOST:PORT`"},
-			&cli.StringFlag{Name: "secret", EnvVars: []string{"MESHNODE_SECRET"}, Usage: "group `SECRET` (prefer --secret-file: command lines are visible to other users)"},
-			&cli.StringFlag{Name: "secret-file", EnvVars: []string{"MESHNODE_SECRET_FILE"}, Usage: "read the group secret from `FILE`"},
-			&cli.StringFlag{Name: "name", EnvVars: []string{"MESHNODE_NAME"}, Usage: "this node's `NAME` (default: the host name)"},
-			&cli.StringSliceFlag{Name: "serve", Usage: "serve `SERVEID=HOST:PORT[,name=X][,info=Y]` to the group (repeatable)"},
-			&cli.BoolFlag{Name: "relay-only", EnvVars: []string{"MESHNODE_RELAY_ONLY"}, Usage: "never look for direct paths: every link stays on the relay"},
-			&cli.BoolFlag{Name: "direct-only", EnvVars: []string{"MESHNODE_DIRECT_ONLY"}, Usage: "move data only over direct paths (debugging: relayed peers get nothing)"},
-			&cli.StringSliceFlag{Name: "ice-interfaces", EnvVars: []string{"MESHNODE_ICE_INTERFACES"}, Usage: "only these network interfaces give direct-path candidates (repeatable; default all but loopback; \"lo\" enables loopback)"},
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"MESHNODE_LOG_LEVEL"}, Usage: "debug, info, warn or error"},
-			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"MESHNODE_LOG_FORMAT"}, Usage: "text or json"},
-		}, pluginFlags()...),
-		Action: runUp,
+       --secret-file /etc/meshnode/home.secret --serve 700=127.0.0.1:22,name=ssh
+   meshnode up --config /etc/meshnode/meshnode.toml
+   meshnode up --config /etc/meshnode/meshnode.toml --print-config`,
+		Flags: append(a.table.Flags(false),
+			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source (secrets as <set>) and exit"}),
+		Action: a.verb("", a.runUp),
 	}
 }
 
-func runUp(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return fmt.Errorf("up takes no arguments, got %q", c.Args().Slice())
+func (a *app) runUp(c *cli.Context) error {
+	path, _ := a.configPath(c, true)
+	var file *config.File
+	if path != "" {
+		var err error
+		if file, err = a.table.Load(path); err != nil {
+			return err
+		}
 	}
-	log, err := newLogger(c.String("log-level"), c.String("log-format"))
-	if err != nil {
-		return err
-	}
-	secret, err := readSecret(c, log)
-	if err != nil {
-		return err
-	}
-	var services []overlay.Service
-	for _, spec := range c.StringSlice("serve") {
-		s, err := overlay.ParseServeSpec(spec)
+	if c.Bool("print-config") {
+		vals, err := a.resolveUp(c, file, true)
 		if err != nil {
 			return err
 		}
-		services = append(services, s)
+		return vals.Print(a.env.stdout)
 	}
-	if c.Bool("relay-only") && c.Bool("direct-only") {
-		return errors.New("--relay-only and --direct-only exclude each other")
+	vals, err := a.resolveUp(c, file, false)
+	if err != nil {
+		return err
 	}
-	var ifaces []string
-	for _, v := range c.StringSlice("ice-interfaces") {
-		for _, name := range strings.Split(v, ",") {
-			if name = strings.TrimSpace(name); name == "" {
-				return fmt.Errorf("--ice-interfaces %q: empty interface name", v)
-			}
-			ifaces = append(ifaces, name)
-		}
+	cfg, err := a.buildUp(vals)
+	if err != nil {
+		return err
 	}
-	name := c.String("name")
-	if name == "" {
-		name = defaultName()
+	level := new(slog.LevelVar)
+	level.Set(cfg.level)
+	log := newLogger(a.env.stderr, cfg.format, level)
+	if cfg.secretOnCommandLine {
+		log.Warn("the group secret is on the command line, where other local users can read it; prefer --secret-file or MESHNODE_SECRET")
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := context.WithCancel(c.Context)
 	defer stop()
+	d := &daemon{a: a, c: c, path: path, log: log, level: level, start: cfg, cur: cfg, stop: stop}
+	return d.run(ctx)
+}
+
+func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// run starts the node, applies the declared items, serves the control API and
+// reloads on SIGHUP until ctx ends (SIGINT, SIGTERM, `meshnode down`).
+func (d *daemon) run(ctx context.Context) error {
+	cfg, log := d.start, d.log
 	var node *overlay.Node
-	var nodeReady = make(chan struct{})
-	ciph, tr, plugins, err := loadPlugins(ctx, c, log, func(kind, name string) {
+	nodeReady := make(chan struct{})
+	ciph, tr, plugins, err := loadPlugins(ctx, cfg, log, func(kind, name string) {
 		select {
 		case <-nodeReady:
 		case <-ctx.Done():
@@ -100,130 +106,124 @@ func runUp(c *cli.Context) error {
 	if plugins != nil {
 		defer plugins.Close()
 	}
-	key, created, err := identity.LoadOrCreate(keyPath(c))
+	key, created, err := identity.LoadOrCreate(cfg.paths.keyPath())
 	if err != nil {
 		return err
 	}
 	if created {
-		log.Info("created a new node key", "path", keyPath(c), "id", key.Public().String())
+		log.Info("created a new node key", "path", cfg.paths.keyPath(), "id", key.Public().String())
 	}
 	node, err = overlay.New(overlay.Config{
 		Cipher:     ciph,
 		Transport:  tr,
-		Group:      c.String("group"),
-		Secret:     secret,
-		Rendezvous: c.String("rendezvous"),
-		Name:       name,
+		Group:      cfg.group,
+		Secret:     cfg.secret,
+		Rendezvous: cfg.rendezvous,
+		Name:       cfg.name,
 		Key:        key,
-		StateDir:   stateDir(c),
-		Services:   services,
+		StateDir:   cfg.paths.state,
 		Logger:     log,
 
 		PluginStatus:  pluginStatusOf(plugins),
-		RelayOnly:     c.Bool("relay-only"),
-		DirectOnly:    c.Bool("direct-only"),
-		ICEInterfaces: ifaces,
+		RelayOnly:     cfg.relayOnly,
+		DirectOnly:    cfg.directOnly,
+		ICEInterfaces: cfg.ifaces,
 	})
 	if err != nil {
 		return err
 	}
+	d.node = node
 	close(nodeReady)
-	ln, err := control.Listen(controlPath(c))
+	ln, err := control.Listen(cfg.paths.control)
 	if err != nil {
 		return err
 	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
-	// The control API answers once the node restored its state; until then
-	// clients wait in the socket's backlog instead of seeing a half-started node.
+	// The control API answers once the node restored its live state and the
+	// declared items are applied; until then clients wait in the socket's
+	// backlog instead of seeing a half-started node.
 	select {
 	case <-node.Ready():
 	case err := <-runDone:
 		ln.Close()
 		return err
 	}
+	d.applyAtStart()
 	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- control.NewServer(node, log).Serve(ctx, ln) }()
-	log.Info("control socket ready", "path", controlPath(c))
+	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
+	log.Info("control socket ready", "path", cfg.paths.control)
 
-	runErr := <-runDone
-	stop()
+	var hup <-chan os.Signal
+	if d.a.env.watchHUP != nil {
+		var stopHUP func()
+		hup, stopHUP = d.a.env.watchHUP()
+		defer stopHUP()
+	}
+	var runErr error
+	for done := false; !done; {
+		select {
+		case runErr = <-runDone:
+			done = true
+		case <-hup:
+			d.reloadFromSignal(ctx)
+		}
+	}
+	d.stop()
 	if err := <-ctlDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr
 }
 
-// readSecret takes the group secret from --secret / MESHNODE_SECRET or
-// --secret-file, never both, and never logs it.
-func readSecret(c *cli.Context, log *slog.Logger) (string, error) {
-	s, file := c.String("secret"), c.String("secret-file")
-	switch {
-	case s != "" && file != "":
-		return "", errors.New("give the group secret once: --secret or --secret-file, not both")
-	case s != "":
-		if os.Getenv("MESHNODE_SECRET") == "" {
-			log.Warn("the group secret is on the command line, where other local users can read it; prefer --secret-file or MESHNODE_SECRET")
-		}
-	case file != "":
-		st, err := os.Stat(file)
-		if err != nil {
-			return "", fmt.Errorf("--secret-file: %w", err)
-		}
-		if st.Mode().Perm()&0o004 != 0 {
-			return "", fmt.Errorf("--secret-file %s is readable by every user (mode %04o); chmod 600 it", file, st.Mode().Perm())
-		}
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return "", fmt.Errorf("--secret-file: %w", err)
-		}
-		s = strings.TrimSpace(string(b))
-		if s == "" {
-			return "", fmt.Errorf("--secret-file %s is empty", file)
-		}
-	default:
-		return "", errors.New("no group secret: give --secret-file FILE (or --secret, or MESHNODE_SECRET)")
+// applyAtStart applies the declared items once the live ones are restored,
+// and logs one line about the configuration.
+func (d *daemon) applyAtStart() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	var changes []string
+	d.applied, changes, d.notApplied = applyItems(d.node, nil, d.start.declared)
+	d.loaded = time.Now()
+	file := d.path
+	if file == "" {
+		file = "none"
 	}
-	if err := identity.ValidateSecret(s); err != nil {
-		return "", err
+	attrs := []any{"file", file, "declared", len(changes)}
+	if len(changes) > 0 {
+		attrs = append(attrs, "applied", strings.Join(changes, "; "))
 	}
-	return s, nil
+	if len(d.notApplied) > 0 {
+		d.log.Warn("configuration applied; some declared items are not", append(attrs, "not_applied", strings.Join(d.notApplied, "; "))...)
+		return
+	}
+	d.log.Info("configuration applied", attrs...)
 }
 
-// defaultName is the host name, cut at the first dot and reduced to the characters
-// node names allow.
-func defaultName() string {
-	h, err := os.Hostname()
-	if err != nil || h == "" {
-		return "node"
+// reloadFromSignal reloads on SIGHUP; the outcome is in the log.
+func (d *daemon) reloadFromSignal(ctx context.Context) {
+	if d.path == "" {
+		d.log.Warn("SIGHUP: no config file to reload (the node was started without --config)")
+		return
 	}
-	h, _, _ = strings.Cut(h, ".")
-	var b strings.Builder
-	for _, r := range h {
-		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
-			b.WriteRune(r)
-		}
+	if _, err := d.Reload(ctx); err != nil {
+		return // logged by Reload
 	}
-	if b.Len() == 0 {
-		return "node"
-	}
-	if b.Len() > 64 {
-		return b.String()[:64]
-	}
-	return b.String()
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+// printChanges prints a reload's result for people.
+func printReload(w io.Writer, res control.ReloadResult) {
+	if len(res.Changed) == 0 && len(res.Restart) == 0 && len(res.NotApplied) == 0 {
+		fmt.Fprintf(w, "reloaded %s: no changes\n", res.File)
+		return
 	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch format {
-	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	fmt.Fprintf(w, "reloaded %s\n", res.File)
+	for _, c := range res.Changed {
+		fmt.Fprintf(w, "  changed      %s\n", c)
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	for _, k := range res.Restart {
+		fmt.Fprintf(w, "  restart needed: %s (the running value stays until the node restarts)\n", k)
+	}
+	for _, n := range res.NotApplied {
+		fmt.Fprintf(w, "  %s\n", n)
+	}
 }

@@ -1,67 +1,58 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/relay"
+	cfgtab "github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
 
-// config is the server's configuration, from flags and environment.
+// config is the server's configuration, from flags, environment and file.
 type config struct {
 	listen      string
 	wsListen    string // "" = no WebSocket endpoint
 	wsPath      string
 	stun        string // "" = no STUN
 	stun2       string // "" = no second STUN port
-	stunSet     bool   // --stun/--stun2 given explicitly: a bind failure is fatal
+	stunSet     bool   // stun/stun2 given explicitly: a bind failure is fatal
 	maxConns    int
 	idleTimeout time.Duration
 	tlsCert     string
 	tlsKey      string
 	logLevel    slog.Level
 	logJSON     bool
+	vals        *cfgtab.Values // the merged settings, with sources
 }
 
-func newApp(stdout, stderr io.Writer) *cli.App {
+// env is what a run of the command gets from its process: tests give their own.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	hup            <-chan os.Signal // SIGHUP: re-read the config file (nil: never)
+	parseOnly      bool             // check the command line, run nothing (README test)
+}
+
+func newApp(e *env) *cli.App {
+	table := settings()
 	return &cli.App{
 		Name:      "rendezvous",
 		Usage:     "where meshnode nodes meet: authentication, group presence and relay",
-		UsageText: "rendezvous [--listen ADDR] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
-		Writer:    stdout,
-		ErrWriter: stderr,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "listen", Value: ":7749", EnvVars: []string{"RENDEZVOUS_LISTEN"},
-				Usage: "listen for nodes on `ADDR` (host:port)"},
-			&cli.StringFlag{Name: "ws-listen", EnvVars: []string{"RENDEZVOUS_WS_LISTEN"},
-				Usage: "also serve nodes over WebSocket, on HTTP (HTTPS with --tls-cert) `ADDR` (host:port), for networks that pass only HTTP(S); \"\" = off"},
-			&cli.StringFlag{Name: "ws-path", Value: transport.WebSocketPath, EnvVars: []string{"RENDEZVOUS_WS_PATH"},
-				Usage: "the HTTP `PATH` of the WebSocket endpoint; nodes must dial a URL with this path"},
-			&cli.StringFlag{Name: "stun", Value: ":3478", EnvVars: []string{"RENDEZVOUS_STUN"},
-				Usage: "answer STUN binding requests on UDP `ADDR`; \"\" disables STUN (and --stun2)"},
-			&cli.StringFlag{Name: "stun2", Value: ":3479", EnvVars: []string{"RENDEZVOUS_STUN2"},
-				Usage: "a second STUN UDP `ADDR`, so nodes can tell whether their NAT maps per destination; \"\" disables it"},
-			&cli.IntFlag{Name: "max-conns", Value: relay.DefaultMaxConns, EnvVars: []string{"RENDEZVOUS_MAX_CONNS"},
-				Usage: "accept at most `N` node connections at once; more are refused with an error"},
-			&cli.DurationFlag{Name: "idle-timeout", Value: relay.DefaultIdleTimeout, EnvVars: []string{"RENDEZVOUS_IDLE_TIMEOUT"},
-				Usage: "close a connection that sent nothing for `DURATION` (nodes ping every 15s)"},
-			&cli.PathFlag{Name: "tls-cert", EnvVars: []string{"RENDEZVOUS_TLS_CERT"}, TakesFile: true,
-				Usage: "serve TLS with this PEM certificate chain `FILE` (needs --tls-key)"},
-			&cli.PathFlag{Name: "tls-key", EnvVars: []string{"RENDEZVOUS_TLS_KEY"}, TakesFile: true,
-				Usage: "PEM private key `FILE` of --tls-cert"},
-			&cli.StringFlag{Name: "log-level", Value: "info", EnvVars: []string{"RENDEZVOUS_LOG_LEVEL"},
-				Usage: "log `LEVEL`: debug, info, warn or error"},
-			&cli.StringFlag{Name: "log-format", Value: "text", EnvVars: []string{"RENDEZVOUS_LOG_FORMAT"},
-				Usage: "log `FORMAT`: text or json"},
-		},
+		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
+		Version:   version,
+		Writer:    e.stdout,
+		ErrWriter: e.stderr,
+		Flags: append(table.AllFlags(),
+			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source and exit"}),
 		HideHelpCommand: true,
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return fmt.Errorf("%w (see rendezvous --help)", err)
@@ -72,70 +63,132 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			if c.NArg() > 0 {
 				return fmt.Errorf("unexpected argument %q: rendezvous takes only flags (see rendezvous --help)", c.Args().First())
 			}
-			cfg, err := parseConfig(c)
+			if e.parseOnly {
+				return nil
+			}
+			ld := &loader{table: table, c: c, env: e}
+			if c.Bool("print-config") {
+				vals, err := ld.values()
+				if err != nil {
+					return err
+				}
+				return vals.Print(e.stdout)
+			}
+			cfg, err := ld.load()
 			if err != nil {
 				return err
 			}
-			return serve(c.Context, cfg, newLogger(c.App.ErrWriter, cfg))
+			level := new(slog.LevelVar)
+			level.Set(cfg.logLevel)
+			log := newLevelLogger(c.App.ErrWriter, cfg, level)
+			r := &reloader{loader: ld, log: log, level: level, start: cfg, cur: cfg}
+			ctx, stop := context.WithCancel(c.Context)
+			defer stop()
+			go r.watch(ctx, e.hup)
+			return serve(ctx, cfg, log)
 		},
 	}
 }
 
-// parseConfig checks the flags and turns them into a config.
-func parseConfig(c *cli.Context) (config, error) {
+// loader reads the configuration: flags and environment (fixed for the
+// process) and the config file (re-read on reload).
+type loader struct {
+	table *cfgtab.Table
+	c     *cli.Context
+	env   *env
+}
+
+// path is the config file: --config or RENDEZVOUS_CONFIG; "" = none.
+func (l *loader) path() string {
+	if l.c.IsSet("config") {
+		return l.c.String("config")
+	}
+	p, _ := l.env.lookupEnv("RENDEZVOUS_CONFIG")
+	return p
+}
+
+// values merges flags > env > file > defaults.
+func (l *loader) values() (*cfgtab.Values, error) {
+	var f *cfgtab.File
+	if p := l.path(); p != "" {
+		var err error
+		if f, err = l.table.Load(p); err != nil {
+			return nil, err
+		}
+	}
+	return l.table.Resolve(cfgtab.Sources{Flags: cfgtab.CLIFlags(l.c), LookupEnv: l.env.lookupEnv, File: f}, false)
+}
+
+// load merges and checks the configuration.
+func (l *loader) load() (config, error) {
+	vals, err := l.values()
+	if err != nil {
+		return config{}, err
+	}
+	return parseConfig(vals)
+}
+
+// parseConfig checks the merged settings and turns them into a config. Errors
+// name each setting as it was given (flag, variable, or file line and key).
+func parseConfig(v *cfgtab.Values) (config, error) {
 	cfg := config{
-		listen:      c.String("listen"),
-		wsListen:    c.String("ws-listen"),
-		wsPath:      c.String("ws-path"),
-		stun:        c.String("stun"),
-		stun2:       c.String("stun2"),
-		stunSet:     c.IsSet("stun") || c.IsSet("stun2"),
-		maxConns:    c.Int("max-conns"),
-		idleTimeout: c.Duration("idle-timeout"),
-		tlsCert:     c.Path("tls-cert"),
-		tlsKey:      c.Path("tls-key"),
+		listen:      v.String("listen"),
+		wsListen:    v.String("ws-listen"),
+		wsPath:      v.String("ws-path"),
+		stun:        v.String("stun"),
+		stun2:       v.String("stun2"),
+		stunSet:     v.IsSet("stun") || v.IsSet("stun2"),
+		maxConns:    v.Int("max-conns"),
+		idleTimeout: v.Duration("idle-timeout"),
+		tlsCert:     v.String("tls-cert"),
+		tlsKey:      v.String("tls-key"),
+		vals:        v,
 	}
 	if cfg.listen == "" {
-		return cfg, errors.New("--listen is empty: give a host:port such as :7749")
+		return cfg, v.Errorf("listen", "%s is empty: give a host:port such as :7749", v.Ref("listen"))
 	}
 	if cfg.wsListen != "" {
 		if _, port, err := net.SplitHostPort(cfg.wsListen); err != nil || port == "" {
-			return cfg, fmt.Errorf("--ws-listen %q: want host:port such as :443, or \"\" for no WebSocket endpoint", cfg.wsListen)
+			return cfg, v.Errorf("ws-listen", "%s %q: want host:port such as :443, or \"\" for no WebSocket endpoint", v.Ref("ws-listen"), cfg.wsListen)
 		}
 	}
 	if !strings.HasPrefix(cfg.wsPath, "/") || strings.ContainsAny(cfg.wsPath, "?# ") {
-		return cfg, fmt.Errorf("--ws-path %q: want an absolute URL path such as %s", cfg.wsPath, transport.WebSocketPath)
+		return cfg, v.Errorf("ws-path", "%s %q: want an absolute URL path such as %s", v.Ref("ws-path"), cfg.wsPath, transport.WebSocketPath)
 	}
 	if cfg.stun == "" {
 		cfg.stun2 = ""
 	}
-	for _, f := range []struct{ name, addr string }{{"--stun", cfg.stun}, {"--stun2", cfg.stun2}} {
-		if f.addr == "" {
+	for _, name := range []string{"stun", "stun2"} {
+		addr := cfg.stun
+		if name == "stun2" {
+			addr = cfg.stun2
+		}
+		if addr == "" {
 			continue
 		}
-		if _, port, err := net.SplitHostPort(f.addr); err != nil || port == "" {
-			return cfg, fmt.Errorf("%s %q: want host:port such as :3478, or \"\" to disable", f.name, f.addr)
+		if _, port, err := net.SplitHostPort(addr); err != nil || port == "" {
+			return cfg, v.Errorf(name, "%s %q: want host:port such as :3478, or \"\" to disable", v.Ref(name), addr)
 		}
 	}
 	if cfg.maxConns <= 0 {
-		return cfg, fmt.Errorf("--max-conns must be at least 1, got %d", cfg.maxConns)
+		return cfg, v.Errorf("max-conns", "%s must be at least 1, got %d", v.Ref("max-conns"), cfg.maxConns)
 	}
 	if cfg.idleTimeout <= 0 {
-		return cfg, fmt.Errorf("--idle-timeout must be positive, got %v", cfg.idleTimeout)
+		return cfg, v.Errorf("idle-timeout", "%s must be positive, got %v", v.Ref("idle-timeout"), cfg.idleTimeout)
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, errors.New("--tls-cert and --tls-key go together: give both or neither")
 	}
 	var err error
-	if cfg.logLevel, err = parseLevel(c.String("log-level")); err != nil {
-		return cfg, err
+	if cfg.logLevel, err = parseLevel(v.String("log-level")); err != nil {
+		return cfg, v.Errorf("log-level", "invalid %s %q: want debug, info, warn or error", v.Ref("log-level"), v.String("log-level"))
 	}
-	switch f := c.String("log-format"); f {
+	switch f := v.String("log-format"); f {
 	case "text":
 	case "json":
 		cfg.logJSON = true
 	default:
-		return cfg, fmt.Errorf("invalid --log-format %q: want text or json", f)
+		return cfg, v.Errorf("log-format", "invalid %s %q: want text or json", v.Ref("log-format"), f)
 	}
 	return cfg, nil
 }
@@ -151,11 +204,19 @@ func parseLevel(s string) (slog.Level, error) {
 	case "error":
 		return slog.LevelError, nil
 	}
-	return 0, fmt.Errorf("invalid --log-level %q: want debug, info, warn or error", s)
+	return 0, fmt.Errorf("invalid log level %q", s)
 }
 
+// newLogger logs at cfg's level.
 func newLogger(w io.Writer, cfg config) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.logLevel}
+	level := new(slog.LevelVar)
+	level.Set(cfg.logLevel)
+	return newLevelLogger(w, cfg, level)
+}
+
+// newLevelLogger logs at level, which a reload may change.
+func newLevelLogger(w io.Writer, cfg config, level *slog.LevelVar) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.logJSON {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

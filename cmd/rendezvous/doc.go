@@ -4,11 +4,18 @@
 // nodes can learn their public endpoint for hole punching. It runs in the foreground, logs to stderr with log/slog
 // and stops cleanly on SIGINT or SIGTERM, so a plain systemd unit runs it.
 //
-//	rendezvous [--listen :7749] [--ws-listen ADDR [--ws-path /meshnode/v1/relay]]
+//	rendezvous [--config FILE] [--listen :7749] [--ws-listen ADDR [--ws-path /meshnode/v1/relay]]
 //	           [--stun :3478] [--stun2 :3479] [--max-conns 10000] [--idle-timeout 60s]
 //	           [--tls-cert FILE --tls-key FILE] [--log-level info] [--log-format text]
 //
-// Every flag can also come from an environment variable (RENDEZVOUS_LISTEN, ...).
+// Every setting is a flag, an environment variable (RENDEZVOUS_LISTEN, ...) and
+// a key of the TOML config file (--config, RENDEZVOUS_CONFIG; keys are the long
+// flag names): one table in settings.go makes all three (internal/config), with
+// precedence flag > env > file > default; --print-config shows the result.
+// SIGHUP re-reads the file (reload.go): a file with an error is rejected whole;
+// otherwise applyConfig, the one place a reload's new configuration takes
+// effect, applies the live settings (log-level today) and reports the others
+// as needing a restart, in one log line.
 // On start it logs one Info line "rendezvous listening" whose addr attribute is the
 // bound address; tests start it on 127.0.0.1:0 and read the port from that line.
 // Next comes ws=ADDR, the bound WebSocket address (or ws=off), and the line ends
@@ -35,6 +42,7 @@
 // The admin API comes in a later issue; it gets its own listener next to the
 // relay's in serve.go.
 //
-// Files: app.go (flags, config), serve.go (listeners, STUN, the relay server),
-// websocket.go (the WebSocket endpoint), main.go (process entry).
+// Files: settings.go (the settings table), app.go (the command, checking the
+// configuration), reload.go (SIGHUP), serve.go (listeners, STUN, the relay
+// server), websocket.go (the WebSocket endpoint), main.go (process entry).
 package main

@@ -9,18 +9,32 @@ import (
 	"syscall"
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	code := runEnv(ctx, os.Args, &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, hup: hup})
+	signal.Stop(hup)
 	stop()
 	os.Exit(code)
 }
 
 // run runs the command with args (args[0] is the program name) until ctx is done
-// and returns the exit code.
+// and returns the exit code. The environment is the process's; SIGHUP is not
+// watched (main does that).
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if err := newApp(stdout, stderr).RunContext(ctx, args); err != nil {
-		fmt.Fprintf(stderr, "rendezvous: %v\n", err)
+	return runEnv(ctx, args, &env{stdout: stdout, stderr: stderr, lookupEnv: os.LookupEnv})
+}
+
+func runEnv(ctx context.Context, args []string, e *env) int {
+	if e.lookupEnv == nil {
+		e.lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	if err := newApp(e).RunContext(ctx, args); err != nil {
+		fmt.Fprintf(e.stderr, "rendezvous: %v\n", err)
 		return 1
 	}
 	return 0

@@ -14,4 +14,9 @@
 //	GET    /v1/serve             what this node serves (with targets)
 //	POST   /v1/serve             {"serveid":0,"target":"127.0.0.1:22","name":"ssh"}
 //	DELETE /v1/serve/{serveid}
+//	POST   /v1/ping              {"peer":"home","count":3}
+//	GET    /v1/netcheck
+//	GET    /v1/events            JSON lines until the client leaves
+//	POST   /v1/reload            re-read the config file; 422 when it is rejected
+//	POST   /v1/down              stop the node (202; the socket goes away with it)
 package control

@@ -51,6 +51,8 @@ type NetcheckResult struct {
 // maxPingTime bounds one ping request (count x (interval + timeout)).
 const maxPingTime = 10 * time.Minute
 
+var errNoLifecycle = errors.New("this node's API has no reload or down (not started by `meshnode up`)")
+
 // maxBody bounds request bodies.
 const maxBody = 64 << 10
 
@@ -59,8 +61,9 @@ const maxSocketPath = 107
 
 // Server serves the control API.
 type Server struct {
-	b   Backend
-	log *slog.Logger
+	b    Backend
+	log  *slog.Logger
+	life Lifecycle // nil: no reload, down or config status
 }
 
 // NewServer returns a control server for b.
@@ -74,7 +77,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 // Handler returns the API's HTTP handler.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Status()) })
+	mux.HandleFunc("GET /v1/status", s.status)
 	mux.HandleFunc("GET /v1/peers", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Peers()) })
 	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Services()) })
 	mux.HandleFunc("GET /v1/mappings", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Mappings()) })
@@ -86,6 +89,7 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST /v1/ping", s.ping)
 	mux.HandleFunc("GET /v1/netcheck", s.netcheck)
 	mux.HandleFunc("GET /v1/events", s.events)
+	s.lifecycleRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
 	})

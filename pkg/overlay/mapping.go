@@ -20,11 +20,17 @@ type MappingRequest struct {
 	Port   int    `json:"port"`            // local port; 0 picks a free one
 	Bind   string `json:"bind,omitempty"`  // local address, default 127.0.0.1
 	Proto  string `json:"proto,omitempty"` // tcp or udp: the service's, filled in by the node
+
+	// Origin and Ref mark a declared mapping (declared.go); never from the API.
+	Origin string `json:"-"`
+	Ref    string `json:"-"`
 }
 
 // MappingInfo describes a mapping for status and `map` answers.
 type MappingInfo struct {
 	MappingRequest
+	Origin    string `json:"origin"`           // live, file or flag
+	Ref       string `json:"ref,omitempty"`    // where a declared mapping is declared: "[use.ssh]"
 	Listen    string `json:"listen,omitempty"` // the bound address; empty when not listening
 	Active    int    `json:"active"`
 	Total     uint64 `json:"total"`
@@ -109,6 +115,9 @@ func (n *Node) checkPortFree(port int) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if old, ok := n.mappings[port]; ok && port != 0 {
+		if old.req.Origin != "" {
+			return conflict("port %d is already mapped to %s, declared by %s: change it there (then `meshnode reload`)", port, old.req.Target, old.req.Ref)
+		}
 		return conflict("port %d is already mapped to %s", port, old.req.Target)
 	}
 	return nil
@@ -161,6 +170,10 @@ func (n *Node) newMapping(req MappingRequest, t target) *mapping {
 func (n *Node) RemoveMapping(port int) error {
 	n.mu.Lock()
 	m, ok := n.mappings[port]
+	if ok && m.req.Origin != "" {
+		n.mu.Unlock()
+		return conflict("the mapping on port %d is declared by %s, not added live: remove it there (then `meshnode reload`)", port, m.req.Ref)
+	}
 	if ok {
 		delete(n.mappings, port)
 	}
@@ -196,7 +209,9 @@ func (n *Node) persist() error {
 	n.mu.Lock()
 	st := savedState{Mappings: make([]MappingRequest, 0, len(n.mappings))}
 	for _, m := range n.mappings {
-		st.Mappings = append(st.Mappings, m.req)
+		if m.req.Origin == "" { // declared mappings come from the config each start
+			st.Mappings = append(st.Mappings, m.req)
+		}
 	}
 	for _, s := range n.services {
 		if s.persist {
@@ -354,7 +369,7 @@ func (m *mapping) stop() {
 func (m *mapping) info() MappingInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mi := MappingInfo{MappingRequest: m.req, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
+	mi := MappingInfo{MappingRequest: m.req, Origin: originOf(m.req.Origin), Ref: m.req.Ref, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
 	switch {
 	case m.stopped:
 	case m.ln != nil:

@@ -13,7 +13,9 @@ import (
 // localService is a service this node serves, with its connection bound.
 type localService struct {
 	Service
-	persist bool // added through the API (kept in the state dir), not by --serve
+	persist bool   // added through the API (kept in the state dir), not by --serve
+	origin  string // OriginLive, OriginFile or OriginFlag (declared.go)
+	ref     string // where a declared service is declared: "[serve.ssh]", "--serve 700=..."
 	active  slots
 	total   atomic.Uint64
 }
@@ -57,7 +59,7 @@ func (n *Node) addServiceLocked(s Service, persist bool) (Service, error) {
 	if s.Name != "" {
 		for _, o := range n.services {
 			if o.Name == s.Name {
-				return s, conflict("a service named %q is already served here (serveid %d)", s.Name, o.ID)
+				return s, conflict("a service named %q is already served here (serveid %d, %s)", s.Name, o.ID, o.describe())
 			}
 		}
 	}
@@ -72,12 +74,16 @@ func (n *Node) addServiceLocked(s Service, persist bool) (Service, error) {
 		return s, invalid("service %d: %v", s.ID, err)
 	}
 	if old, ok := n.services[s.ID]; ok {
-		return s, conflict("serveid %d is already served here (-> %s)", s.ID, old.Target)
+		return s, conflict("serveid %d is already served here (-> %s, %s)", s.ID, old.Target, old.describe())
 	}
 	if s.Claimed == 0 {
 		s.Claimed = time.Now().UnixNano()
 	}
-	n.services[s.ID] = &localService{Service: s, persist: persist, active: newSlots(n.cfg.MaxConnsPerService)}
+	origin := OriginFlag
+	if persist {
+		origin = OriginLive
+	}
+	n.services[s.ID] = &localService{Service: s, persist: persist, origin: origin, active: newSlots(n.cfg.MaxConnsPerService)}
 	n.bumpVersionLocked()
 	return s, nil
 }
@@ -86,6 +92,10 @@ func (n *Node) addServiceLocked(s Service, persist bool) (Service, error) {
 func (n *Node) RemoveService(id ServeID) error {
 	n.mu.Lock()
 	s, ok := n.services[id]
+	if ok && !s.persist {
+		n.mu.Unlock()
+		return conflict("serveid %d is declared by %s, not added live: remove it there (then `meshnode reload`)", id, s.describe())
+	}
 	if ok {
 		delete(n.services, id)
 		n.bumpVersionLocked()

@@ -15,9 +15,12 @@ type StatusInfo struct {
 	Rendezvous RendezvousStatus `json:"rendezvous"`
 	PeersUp    int              `json:"peers_up"`
 	Peers      int              `json:"peers"`
-	Services   []Service        `json:"services"`
+	Services   []LocalService   `json:"services"`
 	Mappings   []MappingInfo    `json:"mappings"`
 	Plugins    []PluginStatus   `json:"plugins,omitempty"`
+	// Config is the configuration's state, when the node runs with one
+	// (filled in by the control API from `meshnode up`).
+	Config *ConfigInfo `json:"config,omitempty"`
 }
 
 // PluginStatus describes a cipher or transport plugin the node runs.
@@ -73,7 +76,7 @@ func (n *Node) Status() StatusInfo {
 		},
 		PeersUp:  up,
 		Peers:    len(peers),
-		Services: n.LocalServices(),
+		Services: n.localServiceInfos(),
 		Mappings: n.Mappings(),
 	}
 }

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/meshnode/meshnode/pkg/overlay"
+)
+
+func (a *app) mapCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "map",
+		Usage:     "make a group service reachable on a local port (live; persists)",
+		ArgsUsage: "SERVICE LOCALPORT",
+		Description: `SERVICE is a serveid (e.g. 700) or NAME@NODE (e.g. ssh@office). The running node
+listens on 127.0.0.1:LOCALPORT (or --bind ADDR) and forwards every connection to the
+service. LOCALPORT 0 picks a free port. The mapping is live: it persists in the
+state dir across restarts, and reloads of the config file never touch it
+([use.NAME] sections declare mappings in the file instead). Examples:
+
+   meshnode map 700 2222
+   meshnode map ssh@home 2222 --bind 0.0.0.0`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "bind", Value: overlay.DefaultBind, Usage: "local `ADDR` to listen on"},
+			jsonFlag(),
+		},
+		Action: a.verb("SERVICE LOCALPORT", func(c *cli.Context) error {
+			port, err := parsePort(c.Args().Get(1))
+			if err != nil {
+				return err
+			}
+			cl, err := a.client(c)
+			if err != nil {
+				return err
+			}
+			mi, err := cl.AddMapping(c.Context, overlay.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind")})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return printJSON(c.App.Writer, mi)
+			}
+			fmt.Fprintf(c.App.Writer, "mapped %s/%s -> service %s\n", mi.Listen, mi.Proto, mi.Target)
+			return nil
+		}),
+	}
+}
+
+func (a *app) unmapCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "unmap",
+		Usage:     "remove the live mapping on a local port (its open connections close)",
+		ArgsUsage: "LOCALPORT",
+		Description: `A mapping declared in the config file is removed there (then 'meshnode reload'). Example:
+
+   meshnode unmap 2222`,
+		Action: a.verb("LOCALPORT", func(c *cli.Context) error {
+			port, err := parsePort(c.Args().Get(0))
+			if err != nil {
+				return err
+			}
+			if port == 0 {
+				return fmt.Errorf("port 0 is not a mapping")
+			}
+			cl, err := a.client(c)
+			if err != nil {
+				return err
+			}
+			if err := cl.RemoveMapping(c.Context, port); err != nil {
+				return err
+			}
+			fmt.Fprintf(c.App.Writer, "unmapped port %d\n", port)
+			return nil
+		}),
+	}
+}
+
+func parsePort(s string) (int, error) {
+	p, err := strconv.Atoi(s)
+	if err != nil || p < 0 || p > 65535 {
+		return 0, fmt.Errorf("LOCALPORT %q is not a port number (0-65535)", s)
+	}
+	return p, nil
+}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/overlay"
+)
+
+// Built-in cipher and transport names; any other name is a plugin.
+const (
+	builtinChaCha = "chacha20poly1305"
+	builtinAESGCM = "aes-256-gcm"
+	builtinTCP    = "tcp"
+	builtinTLS    = "tls"
+)
+
+// upTable is `meshnode up`'s settings: flags, environment variables and config
+// file keys come from here (and the README's key table: `go test
+// ./cmd/meshnode -run TestREADME -update` rewrites it). Adding a setting is one
+// entry here plus its use in upconfig.go.
+func upTable() *config.Table {
+	return &config.Table{
+		Command: "meshnode up",
+		Settings: []config.Setting{
+			{Name: "config", Env: "MESHNODE_CONFIG", Global: true, FlagOnly: true,
+				Usage: "config `FILE` (TOML; keys are the long flag names of 'meshnode up'); default " + defaultConfigFile + " when it exists and no --group is given"},
+			{Name: "state", Env: "MESHNODE_STATE", Global: true,
+				Usage: "state `DIR` (node key, live mappings and services); default /var/lib/meshnode as root, else ~/.local/state/meshnode"},
+			{Name: "control", Env: "MESHNODE_CONTROL", Global: true,
+				Usage: "control socket `PATH` of the node (default STATE/control.sock); give each node on one machine its own"},
+			{Name: "group", Env: "MESHNODE_GROUP", Required: true, Usage: "group `NAME` to join"},
+			{Name: "rendezvous", Env: "MESHNODE_RENDEZVOUS", Required: true, Usage: "the rendezvous, `HOST:PORT`"},
+			{Name: "secret", Env: "MESHNODE_SECRET", Secret: true,
+				Usage: "group `SECRET` (>= 8 characters; use 20+ random ones). Prefer secret-file: command lines are visible to other users; a config file holding it must not be world-readable"},
+			{Name: "secret-file", Env: "MESHNODE_SECRET_FILE", Usage: "read the group secret from `FILE` (not world-readable)"},
+			{Name: "name", Env: "MESHNODE_NAME", Usage: "this node's `NAME` (default: the host name)"},
+			{Name: "serve", Kind: config.List, FlagOnly: true,
+				Usage: "serve `SPEC` to the group: SERVEID=HOST:PORT[,name=X][,info=Y][,proto=udp] (repeatable); in the config file: [serve.NAME] sections"},
+			{Name: "relay-only", Env: "MESHNODE_RELAY_ONLY", Kind: config.Bool, Usage: "never look for direct paths: every link stays on the relay (networks that forbid UDP; debugging)"},
+			{Name: "direct-only", Env: "MESHNODE_DIRECT_ONLY", Kind: config.Bool, Usage: "move data only over direct paths (debugging: relayed peers get nothing)"},
+			{Name: "ice-interfaces", Env: "MESHNODE_ICE_INTERFACES", Kind: config.List,
+				Usage: "only these network interfaces, `IF[,IF]`, give direct-path candidates (repeatable; default all but loopback; \"lo\" adds loopback)"},
+			{Name: "cipher", Env: "MESHNODE_CIPHER", Default: builtinChaCha,
+				Usage: "link cipher `NAME`: built-in " + builtinChaCha + " or " + builtinAESGCM + ", or a plugin (meshnode-cipher-NAME in plugin-dir); the same in the whole group"},
+			{Name: "transport", Env: "MESHNODE_TRANSPORT", Default: builtinTCP,
+				Usage: "how to reach the rendezvous, `NAME`: built-in " + builtinTCP + " or " + builtinTLS + ", or a plugin (meshnode-transport-NAME, e.g. websocket)"},
+			{Name: "plugin-dir", Env: "MESHNODE_PLUGIN_DIR", Usage: "`DIR` with plugin executables (default: plugins/ beside the meshnode executable)"},
+			{Name: "log-level", Env: "MESHNODE_LOG_LEVEL", Default: "info", Live: true, Usage: "log `LEVEL`: debug, info, warn or error"},
+			{Name: "log-format", Env: "MESHNODE_LOG_FORMAT", Default: "text", Usage: "log `FORMAT`: text or json"},
+		},
+		Sections: []config.Section{
+			{Name: "serve", Live: true, Doc: "a service this node serves to its group (like --serve); NAME is the service name unless `name` is given",
+				Keys: []config.Setting{
+					{Name: "serveid", Kind: config.Int, Usage: "500-999 static, 1-499 dynamic, 0 or absent: the mesh assigns a free dynamic one"},
+					{Name: "target", Required: true, Usage: "the local `HOST:PORT` the service forwards to"},
+					{Name: "name", Usage: "service name (map it as NAME@NODE); default the section's NAME"},
+					{Name: "proto", Default: "tcp", Usage: "tcp or udp"},
+					{Name: "info", Usage: "free-form text shown in 'meshnode services'"},
+					{Name: "active", Kind: config.Bool, Default: true, Usage: "false: declared but not served"},
+				}},
+			{Name: "use", Live: true, Doc: "a mapping (vnet's \"use\", like 'meshnode map'): a local port forwarding to a group service",
+				Keys: []config.Setting{
+					{Name: "service", Required: true, Usage: "the service: a serveid (\"700\") or NAME@NODE"},
+					{Name: "port", Kind: config.Int, Required: true, Usage: "local port to listen on (1-65535)"},
+					{Name: "bind", Default: overlay.DefaultBind, Usage: "local address to listen on"},
+					{Name: "proto", Default: "tcp", Usage: "tcp or udp: the service's protocol"},
+					{Name: "active", Kind: config.Bool, Default: true, Usage: "false: declared but not mapped"},
+				}},
+		},
+	}
+}

@@ -1,0 +1,158 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/identity"
+)
+
+// upConfig is `up`'s checked configuration.
+type upConfig struct {
+	vals                *config.Values
+	paths               globalPaths
+	group, rendezvous   string
+	secret              string // never logged
+	name                string
+	relayOnly           bool
+	directOnly          bool
+	ifaces              []string
+	cipher, transport   string
+	pluginDir           string
+	level               slog.Level
+	format              string
+	declared            []declItem
+	secretOnCommandLine bool
+}
+
+// resolveUp merges `up`'s flags, environment and file (nil: none).
+func (a *app) resolveUp(c *cli.Context, file *config.File, allowMissing bool) (*config.Values, error) {
+	return a.table.Resolve(config.Sources{Flags: config.CLIFlags(c), LookupEnv: a.env.lookupEnv, File: file}, allowMissing)
+}
+
+// buildUp checks merged values and turns them into an upConfig. Every error
+// names the setting as it was given (flag, variable, or file:line and key).
+func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
+	u := &upConfig{
+		vals:       vals,
+		paths:      a.pathsOf(vals),
+		group:      vals.String("group"),
+		rendezvous: vals.String("rendezvous"),
+		name:       vals.String("name"),
+		relayOnly:  vals.Bool("relay-only"),
+		directOnly: vals.Bool("direct-only"),
+		cipher:     vals.String("cipher"),
+		transport:  vals.String("transport"),
+		pluginDir:  vals.String("plugin-dir"),
+		format:     vals.String("log-format"),
+	}
+	if err := identity.ValidateGroupName(u.group); err != nil {
+		return nil, vals.Errorf("group", "%s: %w", vals.Ref("group"), err)
+	}
+	if host, port, err := net.SplitHostPort(u.rendezvous); err != nil || host == "" || port == "" {
+		return nil, vals.Errorf("rendezvous", "%s: rendezvous address %q is not HOST:PORT", vals.Ref("rendezvous"), u.rendezvous)
+	}
+	if err := a.readSecret(vals, u); err != nil {
+		return nil, err
+	}
+	if u.name == "" {
+		u.name = defaultName()
+	}
+	if u.relayOnly && u.directOnly {
+		return nil, errors.New("--relay-only and --direct-only exclude each other")
+	}
+	for _, v := range vals.List("ice-interfaces") {
+		for _, name := range strings.Split(v, ",") {
+			if name = strings.TrimSpace(name); name == "" {
+				return nil, vals.Errorf("ice-interfaces", "%s %q: empty interface name", vals.Ref("ice-interfaces"), v)
+			}
+			u.ifaces = append(u.ifaces, name)
+		}
+	}
+	if err := u.level.UnmarshalText([]byte(vals.String("log-level"))); err != nil {
+		return nil, vals.Errorf("log-level", "invalid %s %q: want debug, info, warn or error", vals.Ref("log-level"), vals.String("log-level"))
+	}
+	if u.format != "text" && u.format != "json" {
+		return nil, vals.Errorf("log-format", "invalid %s %q: want text or json", vals.Ref("log-format"), u.format)
+	}
+	var err error
+	if u.declared, err = declaredItems(vals); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+// readSecret takes the group secret from secret or secret-file, never both,
+// and never logs it. A secret-file, and a config file that holds the secret,
+// must not be readable by every user.
+func (a *app) readSecret(vals *config.Values, u *upConfig) error {
+	s, file := vals.String("secret"), vals.String("secret-file")
+	switch {
+	case s != "" && file != "":
+		return fmt.Errorf("give the group secret once: %s or %s, not both", vals.Ref("secret"), vals.Ref("secret-file"))
+	case s != "":
+		switch v := vals.Get("secret"); v.Source {
+		case config.FromFlag:
+			u.secretOnCommandLine = true
+		case config.FromFile:
+			if st, err := os.Stat(v.Pos.File); err == nil && st.Mode().Perm()&0o004 != 0 {
+				return vals.Errorf("secret", "the config file holds the group secret and is readable by every user (mode %04o); chmod 600 it, or use secret-file", st.Mode().Perm())
+			}
+		}
+	case file != "":
+		st, err := os.Stat(file)
+		if err != nil {
+			return vals.Errorf("secret-file", "%s: %w", vals.Ref("secret-file"), err)
+		}
+		if st.Mode().Perm()&0o004 != 0 {
+			return vals.Errorf("secret-file", "%s %s is readable by every user (mode %04o); chmod 600 it", vals.Ref("secret-file"), file, st.Mode().Perm())
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return vals.Errorf("secret-file", "%s: %w", vals.Ref("secret-file"), err)
+		}
+		if s = strings.TrimSpace(string(b)); s == "" {
+			return vals.Errorf("secret-file", "%s %s is empty", vals.Ref("secret-file"), file)
+		}
+	default:
+		return errors.New("no group secret: give --secret-file FILE (or --secret, MESHNODE_SECRET, or secret-file in the config file)")
+	}
+	if err := identity.ValidateSecret(s); err != nil {
+		if file != "" {
+			return vals.Errorf("secret-file", "%s %s: %w", vals.Ref("secret-file"), file, err)
+		}
+		return vals.Errorf("secret", "%s: %w", vals.Ref("secret"), err)
+	}
+	u.secret = s
+	return nil
+}
+
+// defaultName is the host name, cut at the first dot and reduced to the characters
+// node names allow.
+func defaultName() string {
+	h, err := os.Hostname()
+	if err != nil || h == "" {
+		return "node"
+	}
+	h, _, _ = strings.Cut(h, ".")
+	var b strings.Builder
+	for _, r := range h {
+		if r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' {
+			b.WriteRune(r)
+		}
+	}
+	if b.Len() == 0 {
+		return "node"
+	}
+	if b.Len() > 64 {
+		return b.String()[:64]
+	}
+	return b.String()
+}

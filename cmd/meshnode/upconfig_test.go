@@ -1,0 +1,145 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeConfig writes a config file (0600) and returns its path.
+func writeConfig(t *testing.T, dir, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, "meshnode.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func envOf(m map[string]string) func(string) (string, bool) {
+	return func(k string) (string, bool) { v, ok := m[k]; return v, ok }
+}
+
+const baseConfig = `group = "home"
+secret = "correct-horse-battery"
+rendezvous = "127.0.0.1:7749"
+`
+
+// TestPrintConfig: flag > env > file > default, each value with its source,
+// the secret never shown.
+func TestPrintConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeConfig(t, dir, baseConfig+`log-level = "warn"
+cipher = "aes-256-gcm"
+
+[serve.ssh]
+serveid = 700
+target = "127.0.0.1:22"
+
+[use.web]
+service = "web@office"
+port = 8080
+`)
+	e := &env{lookupEnv: envOf(map[string]string{"MESHNODE_RENDEZVOUS": "vps:7749", "MESHNODE_CIPHER": "chacha20poly1305"})}
+	code, out, errOut := runT(t, e, "up", "--config", cfg, "--print-config", "--log-level", "debug", "--serve", "701=127.0.0.1:80")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	if strings.Contains(out, "correct-horse") {
+		t.Fatalf("secret printed:\n%s", out)
+	}
+	for _, want := range []string{
+		"# config file: " + cfg,
+		`group          = "home"`, "# file " + cfg + ":1",
+		"secret         = <set>", "# file " + cfg + ":2",
+		`rendezvous     = "vps:7749"`, "# env MESHNODE_RENDEZVOUS",
+		`log-level      = "debug"`, "# flag --log-level",
+		`cipher         = "chacha20poly1305"`, "# env MESHNODE_CIPHER",
+		`log-format     = "text"`, "# default",
+		`# --serve`, `["701=127.0.0.1:80"]`,
+		"[serve.ssh]", "serveid = 700", `proto   = "tcp"`,
+		"[use.web]", `service = "web@office"`, `bind    = "127.0.0.1"`,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--print-config lacks %q:\n%s", want, out)
+		}
+	}
+}
+
+// TestDefaultConfigFile: the default file is read when it exists and no
+// --group is given.
+func TestDefaultConfigFile(t *testing.T) {
+	dir := t.TempDir()
+	def := writeConfig(t, dir, baseConfig)
+	code, out, _ := runT(t, &env{defaultConfig: def}, "up", "--print-config")
+	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(out, `group          = "home"`) {
+		t.Fatalf("default file not read: %d\n%s", code, out)
+	}
+	code, out, _ = runT(t, &env{defaultConfig: def}, "up", "--print-config", "--group", "other")
+	if code != 0 || !strings.Contains(out, "# config file: none") {
+		t.Fatalf("default file read although --group was given: %d\n%s", code, out)
+	}
+	code, out, _ = runT(t, &env{defaultConfig: def, lookupEnv: envOf(map[string]string{"MESHNODE_CONFIG": def})}, "up", "--print-config", "--group", "other")
+	if code != 0 || !strings.Contains(out, "# config file: "+def) {
+		t.Fatalf("MESHNODE_CONFIG not read: %d\n%s", code, out)
+	}
+}
+
+// TestUpConfigErrors: a bad file names the file, the line and the key; bad
+// flags name the flag. Nothing starts.
+func TestUpConfigErrors(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name, file string
+		args       []string
+		want       string
+	}{
+		{"unknown key", baseConfig + "grup = \"x\"\n", nil, `meshnode.toml:4: key "grup": unknown key (did you mean "group"?)`},
+		{"wrong type", baseConfig + "relay-only = \"yes\"\n", nil, `meshnode.toml:4: key "relay-only": want true or false, got a string ("yes")`},
+		{"bad log level", baseConfig + "\nlog-level = \"loud\"\n", nil, `meshnode.toml:5: key "log-level": invalid log-level "loud": want debug, info, warn or error`},
+		{"bad log level flag", baseConfig, []string{"--log-level", "loud"}, `invalid --log-level "loud"`},
+		{"bad group", "group = \"a b\"\nsecret = \"correct-horse-battery\"\nrendezvous = \"h:1\"\n", nil, `meshnode.toml:1: key "group": group:`},
+		{"bad rendezvous", "group = \"g\"\nsecret = \"correct-horse-battery\"\nrendezvous = \"nohostport\"\n", nil, `meshnode.toml:3: key "rendezvous": rendezvous: rendezvous address "nohostport" is not HOST:PORT`},
+		{"short secret", "group = \"g\"\nsecret = \"short\"\nrendezvous = \"h:1\"\n", nil, `meshnode.toml:2: key "secret": secret:`},
+		{"serveid range", baseConfig + "[serve.ssh]\nserveid = 1000\ntarget = \"127.0.0.1:22\"\n", nil, `meshnode.toml:5: key "serve.ssh.serveid": serveid 1000 out of range`},
+		{"serve target", baseConfig + "[serve.ssh]\ntarget = \"nohost\"\n", nil, `meshnode.toml:5: key "serve.ssh.target": service target: "nohost" is not host:port`},
+		{"serve proto", baseConfig + "[serve.ssh]\ntarget = \"h:1\"\nproto = \"sctp\"\n", nil, `meshnode.toml:6: key "serve.ssh.proto": service proto "sctp" is not supported`},
+		{"serve no target", baseConfig + "[serve.ssh]\nserveid = 700\n", nil, `meshnode.toml:4: key "serve.ssh": [serve.ssh] has no target (required)`},
+		{"use port", baseConfig + "[use.ssh]\nservice = \"700\"\nport = 0\n", nil, `meshnode.toml:6: key "use.ssh.port": port 0 out of range 1-65535`},
+		{"use bind", baseConfig + "[use.ssh]\nservice = \"700\"\nport = 22\nbind = \"localhost\"\n", nil, `meshnode.toml:7: key "use.ssh.bind": bind address "localhost" is not an IP address`},
+		{"use service", baseConfig + "[use.ssh]\nservice = \"ssh\"\nport = 22\n", nil, `meshnode.toml:5: key "use.ssh.service": service "ssh": want a serveid (1-999) or NAME@NODE`},
+		{"dup serveid", baseConfig + "[serve.a]\nserveid = 700\ntarget = \"h:1\"\n[serve.b]\nserveid = 700\ntarget = \"h:2\"\n", nil, `meshnode.toml:7: key "serve.b": serveid 700 is already served by [serve.a]`},
+		{"dup with flag", baseConfig + "[serve.a]\nserveid = 700\ntarget = \"h:1\"\n", []string{"--serve", "700=h:2"}, `meshnode.toml:4: key "serve.a": serveid 700 is already served by --serve "700=h:2"`},
+		{"dup port", baseConfig + "[use.a]\nservice = \"1\"\nport = 22\n[use.b]\nservice = \"2\"\nport = 22\n", nil, `meshnode.toml:7: key "use.b": port 22 is already mapped by [use.a]`},
+		{"two secrets", baseConfig + "secret-file = \"/x\"\n", nil, "give the group secret once: secret or secret-file, not both"},
+		{"syntax", baseConfig + "log-level = = 1\n", nil, "meshnode.toml:4: "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := writeConfig(t, dir, tc.file)
+			code, _, errOut := runT(t, &env{}, append([]string{"--state", dir, "up", "--config", cfg}, tc.args...)...)
+			if code == 0 || !strings.Contains(errOut, tc.want) {
+				t.Fatalf("exit %d, stderr %q\nwant %q", code, errOut, tc.want)
+			}
+			if strings.Contains(errOut, "correct-horse") {
+				t.Fatalf("secret in the error: %q", errOut)
+			}
+		})
+	}
+	// A file that holds the secret must not be world-readable.
+	cfg := writeConfig(t, dir, baseConfig)
+	os.Chmod(cfg, 0o644)
+	code, _, errOut := runT(t, &env{}, "--state", dir, "up", "--config", cfg)
+	if code == 0 || !strings.Contains(errOut, `meshnode.toml:2: key "secret": the config file holds the group secret and is readable by every user (mode 0644)`) {
+		t.Fatalf("world-readable secret: %d %q", code, errOut)
+	}
+	// Missing required settings name every way to give them.
+	code, _, errOut = runT(t, &env{}, "--state", dir, "up", "--rendezvous", "h:1")
+	if code == 0 || !strings.Contains(errOut, `required setting "group" not set: give --group, MESHNODE_GROUP or group = ... in a --config file`) {
+		t.Fatalf("missing group: %d %q", code, errOut)
+	}
+	code, _, errOut = runT(t, &env{}, "--state", dir, "up", "--config", filepath.Join(dir, "none.toml"))
+	if code == 0 || !strings.Contains(errOut, "config file: open "+filepath.Join(dir, "none.toml")) {
+		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+}
