@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/internal/meshproc"
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/testbed/lab"
@@ -39,7 +40,11 @@ type mesh struct {
 // startMesh starts the rendezvous, an echo service in a1, and the two nodes.
 func startMesh(ctx context.Context, t *testing.T, l *lab.Lab) (*mesh, error) {
 	m := &mesh{l: l, rdv: labtest.Addr(t, l, "rdv", "eth1").String() + ":" + rdvPort}
-	r, err := l.Start(ctx, "rdv", "/opt/meshnode/bin/rendezvous", "--listen", m.rdv, "--log-level", "debug",
+	keys, nodeKeys, err := meshproc.WriteAuthKeys(l.Dir("rdv"), "label=a1", "label=b1")
+	if err != nil {
+		return nil, err
+	}
+	r, err := l.Start(ctx, "rdv", "/opt/meshnode/bin/rendezvous", "--listen", m.rdv, "--auth-keys", keys, "--log-level", "debug",
 		"--stun", ":3478", "--stun2", ":3479")
 	if err != nil {
 		return nil, err
@@ -54,14 +59,14 @@ func startMesh(ctx context.Context, t *testing.T, l *lab.Lab) (*mesh, error) {
 	t.Cleanup(func() { ln.Close() })
 	go echoServe(ln)
 	m.echoAddr = ln.Addr().String()
-	for _, node := range []string{"a1", "b1"} {
+	for i, node := range []string{"a1", "b1"} {
 		dir := l.Dir(node)
 		secret := filepath.Join(dir, "secret")
 		if err := os.WriteFile(secret, []byte("lab-group-secret-0123\n"), 0o600); err != nil {
 			return nil, err
 		}
 		args := []string{"--state", dir, "up", "--group", "lab", "--rendezvous", m.rdv, "--secret-file", secret,
-			"--name", node, "--log-level", "debug"}
+			"--auth-key-file", nodeKeys[i], "--name", node, "--log-level", "debug"}
 		if node == "a1" {
 			args = append(args, "--serve", "700="+m.echoAddr+",name=echo")
 		}

@@ -70,6 +70,9 @@ func (a *app) runUp(c *cli.Context) error {
 	if cfg.secretOnCommandLine {
 		log.Warn("the group secret is on the command line, where other local users can read it; prefer --secret-file or MESHNODE_SECRET")
 	}
+	for _, w := range cfg.warnings {
+		log.Warn(w)
+	}
 	ctx, stop := context.WithCancel(c.Context)
 	defer stop()
 	d := &daemon{a: a, c: c, path: path, log: log, level: level, start: cfg, cur: cfg, stop: stop}
@@ -119,6 +122,7 @@ func (d *daemon) run(ctx context.Context) error {
 		Group:      cfg.group,
 		Secret:     cfg.secret,
 		Rendezvous: cfg.rendezvous,
+		AuthKey:    cfg.authKey,
 		Name:       cfg.name,
 		Key:        key,
 		StateDir:   cfg.paths.state,

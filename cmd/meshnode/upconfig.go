@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/relay"
 )
 
 // upConfig is `up`'s checked configuration.
@@ -20,6 +20,7 @@ type upConfig struct {
 	paths               globalPaths
 	group, rendezvous   string
 	secret              string // never logged
+	authKey             *relay.AuthSecret
 	name                string
 	relayOnly           bool
 	directOnly          bool
@@ -30,6 +31,7 @@ type upConfig struct {
 	format              string
 	declared            []declItem
 	secretOnCommandLine bool
+	warnings            []string // logged once the logger exists
 }
 
 // resolveUp merges `up`'s flags, environment and file (nil: none).
@@ -56,10 +58,13 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	if err := identity.ValidateGroupName(u.group); err != nil {
 		return nil, vals.Errorf("group", "%s: %w", vals.Ref("group"), err)
 	}
-	if host, port, err := net.SplitHostPort(u.rendezvous); err != nil || host == "" || port == "" {
-		return nil, vals.Errorf("rendezvous", "%s: rendezvous address %q is not HOST:PORT", vals.Ref("rendezvous"), u.rendezvous)
+	if err := relay.ValidateAddr(u.rendezvous); err != nil {
+		return nil, vals.Errorf("rendezvous", "%s: rendezvous address %q: %w", vals.Ref("rendezvous"), u.rendezvous, err)
 	}
 	if err := a.readSecret(vals, u); err != nil {
+		return nil, err
+	}
+	if err := a.readAuthKey(vals, u); err != nil {
 		return nil, err
 	}
 	if u.name == "" {
@@ -114,6 +119,9 @@ func (a *app) readSecret(vals *config.Values, u *upConfig) error {
 		if st.Mode().Perm()&0o004 != 0 {
 			return vals.Errorf("secret-file", "%s %s is readable by every user (mode %04o); chmod 600 it", vals.Ref("secret-file"), file, st.Mode().Perm())
 		}
+		if st.Mode().Perm()&0o040 != 0 {
+			u.warnings = append(u.warnings, fmt.Sprintf("%s %s is readable by its group (mode %04o); chmod 600 it unless that is intended", vals.Ref("secret-file"), file, st.Mode().Perm()))
+		}
 		b, err := os.ReadFile(file)
 		if err != nil {
 			return vals.Errorf("secret-file", "%s: %w", vals.Ref("secret-file"), err)
@@ -131,6 +139,43 @@ func (a *app) readSecret(vals *config.Values, u *upConfig) error {
 		return vals.Errorf("secret", "%s: %w", vals.Ref("secret"), err)
 	}
 	u.secret = s
+	return nil
+}
+
+// readAuthKey takes the rendezvous' auth key from auth-key or auth-key-file (none
+// is fine: an open rendezvous needs none), never both, never logging it.
+func (a *app) readAuthKey(vals *config.Values, u *upConfig) error {
+	key, file := vals.String("auth-key"), vals.String("auth-key-file")
+	var k relay.AuthSecret
+	var err error
+	switch {
+	case key != "" && file != "":
+		return fmt.Errorf("give the auth key once: %s or %s, not both", vals.Ref("auth-key"), vals.Ref("auth-key-file"))
+	case key != "":
+		if k, err = relay.ParseAuthSecret(strings.TrimSpace(key)); err != nil {
+			return vals.Errorf("auth-key", "%s: %w", vals.Ref("auth-key"), err)
+		}
+	case file != "":
+		st, err := os.Stat(file)
+		if err != nil {
+			return vals.Errorf("auth-key-file", "%s: %w", vals.Ref("auth-key-file"), err)
+		}
+		if perm := st.Mode().Perm(); perm&0o004 != 0 {
+			return vals.Errorf("auth-key-file", "%s %s is readable by every user (mode %04o); chmod 600 it", vals.Ref("auth-key-file"), file, perm)
+		} else if perm&0o040 != 0 {
+			u.warnings = append(u.warnings, fmt.Sprintf("%s %s is readable by its group (mode %04o); chmod 600 it unless that is intended", vals.Ref("auth-key-file"), file, perm))
+		}
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return vals.Errorf("auth-key-file", "%s: %w", vals.Ref("auth-key-file"), err)
+		}
+		if k, err = relay.ParseNodeAuthKey(string(b)); err != nil {
+			return vals.Errorf("auth-key-file", "%s %s: %w", vals.Ref("auth-key-file"), file, err)
+		}
+	default:
+		return nil
+	}
+	u.authKey = &k
 	return nil
 }
 

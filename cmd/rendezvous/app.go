@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	cfgtab "github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
 
@@ -25,6 +26,9 @@ type config struct {
 	stun        string // "" = no STUN
 	stun2       string // "" = no second STUN port
 	stunSet     bool   // stun/stun2 given explicitly: a bind failure is fatal
+	authKeys    string // the keys file; "" = none (open)
+	open        bool   // no keys on purpose, also on a public address
+	limits      relay.ServerConfig
 	maxConns    int
 	idleTimeout time.Duration
 	tlsCert     string
@@ -47,13 +51,14 @@ func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "rendezvous",
 		Usage:     "where meshnode nodes meet: authentication, group presence and relay",
-		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--max-conns N] [--idle-timeout D] [--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--log-format FORMAT]",
+		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--auth-keys FILE | --open] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--tls-cert FILE --tls-key FILE] [limits...] [--log-level LEVEL] [--log-format FORMAT]\n   rendezvous keygen [--label NAME] [--groups G1,G2] [--expires DATE]",
 		Version:   version,
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,
 		Flags: append(table.AllFlags(),
 			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source and exit"}),
 		HideHelpCommand: true,
+		Commands:        []*cli.Command{keygenCommand(e)},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return fmt.Errorf("%w (see rendezvous --help)", err)
 		},
@@ -82,10 +87,16 @@ func newApp(e *env) *cli.App {
 			level.Set(cfg.logLevel)
 			log := newLevelLogger(c.App.ErrWriter, cfg, level)
 			r := &reloader{loader: ld, log: log, level: level, start: cfg, cur: cfg}
+			keys, err := r.loadKeys(cfg)
+			if err != nil {
+				return err
+			}
 			ctx, stop := context.WithCancel(c.Context)
 			defer stop()
-			go r.watch(ctx, e.hup)
-			return serve(ctx, cfg, log)
+			return serve(ctx, cfg, keys, log, func(srv *relay.Server) {
+				r.srv = srv
+				go r.watch(ctx, e.hup)
+			})
 		},
 	}
 }
@@ -138,6 +149,8 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 		stun:        v.String("stun"),
 		stun2:       v.String("stun2"),
 		stunSet:     v.IsSet("stun") || v.IsSet("stun2"),
+		authKeys:    v.String("auth-keys"),
+		open:        v.Bool("open"),
 		maxConns:    v.Int("max-conns"),
 		idleTimeout: v.Duration("idle-timeout"),
 		tlsCert:     v.String("tls-cert"),
@@ -173,8 +186,48 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 	if cfg.maxConns <= 0 {
 		return cfg, v.Errorf("max-conns", "%s must be at least 1, got %d", v.Ref("max-conns"), cfg.maxConns)
 	}
-	if cfg.idleTimeout <= 0 {
-		return cfg, v.Errorf("idle-timeout", "%s must be positive, got %v", v.Ref("idle-timeout"), cfg.idleTimeout)
+	for _, name := range []string{"idle-timeout", "handshake-timeout", "write-timeout"} {
+		if d := v.Duration(name); d <= 0 {
+			return cfg, v.Errorf(name, "%s must be positive, got %v", v.Ref(name), d)
+		}
+	}
+	for _, name := range []string{"max-conns-per-ip", "max-handshaking", "max-group-members"} {
+		if n := v.Int(name); n < 0 {
+			return cfg, v.Errorf(name, "%s must not be negative, got %d", v.Ref(name), n)
+		}
+	}
+	if v.Int("max-handshaking") == 0 {
+		return cfg, v.Errorf("max-handshaking", "%s must be at least 1", v.Ref("max-handshaking"))
+	}
+	rates := map[string]int64{}
+	for _, name := range []string{"relay-rate", "relay-burst", "group-relay-rate", "queue-memory"} {
+		n, err := parseRate(v.String(name))
+		if err != nil {
+			return cfg, v.Errorf(name, "%s %w", v.Ref(name), err)
+		}
+		rates[name] = n
+	}
+	if rates["queue-memory"] < 1<<20 {
+		return cfg, v.Errorf("queue-memory", "%s must be at least 1MiB, got %d bytes", v.Ref("queue-memory"), rates["queue-memory"])
+	}
+	noLimit := func(n int) int { // the flags' 0 is ServerConfig's "no limit"
+		if n == 0 {
+			return -1
+		}
+		return n
+	}
+	cfg.limits = relay.ServerConfig{
+		MaxConns:         cfg.maxConns,
+		MaxConnsPerIP:    noLimit(v.Int("max-conns-per-ip")),
+		MaxHandshaking:   v.Int("max-handshaking"),
+		MaxGroupMembers:  noLimit(v.Int("max-group-members")),
+		HandshakeTimeout: v.Duration("handshake-timeout"),
+		IdleTimeout:      cfg.idleTimeout,
+		WriteTimeout:     v.Duration("write-timeout"),
+		RelayRate:        rates["relay-rate"],
+		RelayBurst:       rates["relay-burst"],
+		GroupRelayRate:   rates["group-relay-rate"],
+		QueueMemory:      rates["queue-memory"],
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, errors.New("--tls-cert and --tls-key go together: give both or neither")
@@ -189,6 +242,11 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 		cfg.logJSON = true
 	default:
 		return cfg, v.Errorf("log-format", "invalid %s %q: want text or json", v.Ref("log-format"), f)
+	}
+	if !cfg.open && cfg.authKeys == "" {
+		if addrs := exposed(cfg.listen, cfg.wsListen); len(addrs) > 0 {
+			return cfg, openRelayError(addrs)
+		}
 	}
 	return cfg, nil
 }

@@ -2,13 +2,14 @@ package main
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"sync"
 
-	"log/slog"
-
 	cfgtab "github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/relay"
 )
 
 // reloader re-reads the config file on SIGHUP and applies what may change
@@ -17,6 +18,7 @@ type reloader struct {
 	*loader
 	log   *slog.Logger
 	level *slog.LevelVar
+	srv   *relay.Server // set once serving; nil before
 
 	mu    sync.Mutex
 	start config // settings that need a restart are compared with this
@@ -50,7 +52,17 @@ func (r *reloader) reload() {
 		r.log.Error("config reload rejected; the running configuration stays", "file", path, "err", err)
 		return
 	}
+	// The keys file is re-read at every reload: its content may change under
+	// the same name. A bad one rejects the whole reload.
+	keys, err := r.loadKeys(next)
+	if err != nil {
+		r.log.Error("config reload rejected; the running configuration stays", "file", path, "err", err)
+		return
+	}
 	applied, restart := r.applyConfig(next)
+	if next.authKeys != "" || r.srv != nil && !r.srv.OpenAccess() {
+		applied = append(applied, r.applyKeys(keys))
+	}
 	attrs := []any{"file", path, "changes", len(applied)}
 	if len(applied) > 0 {
 		attrs = append(attrs, "changed", strings.Join(applied, "; "))
@@ -77,6 +89,9 @@ func (r *reloader) applyConfig(next config) (applied, restart []string) {
 		switch ch.Name {
 		case "log-level":
 			// set by reload after its log line
+		case "auth-keys":
+			// applied by reload (applyKeys): the file is re-read every time
+			continue
 		}
 		applied = append(applied, ch.Name+": "+ch.Old+" -> "+ch.New)
 	}
@@ -87,4 +102,34 @@ func (r *reloader) applyConfig(next config) (applied, restart []string) {
 	}
 	r.cur = next
 	return applied, restart
+}
+
+// loadKeys reads cfg's auth keys file (nil, nil without one) and logs a warning
+// about its mode if it has one.
+func (r *reloader) loadKeys(cfg config) (*relay.AuthKeys, error) {
+	if cfg.authKeys == "" {
+		return nil, nil
+	}
+	ks, warn, err := loadAuthKeys(cfg.authKeys)
+	if err != nil {
+		return nil, err
+	}
+	if warn != "" {
+		r.log.Warn(warn)
+	}
+	return ks, nil
+}
+
+// applyKeys gives the server the reloaded keys and says what changed: nodes
+// whose key went away are disconnected by the server.
+func (r *reloader) applyKeys(keys *relay.AuthKeys) string {
+	if r.srv == nil {
+		return "auth-keys: not serving yet"
+	}
+	n := r.srv.SetAuthKeys(keys)
+	what := "open (no auth keys)"
+	if keys != nil {
+		what = fmt.Sprintf("%d keys", keys.Len())
+	}
+	return fmt.Sprintf("auth-keys: %s, %d nodes disconnected", what, n)
 }

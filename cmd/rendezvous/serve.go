@@ -12,8 +12,9 @@ import (
 	"github.com/meshnode/meshnode/pkg/stunsrv"
 )
 
-// serve runs the rendezvous until ctx is done.
-func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+// serve runs the rendezvous until ctx is done. keys are the auth keys (nil:
+// open); ready runs once the listeners are up, with the relay server.
+func serve(ctx context.Context, cfg config, keys *relay.AuthKeys, log *slog.Logger, ready func(*relay.Server)) error {
 	tlsCfg, err := loadTLS(cfg)
 	if err != nil {
 		return err
@@ -48,9 +49,20 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ports = append(ports, uint16(pc.LocalAddr().(*net.UDPAddr).Port))
 		stunAttr = append(stunAttr, [...]string{"stun", "stun2"}[i], pc.LocalAddr().String())
 	}
+	access := "open"
+	if keys != nil {
+		access = fmt.Sprintf("%d auth keys", keys.Len())
+	}
 	// Later issues add the admin listener here, next to the relay's.
 	log.Info("rendezvous listening", append([]any{"addr", ln.Addr().String(), "ws", wsAddr, "tls", cfg.tlsCert != "",
-		"max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout}, stunAttr...)...)
+		"access", access, "max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout}, stunAttr...)...)
+	wsExposed := ""
+	if wsln != nil {
+		wsExposed = wsAddr
+	}
+	if keys == nil && len(exposed(ln.Addr().String(), wsExposed)) > 0 {
+		log.Warn("this rendezvous is OPEN: anyone who can reach it may relay through it (--open); give it --auth-keys to admit only your nodes")
+	}
 
 	stunSrv := stunsrv.New(stunsrv.Config{Logger: log})
 	sctx, stopSTUN := context.WithCancel(ctx)
@@ -65,12 +77,12 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		}()
 	}
 
-	srv := relay.NewServer(relay.ServerConfig{
-		Logger:      log,
-		MaxConns:    cfg.maxConns,
-		IdleTimeout: cfg.idleTimeout,
-		STUNPorts:   ports,
-	})
+	limits := cfg.limits
+	limits.Logger, limits.STUNPorts, limits.AuthKeys = log, ports, keys
+	srv := relay.NewServer(limits)
+	if ready != nil {
+		ready(srv)
+	}
 	rctx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
 	stopWS := func() error { return nil }
@@ -85,7 +97,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	wg.Wait()
 	st, ss := srv.Stats(), stunSrv.Stats()
 	log.Info("rendezvous stopped", "relayed_frames", st.FramesRelayed, "relayed_bytes", st.BytesRelayed,
-		"dropped_queue_full", st.DroppedQueueFull, "dropped_unknown_dst", st.DroppedUnknownDst, "rejected", st.Rejected,
+		"dropped_queue_full", st.DroppedQueueFull, "dropped_fair_share", st.DroppedFairShare, "dropped_memory", st.DroppedMemory,
+		"dropped_unknown_dst", st.DroppedUnknownDst, "rejected", st.Rejected, "rejected_auth", st.RejectedAuth,
+		"evicted", st.Evicted, "clashes", st.Clashes,
 		"stun_answered", ss.Answered, "stun_malformed", ss.Malformed, "stun_rate_limited", ss.RateLimited)
 	return err
 }

@@ -64,18 +64,22 @@ func Text(text string, first int, progs ...string) []Command {
 	return out
 }
 
-// split cuts a shell line into simple commands (words), dropping comments.
+// split cuts a shell line into simple commands (words), dropping comments and
+// redirections (`>> file`, `2>/dev/null`, `< in`).
 func split(line string) [][]string {
 	var cmds [][]string
 	var words []string
 	var w strings.Builder
 	inWord := false
+	skip := false // the next word is a redirection's target
 	var quote byte
 	flushWord := func() {
 		if inWord {
-			words = append(words, w.String())
+			if !skip {
+				words = append(words, w.String())
+			}
 			w.Reset()
-			inWord = false
+			inWord, skip = false, false
 		}
 	}
 	flushCmd := func() {
@@ -110,6 +114,16 @@ func split(line string) [][]string {
 			}
 			flushCmd()
 			return cmds
+		case '>', '<':
+			if inWord && strings.Trim(w.String(), "0123456789") == "" {
+				w.Reset() // a file descriptor: 2>
+				inWord = false
+			}
+			flushWord()
+			for i+1 < len(line) && (line[i+1] == '>' || line[i+1] == '&') {
+				i++
+			}
+			skip = true
 		case ';', '|', '&', '(', ')':
 			flushCmd()
 		case '\\':

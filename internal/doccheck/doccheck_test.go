@@ -16,6 +16,8 @@ func TestMarkdown(t *testing.T) {
 		"go build -o bin/meshnode ./cmd/meshnode\n" +
 		"docker exec -d clab-x /opt/meshnode/bin/meshnode --state /tmp/mn peers   # path\n" +
 		"for n in a b; do meshnode --name \"$n x\" id; done\n" +
+		"rendezvous keygen --label home >> /etc/keys 2>/dev/null\n" +
+		"meshnode id 2>&1 >out < in | tee x\n" +
 		"```\n" +
 		"```toml\nrendezvous = \"vps:7749\"\n```\n"
 	got := Markdown(md, "meshnode", "rendezvous")
@@ -25,6 +27,8 @@ func TestMarkdown(t *testing.T) {
 		{Line: 7, Prog: "rendezvous", Args: []string{"--listen", ":7749"}},
 		{Line: 9, Prog: "meshnode", Args: []string{"--state", "/tmp/mn", "peers"}},
 		{Line: 10, Prog: "meshnode", Args: []string{"--name", "$n x", "id"}},
+		{Line: 11, Prog: "rendezvous", Args: []string{"keygen", "--label", "home"}},
+		{Line: 12, Prog: "meshnode", Args: []string{"id"}},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d commands: %+v", len(got), got)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
+	"github.com/meshnode/meshnode/internal/meshproc"
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/testbed/lab"
@@ -37,7 +38,12 @@ func startRendezvous(ctx context.Context, l *lab.Lab) (string, error) {
 		return "", err
 	}
 	addr := ip.String() + ":" + rdvPort
-	p, err := l.Start(ctx, "rdv", rdvBin, "--listen", addr, "--log-level", logLevel, "--stun", ":3478", "--stun2", ":3479")
+	// As deployed: a rendezvous on a public address admits only key holders.
+	keys, _, err := meshproc.WriteAuthKeys(l.Dir("rdv"), "label=lab")
+	if err != nil {
+		return "", err
+	}
+	p, err := l.Start(ctx, "rdv", rdvBin, "--listen", addr, "--auth-keys", keys, "--log-level", logLevel, "--stun", ":3478", "--stun2", ":3479")
 	if err != nil {
 		return "", err
 	}
@@ -71,7 +77,7 @@ func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec
 		return nil, nil, fmt.Errorf("secret for %s: %w", node, err)
 	}
 	args := []string{"--state", dir, "up", "--group", groupName, "--rendezvous", rdv, "--secret-file", secret,
-		"--name", node, "--log-level", logLevel}
+		"--auth-key-file", filepath.Join(l.Dir("rdv"), "node1.key"), "--name", node, "--log-level", logLevel}
 	for _, s := range spec.serve {
 		args = append(args, "--serve", s)
 	}
