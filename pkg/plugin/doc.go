@@ -21,4 +21,39 @@
 // version, health-checks them, restarts a crashed or hung plugin with backoff
 // and reports each of these as one log line and in Status. Serve* are what a
 // plugin's main calls.
+//
+// # A plugin dies with its node
+//
+// A cipher plugin holds the node's private key, so no plugin may outlive its
+// node, also when the node is killed with SIGKILL or crashes. Two mechanisms,
+// each enough alone (tests kill -9 a node-like parent and watch /proc):
+//
+//   - The node forks each plugin with Pdeathsig = SIGKILL (launch.go). The
+//     kernel sends it when the forking *thread* ends, and Go retires threads
+//     (a goroutine that exits while locked to its thread ends it), so the
+//     fork runs on a goroutine locked to its thread that stays parked until
+//     the plugin is gone: that thread ends only with the process.
+//   - The plugin side (Serve*, watchdog.go) exits when its parent process
+//     changes (getppid polled every 250 ms) or when the node's gRPC
+//     connection, once made, closes. This covers a plugin started some other
+//     way and a node that stopped talking to it without killing it. (go-plugin
+//     gives a plugin the node's own stdin, so stdin's EOF says nothing.)
+//
+// Measured here, from the node's kill -9 (its own exit included) to the plugin
+// gone from /proc: 2-3 ms as the node launches plugins, 2-4 ms by the death
+// signal alone, 3-7 ms by the watchdog alone (the closing connection; the
+// parent poll is the slower fallback).
+//
+// # Files
+//
+//	contract.go   the contract: handshake, kinds, messages
+//	rpc.go        gRPC plumbing: JSON in BytesValue, service descriptors
+//	manager.go    the node side: load, supervise, restart, Status
+//	launch.go     forking a plugin so that it dies with the node (Pdeathsig, pinned thread)
+//	cipher.go     a cipher plugin as a seal.Cipher
+//	transport.go  a transport plugin as a transport.Transport
+//	hclog.go      go-plugin's logger onto slog
+//	serve.go      the plugin side: ServeCipher, ServeTransport
+//	watchdog.go   the plugin side's watch on its node (parent pid, connection)
+//	noise.go      NoiseIK: a Noise IK handshake for cipher plugins
 package plugin

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -178,7 +177,7 @@ type instance struct {
 	done             chan struct{}
 
 	mu       sync.Mutex
-	client   *goplugin.Client
+	client   *process
 	cc       *grpc.ClientConn
 	info     Info
 	pid      int
@@ -193,19 +192,22 @@ type instance struct {
 // start launches the process, checks the handshake and asks for its Info.
 func (in *instance) start(ctx context.Context) error {
 	cfg := in.m.cfg
-	client := goplugin.NewClient(&goplugin.ClientConfig{
+	client, err := startProcess(goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  HandshakeConfig(),
 		Plugins:          goplugin.PluginSet{in.kind: &grpcPlugin{}},
-		Cmd:              exec.Command(in.path),
+		Cmd:              pluginCmd(in.path, nil),
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           newHCLogger(in.log),
 		StartTimeout:     cfg.StartTimeout,
-	})
+	}))
+	if err != nil {
+		return fmt.Errorf("%s plugin %q (%s): %w", in.kind, in.name, in.path, explain(err))
+	}
 	fail := func(err error) error {
 		client.Kill()
 		return fmt.Errorf("%s plugin %q (%s): %w", in.kind, in.name, in.path, explain(err))
 	}
-	rpc, err := client.Client()
+	rpc, err := client.RPC()
 	if err != nil {
 		return fail(err)
 	}
