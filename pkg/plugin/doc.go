@@ -44,12 +44,28 @@
 // signal alone, 3-7 ms by the watchdog alone (the closing connection; the
 // parent poll is the slower fallback).
 //
+// # What a plugin's environment holds
+//
+// A plugin does not inherit meshnode's secrets or settings (env.go): its
+// environment is the node's minus every MESHNODE_* variable (MESHNODE_SECRET,
+// MESHNODE_AUTH_KEY, MESHNODE_SECRET_FILE, MESHNODE_GROUP, ...), except the
+// reference plugins' settings, MESHNODE_WS_*; even among those a name that
+// looks like a secret (a part that is or ends in KEY/KEYS, or holds SECRET,
+// PASSW, TOKEN, CREDENTIAL; PRIVATE; PSK) is removed. Config.Env adds entries
+// the node sets itself (e.g. MESHNODE_WS_PIN from --rendezvous-pin); one the
+// rule would remove is refused. Everything else (PATH, HOME, TMPDIR, proxies,
+// SSL_CERT_FILE, a third-party plugin's own FOO_* settings) passes: a plugin
+// runs as the node's user anyway; the rule keeps what the node was given for
+// itself out of processes that have no use for it. go-plugin adds its
+// handshake variables (MESHNODE_PLUGIN, PLUGIN_*) after the filter.
+//
 // # Files
 //
 //	contract.go   the contract: handshake, kinds, messages
 //	rpc.go        gRPC plumbing: JSON in BytesValue, service descriptors
 //	manager.go    the node side: load, supervise, restart, Status
 //	launch.go     forking a plugin so that it dies with the node (Pdeathsig, pinned thread)
+//	env.go        the environment a plugin gets: the node's minus meshnode's secrets and settings
 //	cipher.go     a cipher plugin as a seal.Cipher
 //	transport.go  a transport plugin as a transport.Transport
 //	hclog.go      go-plugin's logger onto slog
