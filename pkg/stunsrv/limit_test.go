@@ -45,16 +45,7 @@ func TestGlobalRate(t *testing.T) {
 		if _, err := c.WriteTo(req.Raw, srv); err != nil {
 			t.Fatal(err)
 		}
-		// Wait until the server has handled it: answered or limited.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			st := s.Stats()
-			if st.Answered+st.RateLimited > before.Answered+before.RateLimited {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("request %d not handled: %+v", i, st)
-			}
-		}
+		waitStats(t, s, func(st Stats) bool { return st.Answered+st.RateLimited > before.Answered+before.RateLimited })
 	}
 	if st := s.Stats(); st.Answered != 2 || st.RateLimited != sent-2 {
 		t.Fatalf("stats %+v: want 2 of %d answered, the rest limited", st, sent)
