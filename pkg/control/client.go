@@ -84,6 +84,9 @@ func NewClient(path string) *Client {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		},
+		// Below the server's idle timeout, so a request never goes out on a
+		// connection the server is closing.
+		IdleConnTimeout: defaultTimeouts().idle / 2,
 	}
 	return &Client{path: path, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }

@@ -27,9 +27,22 @@ type stub struct {
 
 	pinged []string
 	events chan overlay.Event
+
+	// When set, Ping signals pingStarted and then waits for pingRelease (or
+	// its context to end, which it reports).
+	pingStarted, pingRelease chan struct{}
+	subscribed               chan struct{} // when set, Subscribe signals it
 }
 
-func (s *stub) Ping(_ context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error) {
+func (s *stub) Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error) {
+	if s.pingRelease != nil {
+		s.pingStarted <- struct{}{}
+		select {
+		case <-s.pingRelease:
+		case <-ctx.Done():
+			return overlay.PingResult{}, fmt.Errorf("ping cut short: %w", context.Cause(ctx))
+		}
+	}
 	s.pinged = append(s.pinged, fmt.Sprintf("%s/%d/%v/%v", peer, count, interval, timeout))
 	if count > 1000 { // as the node does
 		return overlay.PingResult{}, &overlay.Error{Kind: overlay.KindInvalid, Err: errors.New("ping count out of range")}
@@ -44,6 +57,9 @@ func (s *stub) Netcheck(context.Context) (ice.Report, error) {
 func (s *stub) Subscribe() (<-chan overlay.Event, func(), bool) {
 	if s.events == nil {
 		return nil, nil, false
+	}
+	if s.subscribed != nil {
+		s.subscribed <- struct{}{}
 	}
 	return s.events, func() {}, true
 }
@@ -77,6 +93,12 @@ func (s *stub) AddMapping(_ context.Context, r overlay.MappingRequest) (overlay.
 
 func serve(t *testing.T, b Backend) (*Client, string) {
 	t.Helper()
+	return serveWith(t, b, defaultTimeouts())
+}
+
+// serveWith serves b with the timeouts to.
+func serveWith(t *testing.T, b Backend, to timeouts) (*Client, string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "ctl")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +111,9 @@ func serve(t *testing.T, b Backend) (*Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { done <- NewServer(b, nil).Serve(ctx, ln) }()
+	srv := NewServer(b, nil)
+	srv.to = to
+	go func() { done <- srv.Serve(ctx, ln) }()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -14,9 +14,24 @@
 //	GET    /v1/serve             what this node serves (with targets)
 //	POST   /v1/serve             {"serveid":0,"target":"127.0.0.1:22","name":"ssh"}
 //	DELETE /v1/serve/{serveid}
-//	POST   /v1/ping              {"peer":"home","count":3}
-//	GET    /v1/netcheck
-//	GET    /v1/events            JSON lines until the client leaves
+//	POST   /v1/ping              {"peer":"b","count":3}: up to 10 min
+//	GET    /v1/netcheck          up to 15 s
+//	GET    /v1/events            a stream of JSON lines until the client leaves
 //	POST   /v1/reload            re-read the config file; 422 when it is rejected
 //	POST   /v1/down              stop the node (202; the socket goes away with it)
+//
+// Timeouts (timeouts.go): a client has 5 s to send the request line and headers
+// and 10 s for the whole request (bodies are at most 64 KiB); an idle keep-alive
+// connection is closed after 30 s. So a client that connects and stalls, or
+// trickles a header or a body, costs a connection for seconds, not forever. Once
+// a request has been read, its handler runs as long as it needs: the events
+// stream until the client leaves, a ping up to 10 min, a netcheck up to 15 s.
+// There is no write timeout, for the same streams.
+//
+// # Files
+//
+//	server.go     the routes, their handlers, Serve and Listen
+//	lifecycle.go  reload, down and the configuration's state (when the node has a Lifecycle)
+//	timeouts.go   request-read and idle timeouts; reading bodies before handlers run
+//	client.go     the client the CLI verbs use
 package control

@@ -24,7 +24,7 @@ func (l *stubLife) ConfigInfo() *overlay.ConfigInfo {
 	return &overlay.ConfigInfo{File: "f.toml", LogLevel: "debug"}
 }
 
-func serveWith(t *testing.T, l Lifecycle) *Client {
+func serveLife(t *testing.T, l Lifecycle) *Client {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ctl")
 	if err != nil {
@@ -45,7 +45,7 @@ func serveWith(t *testing.T, l Lifecycle) *Client {
 
 func TestLifecycle(t *testing.T) {
 	l := &stubLife{down: make(chan struct{})}
-	c := serveWith(t, l)
+	c := serveLife(t, l)
 	ctx := context.Background()
 	st, err := c.Status(ctx)
 	if err != nil || st.Config == nil || st.Config.File != "f.toml" {

@@ -64,6 +64,7 @@ type Server struct {
 	b    Backend
 	log  *slog.Logger
 	life Lifecycle // nil: no reload, down or config status
+	to   timeouts
 }
 
 // NewServer returns a control server for b.
@@ -71,7 +72,7 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Server{b: b, log: log}
+	return &Server{b: b, log: log, to: defaultTimeouts()}
 }
 
 // Handler returns the API's HTTP handler.
@@ -281,7 +282,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // Serve serves the API on ln (from Listen) until ctx is done, then removes the
 // socket.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := s.to.server(s.Handler())
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,12 @@ type Config struct {
 	// OnRestart is called (on its own goroutine) after a plugin that had
 	// crashed or hung runs again, e.g. so links re-handshake.
 	OnRestart func(kind, name string)
+	// Env holds "NAME=value" entries added to every plugin's environment,
+	// which is otherwise the node's minus meshnode's own variables (see
+	// pluginEnv), e.g. transport.WebSocketConfig.Environ() for the websocket
+	// plugin. An entry the filter would remove (a MESHNODE_ variable outside
+	// MESHNODE_WS_*, or one named like a secret) makes every load fail.
+	Env []string
 
 	StartTimeout   time.Duration // launch to handshake (default 10 s)
 	HealthInterval time.Duration // between health checks (default 2 s)
@@ -178,7 +183,7 @@ type instance struct {
 	done             chan struct{}
 
 	mu       sync.Mutex
-	client   *goplugin.Client
+	client   *process
 	cc       *grpc.ClientConn
 	info     Info
 	pid      int
@@ -193,19 +198,27 @@ type instance struct {
 // start launches the process, checks the handshake and asks for its Info.
 func (in *instance) start(ctx context.Context) error {
 	cfg := in.m.cfg
-	client := goplugin.NewClient(&goplugin.ClientConfig{
+	env, err := pluginEnv(os.Environ(), cfg.Env)
+	if err != nil {
+		return fmt.Errorf("%s plugin %q: %w", in.kind, in.name, err)
+	}
+	client, err := startProcess(goplugin.NewClient(&goplugin.ClientConfig{
 		HandshakeConfig:  HandshakeConfig(),
 		Plugins:          goplugin.PluginSet{in.kind: &grpcPlugin{}},
-		Cmd:              exec.Command(in.path),
+		Cmd:              pluginCmd(in.path, env),
+		SkipHostEnv:      true, // env is the node's, filtered
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		Logger:           newHCLogger(in.log),
 		StartTimeout:     cfg.StartTimeout,
-	})
+	}))
+	if err != nil {
+		return fmt.Errorf("%s plugin %q (%s): %w", in.kind, in.name, in.path, explain(err))
+	}
 	fail := func(err error) error {
 		client.Kill()
 		return fmt.Errorf("%s plugin %q (%s): %w", in.kind, in.name, in.path, explain(err))
 	}
-	rpc, err := client.Client()
+	rpc, err := client.RPC()
 	if err != nil {
 		return fail(err)
 	}

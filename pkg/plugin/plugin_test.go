@@ -25,6 +25,9 @@ import (
 var pluginDir string
 
 func TestMain(m *testing.M) {
+	if role := os.Getenv(roleEnv); role != "" { // re-executed as a node (death_test.go)
+		os.Exit(runRole(role))
+	}
 	dir, err := os.MkdirTemp("", "meshnode-plugins")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

@@ -40,12 +40,14 @@ type TransportServer interface {
 }
 
 // ServeCipher runs a cipher plugin; a plugin's main calls it and nothing else
-// (a plugin must never write to stdout: go-plugin's handshake uses it).
+// (a plugin must never write to stdout: go-plugin's handshake uses it). It
+// ends the process when the node is gone (see nodeWatch).
 func ServeCipher(impl CipherServer) {
-	serve(KindCipher, newCipherService(impl).desc())
+	serve(KindCipher, newCipherService(impl).desc(), func() {})
 }
 
-// ServeTransport runs a transport plugin.
+// ServeTransport runs a transport plugin, and ends the process when the node
+// is gone, as ServeCipher.
 func ServeTransport(impl TransportServer) {
 	t, err := newTransportService(impl)
 	if err != nil {
@@ -53,14 +55,31 @@ func ServeTransport(impl TransportServer) {
 		os.Exit(1)
 	}
 	defer t.close()
-	serve(KindTransport, t.desc())
+	serve(KindTransport, t.desc(), t.close)
 }
 
-func serve(kind string, sd *grpc.ServiceDesc) {
+// serve runs go-plugin's server with sd until the node stops the plugin, or
+// exits the process, after cleanup, when the node is gone.
+func serve(kind string, sd *grpc.ServiceDesc, cleanup func()) {
+	w := newNodeWatch()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go w.watchParent(ctx, os.Getppid(), os.Getppid, ppidInterval)
+	go func() {
+		select {
+		case why := <-w.gone:
+			cleanup()
+			fmt.Fprintf(os.Stderr, "meshnode %s plugin: %s; exiting\n", kind, why)
+			os.Exit(1)
+		case <-ctx.Done():
+		}
+	}()
 	goplugin.Serve(&goplugin.ServeConfig{
 		HandshakeConfig: HandshakeConfig(),
 		Plugins:         goplugin.PluginSet{kind: &grpcPlugin{desc: sd}},
-		GRPCServer:      goplugin.DefaultGRPCServer,
+		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
+			return goplugin.DefaultGRPCServer(append(opts, grpc.StatsHandler(w)))
+		},
 	})
 }
 

@@ -9,18 +9,14 @@ import (
 	"net/netip"
 	"sync/atomic"
 	"time"
-
-	"github.com/pion/stun"
 )
 
 // Defaults of Config.
 const (
-	DefaultRatePerIP  = 100   // answers per second and source IP
-	DefaultMaxSources = 10000 // source IPs tracked per second; beyond, new sources wait
+	DefaultRatePerIP  = 100   // answers per second and source IP, per socket
+	DefaultMaxSources = 10000 // source IPs tracked per second and socket; beyond, new sources wait
+	DefaultMaxRate    = 10000 // answers per second over all sockets and sources
 )
-
-// maxRequest is the largest request read; Binding requests are tens of bytes.
-const maxRequest = 1500
 
 // Config configures a Server. Zero values take defaults.
 type Config struct {
@@ -31,21 +27,27 @@ type Config struct {
 	// MaxSources bounds the rate limiter's table: while it tracks this many source
 	// IPs in the current second, requests from further IPs are dropped.
 	MaxSources int
+	// MaxRate bounds the answers per second of the whole server (all sockets,
+	// all sources): at most MaxRate x 100 bytes per second leave the STUN
+	// ports, however many addresses a spoofed flood comes from.
+	MaxRate int
 }
 
 // Stats are a server's counters, summed over its sockets.
 type Stats struct {
 	Answered    uint64 // Binding success responses sent
-	Malformed   uint64 // packets that are not STUN messages or fail to decode
-	Ignored     uint64 // valid STUN messages other than Binding requests
-	RateLimited uint64 // requests dropped by the per-source limit
+	Malformed   uint64 // packets that are not STUN messages or are broken ones
+	Ignored     uint64 // well-formed STUN messages other than Binding requests this server answers
+	RateLimited uint64 // requests dropped by the per-source or the global limit
 	SendErrors  uint64 // responses the socket refused
 }
 
 // Server answers STUN Binding requests on any number of UDP sockets.
 type Server struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	global globalLimiter
+	now    func() time.Time // the rate limiters' clock
 
 	answered, malformed, ignored, limited, sendErrs atomic.Uint64
 }
@@ -61,7 +63,10 @@ func New(cfg Config) *Server {
 	if cfg.MaxSources <= 0 {
 		cfg.MaxSources = DefaultMaxSources
 	}
-	return &Server{cfg: cfg, log: cfg.Logger}
+	if cfg.MaxRate <= 0 {
+		cfg.MaxRate = DefaultMaxRate
+	}
+	return &Server{cfg: cfg, log: cfg.Logger, global: globalLimiter{rate: cfg.MaxRate}, now: time.Now}
 }
 
 // Stats returns the server's counters.
@@ -77,17 +82,15 @@ func (s *Server) Stats() Stats {
 
 // Serve answers requests on pc until ctx is done (it then closes pc and returns
 // nil) or pc fails (it returns the error). Each Serve call has its own goroutine
-// and rate limiter; the counters are shared.
+// and per-source limiter; the global limit and the counters are shared.
 func (s *Server) Serve(ctx context.Context, pc *net.UDPConn) error {
 	stop := context.AfterFunc(ctx, func() { pc.Close() })
 	defer stop()
 	defer pc.Close()
 	var (
-		buf  = make([]byte, maxRequest)
-		req  = new(stun.Message)
-		resp = new(stun.Message)
+		buf  = make([]byte, maxRequest+1)
+		resp = make([]byte, 0, maxResponse)
 		lim  = limiter{rate: s.cfg.RatePerIP, max: s.cfg.MaxSources}
-		ipb  [16]byte
 	)
 	for {
 		n, src, err := pc.ReadFromUDPAddrPort(buf)
@@ -103,15 +106,12 @@ func (s *Server) Serve(ctx context.Context, pc *net.UDPConn) error {
 			continue
 		}
 		src = netip.AddrPortFrom(src.Addr().Unmap(), src.Port())
-		if !s.parse(req, buf[:n]) {
+		req, ok := s.admit(buf[:n], src, &lim)
+		if !ok {
 			continue
 		}
-		if !lim.allow(src.Addr(), time.Now()) {
-			s.limited.Add(1)
-			continue
-		}
-		buildResponse(resp, req.TransactionID, src, ipb[:])
-		if _, err := pc.WriteToUDPAddrPort(resp.Raw, src); err != nil {
+		resp = appendResponse(resp, req, src)
+		if _, err := pc.WriteToUDPAddrPort(resp, src); err != nil {
 			s.sendErrs.Add(1)
 			continue
 		}
@@ -119,71 +119,40 @@ func (s *Server) Serve(ctx context.Context, pc *net.UDPConn) error {
 	}
 }
 
-// parse decodes b into req and reports whether it is a Binding request worth
-// answering, counting what it is not.
-func (s *Server) parse(req *stun.Message, b []byte) bool {
-	if !stun.IsMessage(b) || b[0]&0xc0 != 0 {
+// admit decides whether the datagram b from src gets an answer, counting why
+// not: it must be a well-formed Binding request (parseRequest), within the
+// size rule (never failing for what appendResponse builds, checked all the
+// same), and within the per-source and then the global rate.
+func (s *Server) admit(b []byte, src netip.AddrPort, lim *limiter) (request, bool) {
+	req, v := parseRequest(b)
+	switch v {
+	case malformed:
 		s.malformed.Add(1)
-		return false
-	}
-	req.Raw = append(req.Raw[:0], b...)
-	if err := req.Decode(); err != nil {
-		s.malformed.Add(1)
-		return false
-	}
-	if req.Type != stun.BindingRequest {
+		return req, false
+	case ignored:
 		s.ignored.Add(1)
-		return false
+		return req, false
 	}
-	if req.Contains(stun.AttrFingerprint) && stun.Fingerprint.Check(req) != nil {
-		s.malformed.Add(1)
-		return false
+	if !withinRule(len(b), responseSize(req, src), src.Addr().Is6()) {
+		s.ignored.Add(1)
+		return req, false
 	}
-	return true
+	now := s.now()
+	if !lim.allow(src.Addr(), now) || !s.global.allow(now) {
+		s.limited.Add(1)
+		return req, false
+	}
+	return req, true
 }
 
-// buildResponse encodes a Binding success response for src into resp (reusing
-// its buffer): XOR-MAPPED-ADDRESS and FINGERPRINT.
-func buildResponse(resp *stun.Message, tid [stun.TransactionIDSize]byte, src netip.AddrPort, ipb []byte) {
-	resp.Reset()
-	resp.Type = stun.BindingSuccess
-	resp.TransactionID = tid
-	resp.WriteHeader()
-	ip := ipb[:16]
-	if a := src.Addr(); a.Is4() {
-		a4 := a.As4()
-		ip = append(ip[:0], a4[:]...)
-	} else {
-		a16 := a.As16()
-		ip = append(ip[:0], a16[:]...)
+// responseSize is the length of appendResponse's answer to req from src.
+func responseSize(req request, src netip.AddrPort) int {
+	n := headerSize + 4 + 8
+	if src.Addr().Is6() {
+		n += 12
 	}
-	// Neither AddTo can fail for a 4- or 16-byte IP.
-	_ = stun.XORMappedAddress{IP: ip, Port: int(src.Port())}.AddTo(resp)
-	_ = stun.Fingerprint.AddTo(resp)
-}
-
-// limiter counts requests per source IP in one-second windows.
-type limiter struct {
-	rate, max int
-	window    time.Time
-	counts    map[netip.Addr]int
-}
-
-func (l *limiter) allow(ip netip.Addr, now time.Time) bool {
-	if l.counts == nil || now.Sub(l.window) >= time.Second {
-		l.window = now
-		clear(l.counts)
-		if l.counts == nil {
-			l.counts = make(map[netip.Addr]int)
-		}
+	if req.fingerprint {
+		n += 8
 	}
-	n, ok := l.counts[ip]
-	if !ok && len(l.counts) >= l.max {
-		return false
-	}
-	if n >= l.rate {
-		return false
-	}
-	l.counts[ip] = n + 1
-	return true
+	return n
 }

@@ -12,8 +12,9 @@ import (
 type Transport interface {
 	// Name is a short lowercase name for logs and status ("tcp", "tls").
 	Name() string
-	// Dial connects to addr (host:port). It honours ctx's deadline and
-	// cancellation. The returned conn carries the relay protocol as is.
+	// Dial connects to addr (host:port, or a URL for transports that take
+	// one; see CheckAddr). It honours ctx's deadline and cancellation. The
+	// returned conn carries the relay protocol as is.
 	Dial(ctx context.Context, addr string) (net.Conn, error)
 }
 
@@ -30,7 +31,15 @@ type tcpTransport struct{}
 
 func (tcpTransport) Name() string { return "tcp" }
 
-func (tcpTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
+// CheckAddr accepts host:port.
+func (tcpTransport) CheckAddr(addr string) error {
+	return checkHostPort("tcp transport: address", addr, "want host:port")
+}
+
+func (t tcpTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	if err := t.CheckAddr(addr); err != nil {
+		return nil, err
+	}
 	return dialTCP(ctx, addr)
 }
 
@@ -50,8 +59,9 @@ func dialTCP(ctx context.Context, addr string) (net.Conn, error) {
 }
 
 // TLS returns the built-in TLS-over-TCP transport. cfg may be nil (system roots,
-// server name taken from the address). When cfg.ServerName is empty, the host part
-// of the dialled address is used. cfg is cloned; later changes do not apply.
+// server name taken from the address); ClientTLSConfig makes one with a private
+// CA or a pin. When cfg.ServerName is empty, the host part of the dialled address
+// is used. cfg is cloned; later changes do not apply.
 func TLS(cfg *tls.Config) Transport {
 	if cfg == nil {
 		cfg = &tls.Config{}
@@ -67,25 +77,29 @@ type tlsTransport struct{ cfg *tls.Config }
 
 func (*tlsTransport) Name() string { return "tls" }
 
+// CheckAddr accepts host:port.
+func (*tlsTransport) CheckAddr(addr string) error {
+	return checkHostPort("tls transport: address", addr, "want host:port")
+}
+
 func (t *tlsTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	if err := t.CheckAddr(addr); err != nil {
+		return nil, err
+	}
 	raw, err := dialTCP(ctx, addr)
 	if err != nil {
 		return nil, err
 	}
 	cfg := t.cfg
 	if cfg.ServerName == "" {
-		host, _, err := net.SplitHostPort(addr)
-		if err != nil {
-			raw.Close()
-			return nil, fmt.Errorf("tls transport: address %q: %w", addr, err)
-		}
+		host, _, _ := net.SplitHostPort(addr) // checked above
 		cfg = cfg.Clone()
 		cfg.ServerName = host
 	}
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
 		raw.Close()
-		return nil, fmt.Errorf("tls handshake with %s: %w", addr, err)
+		return nil, fmt.Errorf("tls handshake with %s: %w", addr, explainTLSError(err))
 	}
 	return tc, nil
 }

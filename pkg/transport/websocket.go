@@ -4,14 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -24,15 +22,24 @@ import (
 const WebSocketPath = "/meshnode/v1/relay"
 
 // WebSocketConfig configures the WebSocket transport. The zero value dials ws://
-// and wss:// with the system's CA roots.
+// and wss:// with the system's CA roots. Its TLS fields mean what TLSOptions'
+// do, and apply to wss:// only.
 type WebSocketConfig struct {
-	// CAFile is a PEM file of CA certificates trusted for wss:// in addition to the
+	// CAFile is a PEM file of CA certificates trusted for wss:// instead of the
 	// system roots (for a rendezvous with a private CA or a self-signed
-	// certificate). "" = system roots only.
+	// certificate). "" = system roots.
 	CAFile string
+	// Pin is "sha256:..." of the server certificate's public key (see
+	// TLSOptions.Pin); with a pin, a self-signed certificate needs no CAFile.
+	Pin string
 	// ServerName is the name a wss:// server's certificate is verified against.
 	// "" = the host of the URL.
 	ServerName string
+}
+
+// TLSOptions returns the TLS part of c.
+func (c WebSocketConfig) TLSOptions() TLSOptions {
+	return TLSOptions{CAFile: c.CAFile, Pin: c.Pin, ServerName: c.ServerName}
 }
 
 // WebSocket returns the WebSocket transport, for networks that pass only HTTP(S):
@@ -41,17 +48,20 @@ type WebSocketConfig struct {
 //
 // Dial's address is "host:port", which dials ws://host:port/meshnode/v1/relay, or
 // a full ws:// or wss:// URL (an empty path means /meshnode/v1/relay). wss:// is
-// verified like the TLS transport: the system roots plus cfg.CAFile, against
-// cfg.ServerName or else the URL's host; TLS 1.2 at least. An HTTP(S) proxy from
+// verified like the TLS transport (ClientTLSConfig): the system roots or
+// cfg.CAFile and/or cfg.Pin, against cfg.ServerName or else the URL's host; TLS
+// 1.2 at least. An HTTP(S) proxy from
 // the environment (HTTPS_PROXY, HTTP_PROXY, NO_PROXY) is used as by net/http.
 // HTTP redirects are not followed (the error names where they point).
 //
-// A CAFile that cannot be loaded makes every wss:// Dial fail with the reason.
+// A CAFile that cannot be loaded or a malformed Pin makes every wss:// Dial fail
+// with the reason; ws:// does not use them.
 func WebSocket(cfg WebSocketConfig) Transport {
 	t := &wsTransport{}
-	tlsCfg := &tls.Config{ServerName: cfg.ServerName, MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		tlsCfg.RootCAs, t.caErr = loadRoots(cfg.CAFile)
+	tlsCfg, err := ClientTLSConfig(cfg.TLSOptions())
+	if err != nil {
+		t.tlsErr = err
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12} // never used for wss://
 	}
 	d := &net.Dialer{KeepAliveConfig: keepAlive}
 	t.client = &http.Client{
@@ -72,10 +82,16 @@ func WebSocket(cfg WebSocketConfig) Transport {
 
 type wsTransport struct {
 	client *http.Client
-	caErr  error // loading CAFile failed: wss:// cannot be verified as configured
+	tlsErr error // the TLS options are broken: wss:// cannot be verified as configured
 }
 
 func (*wsTransport) Name() string { return "websocket" }
+
+// CheckAddr accepts host:port or a ws:// or wss:// URL.
+func (*wsTransport) CheckAddr(addr string) error {
+	_, err := webSocketURL(addr)
+	return err
+}
 
 // Dial upgrades an HTTP(S) connection to the rendezvous at addr to a WebSocket.
 // Errors name the URL (with any password and query redacted).
@@ -85,8 +101,8 @@ func (t *wsTransport) Dial(ctx context.Context, addr string) (net.Conn, error) {
 		return nil, err
 	}
 	shown := redactURL(u)
-	if u.Scheme == "wss" && t.caErr != nil {
-		return nil, fmt.Errorf("websocket dial %s: %w", shown, t.caErr)
+	if u.Scheme == "wss" && t.tlsErr != nil {
+		return nil, fmt.Errorf("websocket dial %s: %w", shown, t.tlsErr)
 	}
 	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
 		HTTPClient:      t.client,
@@ -125,6 +141,9 @@ func explainDialErr(err error, resp *http.Response) error {
 	if errors.As(err, &ue) {
 		err = ue.Err // "Get <url>: ..." would name the URL a second time
 	}
+	if e := explainTLSError(err); e != err {
+		return e
+	}
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) {
 		return fmt.Errorf("the server closed the connection without an HTTP answer (the rendezvous' relay --listen port rather than its --ws-listen port?): %w", err)
 	}
@@ -142,20 +161,4 @@ func oneLine(b []byte, limit int) string {
 		s = strings.ToValidUTF8(s[:limit], "") + "..."
 	}
 	return s
-}
-
-// loadRoots returns the system roots plus the certificates in the PEM file.
-func loadRoots(file string) (*x509.CertPool, error) {
-	pem, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("CA file %s: no PEM certificate in it", file)
-	}
-	return pool, nil
 }

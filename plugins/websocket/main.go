@@ -9,15 +9,20 @@
 // URL is taken as is, e.g. behind a reverse proxy on 443). The node launches
 // it from its plugin directory; started by hand it explains itself and exits.
 //
-// For wss:// with a private CA, set MESHNODE_WS_CA_FILE (a PEM file trusted in
-// addition to the system roots) and, if the certificate names another host,
-// MESHNODE_WS_SERVER_NAME, in the node's environment (plugins inherit it).
+// For wss:// to a rendezvous with a private CA or a self-signed certificate, the
+// node sets (from its --rendezvous-ca / --rendezvous-pin flags, or from its own
+// environment, which a plugin inherits minus meshnode's secrets):
+//
+//	MESHNODE_WS_CA_FILE      a PEM file of CAs trusted instead of the system roots
+//	MESHNODE_WS_PIN          sha256:... of the server key (the rendezvous prints it)
+//	MESHNODE_WS_SERVER_NAME  the name to verify, if the URL's host is not in the certificate
+//
+// See transport.TLSOptions for what each means.
 package main
 
 import (
 	"context"
 	"net"
-	"os"
 
 	"github.com/meshnode/meshnode/pkg/plugin"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -27,10 +32,7 @@ import (
 var version = "dev"
 
 func main() {
-	plugin.ServeTransport(wsPlugin{ws: transport.WebSocket(transport.WebSocketConfig{
-		CAFile:     os.Getenv("MESHNODE_WS_CA_FILE"),
-		ServerName: os.Getenv("MESHNODE_WS_SERVER_NAME"),
-	})})
+	plugin.ServeTransport(wsPlugin{ws: transport.WebSocket(transport.WebSocketConfigFromEnv())})
 }
 
 type wsPlugin struct{ ws transport.Transport }

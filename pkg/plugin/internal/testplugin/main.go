@@ -5,6 +5,7 @@
 //
 //	TESTPLUGIN_VERSION=N      serve contract version N instead of the current
 //	TESTPLUGIN_HANG_FILE=F    while F exists, every call blocks (a hung plugin)
+//	TESTPLUGIN_ENV_FILE=F     write the environment it got to F.EXECUTABLE, one entry a line
 //
 // The cipher is Noise IK like the built-in (ChaCha20-Poly1305, BLAKE2s) under
 // the suite name "test-suite"; the transport dials plain TCP.
@@ -12,6 +13,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
@@ -27,6 +29,12 @@ import (
 )
 
 func main() {
+	if f := os.Getenv("TESTPLUGIN_ENV_FILE"); f != "" {
+		if err := os.WriteFile(f+"."+filepath.Base(os.Args[0]), []byte(strings.Join(os.Environ(), "\n")), 0o600); err != nil {
+			fmt.Fprintln(os.Stderr, "testplugin:", err)
+			os.Exit(1)
+		}
+	}
 	if v, err := strconv.Atoi(os.Getenv("TESTPLUGIN_VERSION")); err == nil && v != plugin.ProtocolVersion {
 		hc := plugin.HandshakeConfig()
 		hc.ProtocolVersion = uint(v)
