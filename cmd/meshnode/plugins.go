@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
 	"log/slog"
@@ -36,7 +35,11 @@ func loadPlugins(ctx context.Context, cfg *upConfig, log *slog.Logger, onRestart
 	var mgr *plugin.Manager
 	manager := func() *plugin.Manager {
 		if mgr == nil {
-			mgr = plugin.NewManager(plugin.Config{Dir: dir, Logger: log, OnRestart: onRestart})
+			// A transport plugin (websocket) verifies the rendezvous' TLS as
+			// the built-in does: rendezvous-ca and rendezvous-pin reach it in
+			// its environment.
+			env := transport.WebSocketConfig{CAFile: cfg.tls.CAFile, Pin: cfg.tls.Pin}.Environ()
+			mgr = plugin.NewManager(plugin.Config{Dir: dir, Logger: log, OnRestart: onRestart, Env: env})
 		}
 		return mgr
 	}
@@ -63,7 +66,11 @@ func loadPlugins(ctx context.Context, cfg *upConfig, log *slog.Logger, onRestart
 	case builtinTCP:
 		tr = transport.TCP()
 	case builtinTLS:
-		tr = transport.TLS(&tls.Config{MinVersion: tls.VersionTLS12})
+		tc, err := transport.ClientTLSConfig(cfg.tls)
+		if err != nil {
+			return fail(err)
+		}
+		tr = transport.TLS(tc)
 	default:
 		var err error
 		if tr, err = manager().Transport(ctx, name); err != nil {

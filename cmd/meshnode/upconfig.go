@@ -12,6 +12,7 @@ import (
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
+	"github.com/meshnode/meshnode/pkg/transport"
 )
 
 // upConfig is `up`'s checked configuration.
@@ -21,6 +22,7 @@ type upConfig struct {
 	group, rendezvous   string
 	secret              string // never logged
 	authKey             *relay.AuthSecret
+	tls                 transport.TLSOptions // rendezvous-ca, rendezvous-pin
 	name                string
 	relayOnly           bool
 	directOnly          bool
@@ -58,8 +60,16 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	if err := identity.ValidateGroupName(u.group); err != nil {
 		return nil, vals.Errorf("group", "%s: %w", vals.Ref("group"), err)
 	}
-	if err := relay.ValidateAddr(u.rendezvous); err != nil {
-		return nil, vals.Errorf("rendezvous", "%s: rendezvous address %q: %w", vals.Ref("rendezvous"), u.rendezvous, err)
+	if err := checkRendezvous(u.transport, u.rendezvous); err != nil {
+		return nil, vals.Errorf("rendezvous", "%s: %w", vals.Ref("rendezvous"), err)
+	}
+	u.tls = transport.TLSOptions{CAFile: vals.String("rendezvous-ca"), Pin: vals.String("rendezvous-pin")}
+	if _, err := transport.ClientTLSConfig(u.tls); err != nil {
+		name := "rendezvous-ca"
+		if u.tls.Pin != "" && (u.tls.CAFile == "" || strings.Contains(err.Error(), "pin")) {
+			name = "rendezvous-pin"
+		}
+		return nil, vals.Errorf(name, "%s: %w", vals.Ref(name), err)
 	}
 	if err := a.readSecret(vals, u); err != nil {
 		return nil, err
@@ -140,6 +150,21 @@ func (a *app) readSecret(vals *config.Values, u *upConfig) error {
 	}
 	u.secret = s
 	return nil
+}
+
+// checkRendezvous checks the rendezvous address for the transport named: tcp and
+// tls take host:port, websocket also a ws:// or wss:// URL, a plugin whatever
+// has a host (it is asked when it runs).
+func checkRendezvous(transportName, addr string) error {
+	switch transportName {
+	case builtinTCP:
+		return transport.CheckAddr(transport.TCP(), addr)
+	case builtinTLS:
+		return transport.CheckAddr(transport.TLS(nil), addr)
+	case "websocket":
+		return transport.CheckAddr(transport.WebSocket(transport.WebSocketConfig{}), addr)
+	}
+	return transport.CheckAnyAddr(addr)
 }
 
 // readAuthKey takes the rendezvous' auth key from auth-key or auth-key-file (none

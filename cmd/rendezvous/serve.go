@@ -10,6 +10,7 @@ import (
 
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/stunsrv"
+	"github.com/meshnode/meshnode/pkg/transport"
 )
 
 // serve runs the rendezvous until ctx is done. keys are the auth keys (nil:
@@ -52,6 +53,13 @@ func serve(ctx context.Context, cfg config, keys *relay.AuthKeys, log *slog.Logg
 	access := "open"
 	if keys != nil {
 		access = fmt.Sprintf("%d auth keys", keys.Len())
+	}
+	if tlsCfg != nil {
+		// The certificate's key hash: what nodes give --rendezvous-pin (a
+		// public value) to trust a self-signed or private certificate.
+		if pin, err := transport.TLSCertPin(tlsCfg.Certificates[0]); err == nil {
+			stunAttr = append(stunAttr, "tls_pin", pin)
+		}
 	}
 	// Later issues add the admin listener here, next to the relay's.
 	log.Info("rendezvous listening", append([]any{"addr", ln.Addr().String(), "ws", wsAddr, "tls", cfg.tlsCert != "",

@@ -156,7 +156,8 @@ func TestNewErrors(t *testing.T) {
 	}{
 		{"group", func(c *Config) { c.Group = "" }, "group name is empty"},
 		{"secret", func(c *Config) { c.Secret = "x" }, "too short"},
-		{"rendezvous", func(c *Config) { c.Rendezvous = "nope" }, "rendezvous address"},
+		{"rendezvous", func(c *Config) { c.Rendezvous = "nope" }, `tcp transport: address "nope": want host:port`},
+		{"rendezvous URL over tcp", func(c *Config) { c.Rendezvous = "wss://vps/r" }, "need the websocket transport"},
 		{"key", func(c *Config) { c.Key = identity.PrivateKey{} }, "no node key"},
 		{"name", func(c *Config) { c.Name = "a b" }, "node name"},
 		{"dup service", func(c *Config) {

@@ -117,9 +117,6 @@ func New(cfg Config) (*Node, error) {
 	if cfg.Rendezvous == "" {
 		return nil, errors.New("no rendezvous address given")
 	}
-	if err := relay.ValidateAddr(cfg.Rendezvous); err != nil {
-		return nil, fmt.Errorf("rendezvous address: %w", err)
-	}
 	if cfg.Key.IsZero() {
 		return nil, errors.New("no node key given")
 	}
@@ -134,6 +131,9 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	cfg.setDefaults()
+	if err := transport.CheckAddr(cfg.Transport, cfg.Rendezvous); err != nil {
+		return nil, err
+	}
 	n := &Node{
 		cfg:         cfg,
 		key:         cfg.Key,

@@ -196,9 +196,9 @@ func TestAddrHost(t *testing.T) {
 		{addr: "wss://[2001:db8::1]/r", host: "2001:db8::1", shown: "wss://[2001:db8::1]/r"},
 		{addr: "wss://user:hunter2@vps.example.net/r", host: "vps.example.net", shown: "wss://user:xxxxx@vps.example.net/r"},
 		{addr: "example.com", err: "want host:port, or a ws:// or wss:// URL for the websocket transport"},
-		{addr: "ws:///path", err: "want host:port or a ws:// or wss:// URL with a host"},
-		{addr: "ws://[::1/x", err: "want host:port or a ws:// or wss:// URL with a host"},
-		{addr: "https://vps.example.net/r", err: "a URL must be ws:// or wss:// (for the websocket transport); the tcp and tls transports take host:port"},
+		{addr: "ws:///path", err: "want host:port or a URL with a host"},
+		{addr: "ws://[::1/x", err: "want host:port or a URL with a host"},
+		{addr: "https://vps.example.net/r", host: "vps.example.net", shown: "https://vps.example.net/r"}, // a plugin transport's own URL
 	} {
 		host, err := addrHost(tc.addr)
 		if tc.err != "" {
