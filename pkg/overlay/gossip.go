@@ -78,7 +78,7 @@ func newGossip(n *Node) (*gossip, error) {
 	cfg.Transport = g.tr
 	cfg.Delegate = g
 	cfg.Events = g
-	cfg.Logger = log.New(&memberlistLog{log: n.log}, "", 0)
+	cfg.Logger = log.New(&memberlistLog{log: n.log, warn: n.warn}, "", 0)
 	cfg.GossipInterval = gossipInterval
 	cfg.GossipNodes = gossipNodes
 	cfg.ProbeInterval = gossipProbeInterval
@@ -146,8 +146,9 @@ func (g *gossip) requestJoin(peer identity.PublicKey) {
 
 // joiner joins through requested peers. A failed join (typically: the link to
 // the peer is still handshaking) is retried with a backoff from 1 s to 30 s for
-// as long as this node keeps a link to the peer, so a node that came up while
-// its peers were busy still joins without waiting for new presence news.
+// as long as the peer is at the rendezvous, so a node that came up while its
+// peers were busy still joins without waiting for new presence news, and a peer
+// that left is not dialed again (its link would come back and linger).
 func (g *gossip) joiner() {
 	const retryMin, retryMax = time.Second, 30 * time.Second
 	backoff := retryMin
@@ -162,7 +163,7 @@ func (g *gossip) joiner() {
 			retry = nil
 			var again []identity.PublicKey
 			for k := range failed {
-				if g.n.hasLink(k) {
+				if g.n.isPresent(k) { // a peer that left is not retried
 					again = append(again, k)
 				}
 			}
@@ -407,7 +408,10 @@ func (g *gossip) leave() {
 
 // memberlistLog turns memberlist's "[LEVEL] memberlist: msg" lines into slog
 // records: its warnings and errors stay visible, its chatter goes to debug.
-type memberlistLog struct{ log *slog.Logger }
+type memberlistLog struct {
+	log  *slog.Logger
+	warn func(key, msg string, args ...any) // rate-limited warnings (Node.warn)
+}
 
 func (w *memberlistLog) Write(p []byte) (int, error) {
 	line := strings.TrimSpace(string(bytes.TrimRight(p, "\n")))
@@ -419,6 +423,11 @@ func (w *memberlistLog) Write(p []byte) (int, error) {
 	}
 	if i := strings.Index(line, "memberlist: "); i >= 0 {
 		line = line[i+len("memberlist: "):]
+	}
+	if level == slog.LevelWarn && w.warn != nil {
+		// A misbehaving member can make memberlist repeat a warning endlessly.
+		w.warn("gossip "+strings.Join(strings.Fields(line)[:min(4, len(strings.Fields(line)))], " "), "gossip: "+line)
+		return len(p), nil
 	}
 	w.log.Log(context.Background(), level, "gossip: "+line)
 	return len(p), nil

@@ -29,6 +29,8 @@ type link struct {
 
 	bytesIn, bytesOut atomic.Uint64 // sealed link packets, both routes
 	lastSeen          atomic.Int64  // unix ns of the last authentic packet from the peer
+	everUp            atomic.Bool   // a session was established once: the peer proved the group secret
+	created           time.Time
 	byeAt             atomic.Int64  // unix ns of the peer's goodbye (it left cleanly)
 
 	ch     *seal.Channel            // for the link's whole life
@@ -63,8 +65,9 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		addr:  &linkAddr{s: peer.String()},
 		log:   n.log.With("peer", peer.Short()),
 		name:  name,
-		genUp: make(chan struct{}),
-		epoch: randomEpoch(),
+		genUp:   make(chan struct{}),
+		epoch:   randomEpoch(),
+		created: time.Now(),
 	}
 	helloInit, helloResp := l.hello()
 	ch, err := seal.NewChannel(seal.ChannelConfig{
@@ -77,6 +80,7 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		Send:          l.sendPacket,
 		OnEstablished: l.established,
 		OnFailure:     l.failed,
+		Budget:        n.hsBudget,
 		Logger:        n.log, // seal adds the peer attribute itself
 	})
 	if err != nil {
@@ -143,11 +147,11 @@ func (l *link) takeInfo(h hello) {
 func (l *link) takeEntry(body []byte) {
 	e, err := parseEntry(body)
 	if err != nil {
-		l.log.Warn("peer's hello carried a bad catalog entry; ignoring it", "err", err)
+		l.warn("bad entry", "peer's hello carried a bad catalog entry; ignoring it", "err", err)
 		return
 	}
 	if e.Owner != l.peer {
-		l.log.Warn("peer's hello carried another node's catalog entry; ignoring it", "entry_of", e.Owner.Short())
+		l.warn("foreign entry", "peer's hello carried another node's catalog entry; ignoring it", "entry_of", e.Owner.Short())
 		return
 	}
 	if l.n.mergeEntry(e) {
@@ -271,7 +275,7 @@ func (l *link) sendMessage(kind byte, payload []byte) {
 func (l *link) established(e seal.Established) {
 	h, err := parseHello(e.RemoteHello)
 	if err != nil {
-		l.log.Warn("peer sent a bad hello; ignoring its session", "err", err)
+		l.warn("bad hello", "peer sent a bad hello; ignoring its session", "err", err)
 		return
 	}
 	l.mu.Lock()
@@ -282,6 +286,7 @@ func (l *link) established(e seal.Established) {
 	if h.Name != "" {
 		l.name = h.Name
 	}
+	l.everUp.Store(true)
 	var info []byte
 	if e.Initiator {
 		info = l.fullHello().marshal()
@@ -490,7 +495,7 @@ func (l *link) acceptLoop(g *generation) {
 			return
 		}
 		if !l.n.streamSlots.tryAcquire() {
-			l.log.Warn("too many streams being opened; refusing one")
+			l.warn("stream slots", "too many streams being opened; refusing one")
 			st.Close()
 			continue
 		}
@@ -582,6 +587,16 @@ func (l *link) info() PeerInfo {
 		p.State = "connecting"
 	}
 	return p
+}
+
+// openStreams is the number of streams open on the link's generation.
+func (l *link) openStreams() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.gen == nil {
+		return 0
+	}
+	return l.gen.mux.NumStreams()
 }
 
 func (l *link) isUp() bool {

@@ -30,7 +30,11 @@ type Config struct {
 	Cipher     seal.Cipher         // link cryptography (default Noise ChaCha20-Poly1305)
 	Logger     *slog.Logger
 
-	MaxPeers           int           // links kept at once (default 1024)
+	MaxPeers           int           // links to authenticated peers kept at once (default 1024)
+	MaxPendingLinks    int           // links to peers that never authenticated (default 64; the oldest is evicted)
+	// StrangerHandshakes bounds the handshakes per second this node answers
+	// from peers it never had a session with (default seal's 200).
+	StrangerHandshakes int
 	MaxConnsPerService int           // concurrent served connections per service (default 4096)
 	MaxConnsPerMapping int           // concurrent connections per mapping (default 4096)
 	MaxPendingStreams  int           // accepted streams still reading their header (default 1024)
@@ -64,6 +68,7 @@ func (c *Config) setDefaults() {
 		}
 	}
 	def(&c.MaxPeers, 1024)
+	def(&c.MaxPendingLinks, 64)
 	def(&c.MaxConnsPerService, 4096)
 	def(&c.MaxConnsPerMapping, 4096)
 	def(&c.MaxPendingStreams, 1024)
@@ -91,6 +96,7 @@ type Node struct {
 	start  time.Time
 
 	streamSlots slots
+	hsBudget    *seal.HandshakeBudget // answers to strangers, node-wide
 	catalog     *catalog
 	gossip      atomic.Pointer[gossip] // set by Run
 	helloEntry  atomic.Pointer[[]byte] // the local catalog entry as link hellos carry it (nil: too big)
@@ -144,6 +150,7 @@ func New(cfg Config) (*Node, error) {
 		log:         cfg.Logger,
 		start:       time.Now(),
 		streamSlots: newSlots(cfg.MaxPendingStreams),
+		hsBudget:    seal.NewHandshakeBudget(cfg.StrangerHandshakes),
 		catalog:     newCatalog(),
 		links:       make(map[identity.PublicKey]*link),
 		present:     make(map[identity.PublicKey]struct{}),
@@ -221,6 +228,7 @@ func (n *Node) Run(ctx context.Context) error {
 	relayDone := make(chan error, 1)
 	go func() { relayDone <- n.relay.Run(life) }()
 	go n.netcheckLoop(life)
+	go n.janitor(life)
 	select {
 	case <-ctx.Done():
 	case err = <-relayDone: // only if it could not run at all
@@ -369,38 +377,6 @@ func (n *Node) linkList() []*link {
 		links = append(links, l)
 	}
 	return links
-}
-
-// hasLink says whether this node keeps a link to peer.
-func (n *Node) hasLink(peer identity.PublicKey) bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	_, ok := n.links[peer]
-	return ok
-}
-
-// linkFor returns the link to peer, creating it when needed. It returns nil when
-// the link table is full, or when the node is closing and has no link to peer
-// (existing links stay usable while it leaves the group).
-func (n *Node) linkFor(peer identity.PublicKey, name string) *link {
-	if peer == n.pub {
-		return nil
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if l, ok := n.links[peer]; ok {
-		return l
-	}
-	if n.closing {
-		return nil
-	}
-	if len(n.links) >= n.cfg.MaxPeers {
-		n.log.Warn("link table full; ignoring peer", "peer", peer.Short(), "max_peers", n.cfg.MaxPeers)
-		return nil
-	}
-	l := newLink(n, peer, name)
-	n.links[peer] = l
-	return l
 }
 
 func (n *Node) isPresent(peer identity.PublicKey) bool {

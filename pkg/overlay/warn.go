@@ -60,3 +60,8 @@ func (n *Node) warn(key, msg string, args ...any) {
 	}
 	n.log.Warn(msg, args...)
 }
+
+// warn is Node.warn for one peer: the key and the line name it.
+func (l *link) warn(key, msg string, args ...any) {
+	l.n.warn(key+" "+l.peer.String(), msg, append(args, "peer", l.peer.Short())...)
+}

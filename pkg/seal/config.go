@@ -68,6 +68,10 @@ type ChannelConfig struct {
 	RekeyAfter          time.Duration // default DefaultRekeyAfter
 	RejectAfter         time.Duration // default DefaultRejectAfterFactor * RekeyAfter; must exceed RekeyAfter
 	HandshakesPerSecond int           // default DefaultHandshakesPerSecond
+	// Budget, shared by a node's channels, bounds the initiations answered per
+	// second from peers this channel never had a session with; nil: no bound
+	// beyond HandshakesPerSecond.
+	Budget *HandshakeBudget
 }
 
 // Established describes a session that became current.

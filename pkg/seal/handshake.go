@@ -98,6 +98,9 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 	if !c.takeToken() {
 		return fmt.Errorf("initiation from peer %s: %w", c.cfg.Remote.Short(), ErrRateLimited)
 	}
+	if b := c.cfg.Budget; b != nil && c.stranger() && !b.take(c.now()) {
+		return fmt.Errorf("initiation from peer %s (no session yet): node-wide handshake budget spent: %w", c.cfg.Remote.Short(), ErrRateLimited)
+	}
 	hs, err := c.cfg.Cipher.NewHandshake(HandshakeConfig{Local: c.cfg.Local, PSK: c.cfg.PSK})
 	if err != nil {
 		return fmt.Errorf("responder handshake: %w", err)
@@ -341,6 +344,13 @@ func (c *Channel) setLastErr(err error) {
 	c.mu.Lock()
 	c.lastErr = err
 	c.mu.Unlock()
+}
+
+// stranger reports whether this channel never had a session with its peer.
+func (c *Channel) stranger() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastHandshake.IsZero()
 }
 
 // takeToken is a token bucket on answered initiations (burst: two seconds' worth).
