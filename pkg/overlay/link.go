@@ -31,7 +31,7 @@ type link struct {
 	lastSeen          atomic.Int64  // unix ns of the last authentic packet from the peer
 	everUp            atomic.Bool   // a session was established once: the peer proved the group secret
 	created           time.Time
-	byeAt             atomic.Int64  // unix ns of the peer's goodbye (it left cleanly)
+	byeAt             atomic.Int64 // unix ns of the peer's goodbye (it left cleanly)
 
 	ch     *seal.Channel            // for the link's whole life
 	direct atomic.Pointer[ice.Path] // the direct route, when ICE found one
@@ -60,11 +60,11 @@ type generation struct {
 
 func newLink(n *Node, peer identity.PublicKey, name string) *link {
 	l := &link{
-		n:     n,
-		peer:  peer,
-		addr:  &linkAddr{s: peer.String()},
-		log:   n.log.With("peer", peer.Short()),
-		name:  name,
+		n:       n,
+		peer:    peer,
+		addr:    &linkAddr{s: peer.String()},
+		log:     n.log.With("peer", peer.Short()),
+		name:    name,
 		genUp:   make(chan struct{}),
 		epoch:   randomEpoch(),
 		created: time.Now(),

@@ -30,8 +30,8 @@ type Config struct {
 	Cipher     seal.Cipher         // link cryptography (default Noise ChaCha20-Poly1305)
 	Logger     *slog.Logger
 
-	MaxPeers           int           // links to authenticated peers kept at once (default 1024)
-	MaxPendingLinks    int           // links to peers that never authenticated (default 64; the oldest is evicted)
+	MaxPeers        int // links to authenticated peers kept at once (default 1024)
+	MaxPendingLinks int // links to peers that never authenticated (default 64; the oldest is evicted)
 	// StrangerHandshakes bounds the handshakes per second this node answers
 	// from peers it never had a session with (default seal's 200).
 	StrangerHandshakes int
