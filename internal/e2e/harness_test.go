@@ -97,7 +97,9 @@ func startNode(t *testing.T, r *meshproc.Rendezvous, o nodeOpts) *meshproc.Node 
 // startNodeAt starts a node that reaches the rendezvous at rdv.
 func startNodeAt(t *testing.T, rdv string, o nodeOpts) *meshproc.Node {
 	t.Helper()
-	o.Extra = append(o.Extra, "--log-level", "debug")
+	if !slices.Contains(o.Extra, "--log-level") {
+		o.Extra = append(o.Extra, "--log-level", "debug")
+	}
 	// Direct paths over loopback only: tests send nothing to other interfaces.
 	if !slices.Contains(o.Extra, "--relay-only") && !slices.Contains(o.Extra, "--ice-interfaces") {
 		o.Extra = append(o.Extra, "--ice-interfaces", "lo")
