@@ -67,7 +67,7 @@ func ParseAuthSecret(text string) (AuthSecret, error) {
 	if !strings.HasPrefix(text, authKeyPrefix) {
 		return s, errors.New("not an auth key: it must start with " + authKeyPrefix + " (make one with `rendezvous keygen`)")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(text[len(authKeyPrefix):])
+	b, err := base64.RawURLEncoding.Strict().DecodeString(text[len(authKeyPrefix):])
 	if err != nil || len(b) != AuthKeySize {
 		return s, fmt.Errorf("malformed auth key: want %s and %d base64url characters", authKeyPrefix, base64.RawURLEncoding.EncodedLen(AuthKeySize))
 	}

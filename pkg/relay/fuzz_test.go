@@ -218,3 +218,22 @@ func FuzzReadFrame(f *testing.F) {
 		}
 	})
 }
+
+func FuzzParseNodeAuthKey(f *testing.F) {
+	k := AuthSecret{3}
+	f.Add(k.Encode() + "\n")
+	f.Add("# the key\n\n" + k.Encode() + " label=home\n")
+	f.Add("mnrk1_\n")
+	f.Fuzz(func(t *testing.T, content string) {
+		got, err := ParseNodeAuthKey(content)
+		if err != nil {
+			if strings.Contains(err.Error(), content) && len(content) > 8 {
+				t.Fatalf("the error quotes the file: %v", err)
+			}
+			return
+		}
+		if got == (AuthSecret{}) || !strings.Contains(content, got.Encode()) {
+			t.Fatalf("parsed a key that is not in the file")
+		}
+	})
+}
