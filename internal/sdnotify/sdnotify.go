@@ -1,6 +1,7 @@
 package sdnotify
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -122,4 +123,27 @@ func monotonicUsec() (int64, error) {
 		return 0, fmt.Errorf("sdnotify: clock_gettime: %w", err)
 	}
 	return ts.Nano() / 1000, nil
+}
+
+// StoppingOnDone sends STOPPING=1 as soon as ctx ends (SIGTERM, `meshnode
+// down`), while the daemon still shuts down, and reports a failure to onErr
+// (which may be nil). The returned wait must be called before the process
+// exits: if ctx ended, it waits until the notification went out; if not, no
+// notification is sent.
+func (n *Notifier) StoppingOnDone(ctx context.Context, onErr func(error)) (wait func()) {
+	if n == nil {
+		return func() {}
+	}
+	sent := make(chan struct{})
+	stop := context.AfterFunc(ctx, func() {
+		defer close(sent)
+		if err := n.Stopping(); err != nil && onErr != nil {
+			onErr(err)
+		}
+	})
+	return func() {
+		if !stop() {
+			<-sent
+		}
+	}
 }

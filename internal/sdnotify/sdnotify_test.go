@@ -163,3 +163,27 @@ func TestParseMessage(t *testing.T) {
 		t.Error("a line without = parsed")
 	}
 }
+
+// TestStoppingOnDone: STOPPING=1 goes out when the context ends, and wait
+// returns only after it went; without an end, nothing is sent.
+func TestStoppingOnDone(t *testing.T) {
+	r := listen(t, filepath.Join(t.TempDir(), "notify"))
+	n, _ := New(r.Socket())
+	ctx, cancel := context.WithCancel(context.Background())
+	wait := n.StoppingOnDone(ctx, func(err error) { t.Error(err) })
+	cancel()
+	wait()
+	if m := next(t, r); !m.Has("STOPPING", "1") {
+		t.Errorf("got %v", m)
+	}
+
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	n.StoppingOnDone(ctx2, nil)()
+	cancel2()
+	n.Ready()
+	if m := next(t, r); !m.Has("READY", "1") {
+		t.Errorf("after wait without an end: got %v, want no STOPPING before READY", m)
+	}
+	var nilN *Notifier
+	nilN.StoppingOnDone(ctx, nil)()
+}
