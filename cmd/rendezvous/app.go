@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	cfgtab "github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/internal/sdnotify"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
 
@@ -40,6 +41,9 @@ type env struct {
 	lookupEnv      func(string) (string, bool)
 	hup            <-chan os.Signal // SIGHUP: re-read the config file (nil: never)
 	parseOnly      bool             // check the command line, run nothing (README test)
+	// notify tells systemd (Type=notify) when the listeners are up and
+	// around reloads; nil: not run by a service manager.
+	notify *sdnotify.Notifier
 }
 
 func newApp(e *env) *cli.App {
@@ -85,7 +89,7 @@ func newApp(e *env) *cli.App {
 			ctx, stop := context.WithCancel(c.Context)
 			defer stop()
 			go r.watch(ctx, e.hup)
-			return serve(ctx, cfg, log)
+			return serve(ctx, cfg, log, func() { notifyErr(log, "READY=1", e.notify.Ready()) })
 		},
 	}
 }

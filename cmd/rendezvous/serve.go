@@ -12,8 +12,9 @@ import (
 	"github.com/meshnode/meshnode/pkg/stunsrv"
 )
 
-// serve runs the rendezvous until ctx is done.
-func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+// serve runs the rendezvous until ctx is done. ready (nil: none) runs once
+// the listeners are up.
+func serve(ctx context.Context, cfg config, log *slog.Logger, ready func()) error {
 	tlsCfg, err := loadTLS(cfg)
 	if err != nil {
 		return err
@@ -71,6 +72,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		IdleTimeout: cfg.idleTimeout,
 		STUNPorts:   ports,
 	})
+	if ready != nil {
+		ready()
+	}
 	rctx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
 	stopWS := func() error { return nil }
