@@ -75,7 +75,9 @@ do_install() {
     [ -x "$BIN/$f" ] || die "$BIN/$f is missing: run 'just build' first (or give BIN=DIR)"
   done
   echo "installing into ${DESTDIR:-/} (PREFIX=$PREFIX)"
-  install -d -m 0755 "$DESTDIR$BINDIR" "$DESTDIR$PLUGINDIR" "$DESTDIR$UNITDIR" "$DESTDIR$CONFDIR"
+  install -d -m 0755 "$DESTDIR$BINDIR" "$DESTDIR$PLUGINDIR" "$DESTDIR$UNITDIR"
+  # 0755: the rendezvous' user must reach its file; an existing dir keeps its mode.
+  [ -d "$DESTDIR$CONFDIR" ] || install -d -m 0755 "$DESTDIR$CONFDIR"
   install -m 0755 "$BIN/meshnode" "$BIN/rendezvous" "$DESTDIR$BINDIR/"
   say "$DESTDIR$BINDIR/meshnode, rendezvous"
   shopt -s nullglob
