@@ -5,6 +5,12 @@ set shell := ["bash", "-euo", "pipefail", "-c"]
 bin := "bin"
 version := `git describe --tags --always --dirty 2>/dev/null || echo dev`
 
+# Where `just install` puts things (also from the environment):
+# PREFIX/bin, PREFIX/lib/meshnode/plugins, UNITDIR; DESTDIR is a scratch root.
+PREFIX := env("PREFIX", "/usr/local")
+UNITDIR := env("UNITDIR", PREFIX / "lib/systemd/system")
+DESTDIR := env("DESTDIR", "")
+
 # Build meshnode, rendezvous and the reference plugins (bin/plugins, where
 # meshnode looks by default) into ./bin
 build:
@@ -56,6 +62,18 @@ fuzz TIME="30s":
         go test -run '^$' -fuzz "^$f\$" -fuzztime {{TIME}} "$pkg"
       done
     done
+
+# Install binaries, plugins, systemd units, example configs in /etc/meshnode (root; PREFIX=/usr/local, DESTDIR=scratch root)
+install: build
+    BIN={{quote(bin)}} PREFIX={{quote(PREFIX)}} UNITDIR={{quote(UNITDIR)}} DESTDIR={{quote(DESTDIR)}} packaging/install.sh install
+
+# Remove the binaries, plugins and systemd units (root); config in /etc/meshnode and state stay
+uninstall:
+    PREFIX={{quote(PREFIX)}} UNITDIR={{quote(UNITDIR)}} DESTDIR={{quote(DESTDIR)}} packaging/install.sh uninstall
+
+# Release artifacts in dist/: static linux/amd64+arm64 binaries, tarballs, .deb packages (nfpm), SHA256SUMS
+dist:
+    packaging/dist.sh {{quote(version)}}
 
 fmt:
     gofmt -w $(git ls-files '*.go')

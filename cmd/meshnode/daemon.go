@@ -47,6 +47,8 @@ func (d *daemon) Reload(ctx context.Context) (control.ReloadResult, error) {
 	if d.path == "" {
 		return res, errors.New("no config file to reload: the node was started without --config (or MESHNODE_CONFIG)")
 	}
+	d.notifyReloading()
+	defer d.notifyReloaded()
 	cfg, err := d.load()
 	if err != nil {
 		d.log.Error("config reload rejected; the running configuration stays", "file", d.path, "err", err)

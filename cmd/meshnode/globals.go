@@ -64,23 +64,41 @@ func (a *app) globals(c *cli.Context) (globalPaths, error) {
 	return a.pathsOf(vals), nil
 }
 
+// The system node's places: root's default state dir, and the control socket
+// that goes with it. meshnode.service runs its node there (StateDirectory=,
+// RuntimeDirectory=), so `meshnode status` as root finds it with no flags.
+const (
+	systemState   = "/var/lib/meshnode"
+	systemControl = "/run/meshnode/control.sock"
+)
+
 // pathsOf applies the defaults: /var/lib/meshnode for root,
 // $XDG_STATE_HOME/meshnode (or ~/.local/state/meshnode) for others; the
-// control socket in the state dir.
+// control socket as defaultControl says.
 func (a *app) pathsOf(vals *config.Values) globalPaths {
 	g := globalPaths{state: vals.String("state"), control: vals.String("control")}
 	if g.state == "" {
 		g.state = a.defaultState()
 	}
 	if g.control == "" {
-		g.control = filepath.Join(g.state, "control.sock")
+		g.control = defaultControl(g.state)
 	}
 	return g
 }
 
+// defaultControl is the control socket of the node whose state dir is state:
+// /run/meshnode/control.sock for /var/lib/meshnode (the system node, whose
+// unit keeps sockets in its runtime dir), STATE/control.sock for any other.
+func defaultControl(state string) string {
+	if filepath.Clean(state) == systemState {
+		return systemControl
+	}
+	return filepath.Join(state, "control.sock")
+}
+
 func (a *app) defaultState() string {
 	if os.Geteuid() == 0 {
-		return "/var/lib/meshnode"
+		return systemState
 	}
 	if x, ok := a.env.lookupEnv("XDG_STATE_HOME"); ok && x != "" {
 		return filepath.Join(x, "meshnode")

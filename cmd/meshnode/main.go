@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/meshnode/meshnode/internal/sdnotify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -17,8 +19,12 @@ var version = "dev"
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "meshnode: not notifying the service manager:", err)
+	}
 	code := runEnv(ctx, os.Args, &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv,
-		watchHUP: watchHUP, defaultConfig: defaultConfigFile})
+		watchHUP: watchHUP, defaultConfig: defaultConfigFile, notify: notify})
 	stop()
 	os.Exit(code)
 }
@@ -42,6 +48,9 @@ type env struct {
 	// file; nil: never.
 	watchHUP      func() (<-chan os.Signal, func())
 	defaultConfig string // "" = no default config file
+	// notify tells systemd (Type=notify) about `up`: ready, reloading,
+	// stopping. nil: not run by a service manager.
+	notify *sdnotify.Notifier
 	// parseOnly checks the command line (verb, flags, argument counts) and
 	// runs nothing: the README and help examples are checked this way.
 	parseOnly bool

@@ -16,12 +16,37 @@ import (
 	"github.com/meshnode/meshnode/pkg/transport"
 )
 
+// defaultPluginDir is where plugins are looked for without --plugin-dir; see
+// pluginDirFor.
 func defaultPluginDir() string {
-	exe, err := os.Executable()
+	exe, err := os.Executable() // symlinks resolved
 	if err != nil {
 		return ""
 	}
-	return filepath.Join(filepath.Dir(exe), "plugins")
+	return pluginDirFor(exe, func(dir string) bool {
+		st, err := os.Stat(dir)
+		return err == nil && st.IsDir()
+	})
+}
+
+// pluginDirFor is the default plugin directory of the executable exe:
+// plugins/ beside it when that directory exists (a build tree: bin/plugins);
+// else, for an executable in PREFIX/bin, PREFIX/lib/meshnode/plugins when it
+// exists (/usr/local/lib/meshnode/plugins after `just install`,
+// /usr/lib/meshnode/plugins from the .deb). When neither exists it is the one
+// beside the executable, which errors then name.
+func pluginDirFor(exe string, isDir func(string) bool) string {
+	bin := filepath.Dir(exe)
+	beside := filepath.Join(bin, "plugins")
+	if isDir(beside) {
+		return beside
+	}
+	if filepath.Base(bin) == "bin" {
+		if lib := filepath.Join(filepath.Dir(bin), "lib", "meshnode", "plugins"); isDir(lib) {
+			return lib
+		}
+	}
+	return beside
 }
 
 // loadPlugins resolves cipher and transport to built-ins or plugins. The

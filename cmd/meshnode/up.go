@@ -91,6 +91,7 @@ func newLogger(w io.Writer, format string, level *slog.LevelVar) *slog.Logger {
 // reloads on SIGHUP until ctx ends (SIGINT, SIGTERM, `meshnode down`).
 func (d *daemon) run(ctx context.Context) error {
 	cfg, log := d.start, d.log
+	defer d.notifyStopping(ctx)()
 	var node *overlay.Node
 	nodeReady := make(chan struct{})
 	ciph, tr, plugins, err := loadPlugins(ctx, cfg, log, func(kind, name string) {
@@ -157,6 +158,7 @@ func (d *daemon) run(ctx context.Context) error {
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
+	d.notifyReady(ctx)
 
 	var hup <-chan os.Signal
 	if d.a.env.watchHUP != nil {

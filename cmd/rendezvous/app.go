@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	cfgtab "github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/internal/sdnotify"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -44,6 +45,9 @@ type env struct {
 	lookupEnv      func(string) (string, bool)
 	hup            <-chan os.Signal // SIGHUP: re-read the config file (nil: never)
 	parseOnly      bool             // check the command line, run nothing (README test)
+	// notify tells systemd (Type=notify) when the listeners are up and
+	// around reloads; nil: not run by a service manager.
+	notify *sdnotify.Notifier
 }
 
 func newApp(e *env) *cli.App {
@@ -96,6 +100,7 @@ func newApp(e *env) *cli.App {
 			return serve(ctx, cfg, keys, log, func(srv *relay.Server) {
 				r.srv = srv
 				go r.watch(ctx, e.hup)
+				notifyErr(log, "READY=1", e.notify.Ready())
 			})
 		},
 	}

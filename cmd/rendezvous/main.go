@@ -7,6 +7,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/meshnode/meshnode/internal/sdnotify"
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -16,7 +18,16 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
-	code := runEnv(ctx, os.Args, &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, hup: hup})
+	notify, err := sdnotify.FromEnv()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rendezvous: not notifying the service manager:", err)
+	}
+	// STOPPING=1 as soon as SIGTERM or SIGINT begins the shutdown.
+	stopping := notify.StoppingOnDone(ctx, func(err error) {
+		fmt.Fprintln(os.Stderr, "rendezvous: cannot notify the service manager: STOPPING=1:", err)
+	})
+	code := runEnv(ctx, os.Args, &env{stdout: os.Stdout, stderr: os.Stderr, lookupEnv: os.LookupEnv, hup: hup, notify: notify})
+	stopping()
 	signal.Stop(hup)
 	stop()
 	os.Exit(code)

@@ -32,7 +32,9 @@ func (r *reloader) watch(ctx context.Context, hup <-chan os.Signal) {
 		case <-ctx.Done():
 			return
 		case <-hup:
+			notifyErr(r.log, "RELOADING=1", r.env.notify.Reloading())
 			r.reload()
+			notifyErr(r.log, "READY=1", r.env.notify.Ready())
 		}
 	}
 }
