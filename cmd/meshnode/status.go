@@ -45,6 +45,12 @@ func printStatus(w io.Writer, st overlay.StatusInfo) {
 	fmt.Fprintf(w, "node      %s (%s)\n", st.Name, st.ID)
 	fmt.Fprintf(w, "group     %s\n", st.Group)
 	fmt.Fprintf(w, "rdv       %s: %s\n", st.Rendezvous.Addr, rdv)
+	if st.Rendezvous.Refused != "" {
+		fmt.Fprintf(w, "          refused (%s): fix the configuration; retrying slowly\n", st.Rendezvous.Refused)
+	}
+	if n := st.Rendezvous.OthersInGroup; n > 0 {
+		fmt.Fprintf(w, "          %d node(s) use group %q with a different group secret\n", n, st.Group)
+	}
 	fmt.Fprintf(w, "crypto    %s over %s\n", st.Cipher, st.Transport)
 	fmt.Fprintf(w, "peers     %d linked of %d known\n", st.PeersUp, st.Peers)
 	fmt.Fprintf(w, "uptime    %s\n", time.Since(st.Started).Round(time.Second))

@@ -67,7 +67,8 @@ func TestAuthKeysEndToEnd(t *testing.T) {
 		}
 		waitUntil(t, 10*time.Second, func() error {
 			out, err := cli(n, "status")
-			if err != nil || !strings.Contains(out, "disconnected (the rendezvous refused this node: ") || !strings.Contains(out, tc.why) {
+			if err != nil || !strings.Contains(out, "disconnected (the rendezvous refused this node: ") || !strings.Contains(out, tc.why) ||
+				!strings.Contains(out, "refused (") {
 				return fmt.Errorf("%s status: %v\n%s", tc.name, err, out)
 			}
 			return nil

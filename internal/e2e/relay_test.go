@@ -108,6 +108,9 @@ func TestWrongSecret(t *testing.T) {
 	if !strings.Contains(out, `1 node(s) use group "testgroup" with a different group secret`) {
 		t.Errorf("map error does not say why the service is unknown: %q", out)
 	}
+	if out, err := cli(m, "status"); err != nil || !strings.Contains(out, `1 node(s) use group "testgroup" with a different group secret`) {
+		t.Errorf("status does not say that others use the group with another secret: %v\n%s", err, out)
+	}
 	if conns := echo.connCount(); conns != 0 {
 		t.Fatalf("the service saw %d connections from a wrong-secret node", conns)
 	}
@@ -192,7 +195,7 @@ func TestUpErrors(t *testing.T) {
 		{[]string{"up", "--rendezvous", "127.0.0.1:1", "--secret", "abcdefgh12"}, `"group" not set`},
 		{[]string{"up", "--group", "g", "--rendezvous", "127.0.0.1:1"}, "no group secret"},
 		{[]string{"up", "--group", "g", "--rendezvous", "127.0.0.1:1", "--secret", "short"}, "too short"},
-		{[]string{"up", "--group", "g", "--rendezvous", "nohostport", "--secret", "abcdefgh12"}, "rendezvous address"},
+		{[]string{"up", "--group", "g", "--rendezvous", "nohostport", "--secret", "abcdefgh12"}, `--rendezvous: tcp transport: address "nohostport": want host:port`},
 		{[]string{"up", "--group", "g", "--rendezvous", "127.0.0.1:1", "--secret", "abcdefgh12", "--serve", "700"}, "want SERVEID=HOST:PORT"},
 		{[]string{"up", "--group", "g", "--rendezvous", "127.0.0.1:1", "--secret", "abcdefgh12", "--serve", "5=127.0.0.1:1", "--serve", "5=127.0.0.1:2"}, "serveid 5 is already served"},
 		{[]string{"up", "--group", "g", "--rendezvous", "127.0.0.1:1", "--secret", "abcdefgh12", "--log-level", "loud"}, "--log-level"},

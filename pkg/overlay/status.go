@@ -34,6 +34,12 @@ type PluginStatus struct {
 	Restarts  int       `json:"restarts"`
 	Since     time.Time `json:"since"`
 	LastError string    `json:"last_error,omitempty"`
+	// Refused is set while the rendezvous refuses this node for a reason only a
+	// configuration change fixes (no or a bad auth key, a node key in use...).
+	Refused string `json:"refused,omitempty"`
+	// OthersInGroup counts the nodes the rendezvous says use this group's name
+	// with a different secret.
+	OthersInGroup int `json:"others_in_group,omitempty"`
 }
 
 // RendezvousStatus is the node's view of its rendezvous connection.
@@ -43,6 +49,12 @@ type RendezvousStatus struct {
 	Since     time.Time `json:"since,omitempty"`
 	RTTMillis float64   `json:"rtt_ms"`
 	LastError string    `json:"last_error,omitempty"`
+	// Refused is set while the rendezvous refuses this node for a reason only a
+	// configuration change fixes (no or a bad auth key, a node key in use...).
+	Refused string `json:"refused,omitempty"`
+	// OthersInGroup counts the nodes the rendezvous says use this group's name
+	// with a different secret.
+	OthersInGroup int `json:"others_in_group,omitempty"`
 }
 
 // Status reports the node's state.
@@ -59,6 +71,10 @@ func (n *Node) Status() StatusInfo {
 	if n.cfg.PluginStatus != nil {
 		plugins = n.cfg.PluginStatus()
 	}
+	var refused string
+	if rs.Refused != 0 {
+		refused = rs.Refused.String()
+	}
 	return StatusInfo{
 		Plugins:   plugins,
 		ID:        n.pub.String(),
@@ -68,11 +84,13 @@ func (n *Node) Status() StatusInfo {
 		Cipher:    n.cipher.Name(),
 		Transport: n.cfg.Transport.Name(),
 		Rendezvous: RendezvousStatus{
-			Addr:      n.cfg.Rendezvous,
-			Connected: rs.Connected,
-			Since:     rs.Since,
-			RTTMillis: float64(rs.RTT.Microseconds()) / 1000,
-			LastError: rs.LastError,
+			Addr:          n.cfg.Rendezvous,
+			Connected:     rs.Connected,
+			Since:         rs.Since,
+			RTTMillis:     float64(rs.RTT.Microseconds()) / 1000,
+			LastError:     rs.LastError,
+			OthersInGroup: rs.OthersInGroup,
+			Refused:       refused,
 		},
 		PeersUp:  up,
 		Peers:    len(peers),
