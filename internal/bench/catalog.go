@@ -76,9 +76,13 @@ func Catalog(ctx context.Context, bin, rdvBin string, n, reps int, window time.D
 			return res, err
 		}
 		added := time.Now()
+		ost, err := owner.Ctl.Status(ctx)
+		if err != nil {
+			return res, err
+		}
 		var last time.Time
 		for _, nd := range nodes[1:] {
-			t, err := mergedAt(wctx, nd, ownerShort, s)
+			t, err := mergedAt(wctx, nd, ownerShort, s, ost.CatalogVersion)
 			if err != nil {
 				return res, err
 			}
@@ -134,11 +138,11 @@ func bytesOut(ctx context.Context, nd *meshproc.Node) uint64 {
 	return sum
 }
 
-// mergedAt waits until nd logged merging an entry that lists s, and returns the
-// log record's time.
-func mergedAt(ctx context.Context, nd *meshproc.Node, owner string, s overlay.Service) (time.Time, error) {
+// mergedAt waits until nd logged merging owner's entry at version (or later,
+// which lists s too), and returns the log record's time.
+func mergedAt(ctx context.Context, nd *meshproc.Node, owner string, s overlay.Service, version uint64) (time.Time, error) {
 	for {
-		if t, ok := findMerge(nd.Out.String(), owner, s); ok {
+		if t, ok := findMerge(nd.Out.String(), owner, version); ok {
 			return t, nil
 		}
 		select {
@@ -150,8 +154,8 @@ func mergedAt(ctx context.Context, nd *meshproc.Node, owner string, s overlay.Se
 }
 
 // findMerge scans JSON log lines for the first "catalog entry updated" record of
-// owner with a version at or after the service's claim: the node's merge of it.
-func findMerge(logs, owner string, s overlay.Service) (time.Time, bool) {
+// owner at version or later: the node's merge of it.
+func findMerge(logs, owner string, version uint64) (time.Time, bool) {
 	sc := bufio.NewScanner(strings.NewReader(logs))
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
@@ -164,7 +168,7 @@ func findMerge(logs, owner string, s overlay.Service) (time.Time, bool) {
 		if json.Unmarshal(sc.Bytes(), &rec) != nil || rec.Msg != "catalog entry updated" || rec.Owner != owner {
 			continue
 		}
-		if v, err := strconv.ParseInt(rec.Version, 10, 64); err == nil && v >= s.Claimed {
+		if v, err := strconv.ParseUint(rec.Version, 10, 64); err == nil && v >= version {
 			return rec.Time, true
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -136,6 +137,9 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
+	// The KDF's 32 MiB are garbage now: give them back to the system at once,
+	// or an idle node keeps them in its RSS (measured: 53 vs 20 MiB).
+	debug.FreeOSMemory()
 	cfg.setDefaults()
 	if err := transport.CheckAddr(cfg.Transport, cfg.Rendezvous); err != nil {
 		return nil, err

@@ -16,8 +16,11 @@ type StatusInfo struct {
 	PeersUp    int              `json:"peers_up"`
 	Peers      int              `json:"peers"`
 	Services   []LocalService   `json:"services"`
-	Mappings   []MappingInfo    `json:"mappings"`
-	Plugins    []PluginStatus   `json:"plugins,omitempty"`
+	// CatalogVersion is the version of this node's catalog entry: it grows
+	// with every change, across restarts (it is kept in the state dir).
+	CatalogVersion uint64         `json:"catalog_version"`
+	Mappings       []MappingInfo  `json:"mappings"`
+	Plugins        []PluginStatus `json:"plugins,omitempty"`
 	// Config is the configuration's state, when the node runs with one
 	// (filled in by the control API from `meshnode up`).
 	Config *ConfigInfo `json:"config,omitempty"`
@@ -92,9 +95,10 @@ func (n *Node) Status() StatusInfo {
 			OthersInGroup: rs.OthersInGroup,
 			Refused:       refused,
 		},
-		PeersUp:  up,
-		Peers:    len(peers),
-		Services: n.localServiceInfos(),
-		Mappings: n.Mappings(),
+		PeersUp:        up,
+		Peers:          len(peers),
+		Services:       n.localServiceInfos(),
+		Mappings:       n.Mappings(),
+		CatalogVersion: n.localEntry().Version,
 	}
 }
