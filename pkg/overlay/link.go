@@ -50,10 +50,13 @@ type link struct {
 
 // generation is one KCP session and the smux session over it.
 type generation struct {
+	l             *link
 	local, remote uint64 // epochs
+	start         time.Time
 	conn          *kcpConn
 	kcp           *kcp.UDPSession
 	mux           *smux.Session
+	why           atomic.Pointer[string] // why it went down; set before the mux closes
 }
 
 func newLink(n *Node, peer identity.PublicKey, name string) *link {
@@ -310,7 +313,7 @@ func (l *link) established(e seal.Established) {
 	l.mu.Unlock()
 
 	if old != nil {
-		old.close()
+		old.kill("the peer restarted or reset the link")
 	}
 	l.log.Info("link up", "name", name, "path", l.pathName(), "suite", e.Suite, "restarted", old != nil)
 	if h.Entry != nil {
@@ -335,7 +338,7 @@ func (l *link) pathName() string {
 }
 
 func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
-	g := &generation{local: l.epoch, remote: remote}
+	g := &generation{l: l, local: l.epoch, remote: remote, start: time.Now()}
 	g.conn = newKCPConn(l.addr, l.sendSegment)
 	conv := uint32(g.local^g.remote) ^ uint32((g.local^g.remote)>>32)
 	s, err := kcp.NewConn3(conv, l.addr, nil, 0, 0, g.conn)
@@ -366,11 +369,74 @@ func (g *generation) close() {
 	g.conn.Close()
 }
 
+// kill closes the generation for a reason its streams report (the first
+// reason given wins).
+func (g *generation) kill(why string) {
+	g.why.CompareAndSwap(nil, &why)
+	g.close()
+}
+
+// downReason says why the generation went down.
+func (g *generation) downReason() string {
+	if p := g.why.Load(); p != nil {
+		return *p
+	}
+	return "its session ended (smux keepalive timed out)"
+}
+
+// downErr is the error of a stream cut off because g went down.
+func (g *generation) downErr() error {
+	peer := "the peer"
+	if g.l != nil {
+		peer = "peer " + g.l.label()
+	}
+	return &linkDownError{peer: peer, why: g.downReason()}
+}
+
+// label names the peer for messages: "NAME (ID)", or the ID alone.
+func (l *link) label() string {
+	if name := l.peerName(); name != "" {
+		return name + " (" + l.peer.Short() + ")"
+	}
+	return l.peer.Short()
+}
+
+// silence says why g should be given up for the peer's silence, or "": nothing
+// authentic arrived from the peer for linkSilenceLimit (byeSilenceLimit after
+// it said goodbye during g).
+func (l *link) silence(g *generation, now time.Time) string {
+	if l.n.cfg.DirectOnly && l.direct.Load() == nil {
+		return "" // nothing but handshakes can move yet: silence is expected
+	}
+	last := max(l.lastSeen.Load(), g.start.UnixNano())
+	silent := now.Sub(time.Unix(0, last))
+	limit, how := linkSilenceLimit, "nothing heard from it"
+	if bye := l.byeAt.Load(); bye > g.start.UnixNano() {
+		limit, how = byeSilenceLimit, "it said goodbye, then nothing heard from it"
+	}
+	if silent < limit {
+		return ""
+	}
+	return fmt.Sprintf("%s for %s", how, silent.Round(time.Second))
+}
+
 // watch tears the link's generation down when its smux session dies (keepalive
-// timeout, a peer that reset) and re-handshakes with a new epoch, so the peer
-// replaces its generation too.
+// timeout, a peer that reset) or the peer has been silent too long (silence),
+// and re-handshakes with a new epoch, so the peer replaces its generation too.
 func (l *link) watch(g *generation) {
-	<-g.mux.CloseChan()
+	tick := time.NewTicker(linkCheckEvery)
+	for alive := true; alive; {
+		select {
+		case <-g.mux.CloseChan():
+			alive = false
+		case now := <-tick.C:
+			if why := l.silence(g, now); why != "" {
+				g.why.CompareAndSwap(nil, &why)
+				alive = false
+			}
+		}
+	}
+	tick.Stop()
 	l.mu.Lock()
 	if l.gen != g || l.closed {
 		l.mu.Unlock()
@@ -384,7 +450,7 @@ func (l *link) watch(g *generation) {
 	name := l.name
 	l.mu.Unlock()
 	g.close()
-	l.log.Warn("link down; re-handshaking", "name", name, "was_up", up.String())
+	l.log.Warn("link down; re-handshaking", "name", name, "was_up", up.String(), "reason", g.downReason())
 	if err := l.ch.Rehandshake(helloInit, helloResp); err != nil && !errors.Is(err, seal.ErrClosed) {
 		l.log.Error("cannot re-handshake", "err", err)
 	}
@@ -431,20 +497,26 @@ func (l *link) initiate() { l.ch.Initiate() }
 
 // openStream opens a stream to the peer, waiting (up to ctx) for a generation.
 func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
+	st, _, err := l.openStreamGen(ctx)
+	return st, err
+}
+
+// openStreamGen is openStream that also returns the stream's generation.
+func (l *link) openStreamGen(ctx context.Context) (*smux.Stream, *generation, error) {
 	for {
 		l.mu.Lock()
 		g, up, closed := l.gen, l.genUp, l.closed
 		l.mu.Unlock()
 		if closed {
-			return nil, fmt.Errorf("peer %s left the group", l.peer.Short())
+			return nil, nil, fmt.Errorf("peer %s left the group", l.peer.Short())
 		}
 		if g != nil {
 			st, err := g.mux.OpenStream()
 			if err == nil {
-				return st, nil
+				return st, g, nil
 			}
 			if !g.mux.IsClosed() {
-				return nil, fmt.Errorf("open stream to peer %s: %w", l.peer.Short(), err)
+				return nil, nil, fmt.Errorf("open stream to peer %s: %w", l.peer.Short(), err)
 			}
 			// The generation is going down; wait for the next.
 			select {
@@ -462,9 +534,9 @@ func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
 			cause := l.lastErr
 			l.mu.Unlock()
 			if cause != nil {
-				return nil, fmt.Errorf("no secure link to peer %s (%s): %w", l.peer.Short(), failureReason(cause), cause)
+				return nil, nil, fmt.Errorf("no secure link to peer %s (%s): %w", l.peer.Short(), failureReason(cause), cause)
 			}
-			return nil, fmt.Errorf("no secure link to peer %s yet: %w", l.peer.Short(), ctx.Err())
+			return nil, nil, fmt.Errorf("no secure link to peer %s yet: %w", l.peer.Short(), ctx.Err())
 		}
 	}
 }
@@ -496,13 +568,17 @@ func (l *link) acceptLoop(g *generation) {
 		}
 		go func() {
 			defer l.n.streamSlots.release()
-			l.n.handleStream(l, st)
+			l.n.handleStream(l, g, st)
 		}()
 	}
 }
 
 // close ends the link (the peer left, or the node stops).
 func (l *link) close() {
+	why := "the peer left the group"
+	if l.n.isClosing() { // before l.mu: n.mu is never taken under l.mu
+		why = "this node is stopping"
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -517,7 +593,7 @@ func (l *link) close() {
 		l.finder.stop()
 	}
 	if g != nil {
-		g.close()
+		g.kill(why)
 	}
 }
 
