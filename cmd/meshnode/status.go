@@ -36,6 +36,9 @@ func (a *app) statusCommand() *cli.Command {
 
 func printStatus(w io.Writer, st overlay.StatusInfo) {
 	rdv := "disconnected"
+	if !st.Rendezvous.Since.IsZero() {
+		rdv += " since " + st.Rendezvous.Since.Format(time.RFC3339)
+	}
 	if st.Rendezvous.LastError != "" {
 		rdv += " (" + st.Rendezvous.LastError + ")"
 	}

@@ -247,3 +247,192 @@ func TestClientNodeKilled(t *testing.T) {
 		t.Errorf("alpha logged %d cut-off warnings, want 1", n)
 	}
 }
+
+// TestRendezvousOutageMidTransfer kills the rendezvous during a 64 MiB relayed
+// download and starts it again on the same address a few seconds later. While
+// it is down, the relayed link shows as down, a new mapped connection over it
+// is reset at once with the reason in the node's log (once) and status, and a
+// direct link keeps moving data. When it is back, the relayed download resumes
+// and completes byte-exact, or fails with an error: never a silent truncation.
+func TestRendezvousOutageMidTransfer(t *testing.T) {
+	r := startRendezvous(t, "")
+	addr := r.Addr
+	src := startSource(t, 8<<20)
+	startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + src.addr() + ",name=src"}})
+	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--relay-only"}})
+	g := startNode(t, r, nodeOpts{Name: "gamma"})
+	relayed := mapService(t, b, "700")
+	direct := mapService(t, g, "700")
+	waitPath(t, b, "alpha", "relay", 30*time.Second)
+	waitPath(t, g, "alpha", "direct", 30*time.Second)
+
+	dr := startDownload(t, relayed)
+	dd := startDownload(t, direct)
+	dr.waitBytes(t, 4<<20, time.Minute)
+	r.Kill()
+	killed := time.Now()
+	atKill, directAtKill := dr.got.Load(), dd.got.Load()
+
+	// beta knows at once; wait until its retries fail the same way each time.
+	waitUntil(t, 10*time.Second, func() error {
+		st, err := b.Ctl.Status(t.Context())
+		if err != nil || st.Rendezvous.Connected || !regexp.MustCompile(`refused`).MatchString(st.Rendezvous.LastError) {
+			return fmt.Errorf("beta's rendezvous: %+v %v", st.Rendezvous, err)
+		}
+		return nil
+	})
+	out, err := cli(b, "peers")
+	if err != nil || !regexp.MustCompile(`alpha .*down \(rendezvous unreachable\)\s+relay`).MatchString(out) {
+		t.Errorf("beta's peers while the rendezvous is down: %v\n%s", err, out)
+	}
+	out, err = cli(b, "status")
+	if err != nil || !regexp.MustCompile(`rdv +\S+: disconnected since \S+ \(.*refused\)`).MatchString(out) ||
+		!regexp.MustCompile(`peers +0 linked of 2 known`).MatchString(out) {
+		t.Errorf("beta's status while the rendezvous is down: %v\n%s", err, out)
+	}
+	out, err = cli(g, "peers")
+	if err != nil || !regexp.MustCompile(`alpha .* up\s+direct`).MatchString(out) {
+		t.Errorf("gamma's peers while the rendezvous is down: %v\n%s", err, out)
+	}
+
+	// New connections over the relayed link fail at once, and say why once.
+	var failTimes []time.Duration
+	for range 2 {
+		start := time.Now()
+		n, err := tryMapped(relayed)
+		failTimes = append(failTimes, time.Since(start))
+		if n != 0 || !isReset(err) {
+			t.Errorf("new mapped connection while the rendezvous is down: %d bytes, %v; want a reset", n, err)
+		}
+	}
+	t.Logf("new relayed connections failed after %v", failTimes)
+	for _, d := range failTimes {
+		if d > 3*time.Second {
+			t.Errorf("a new relayed connection took %v to fail, want about at once", d)
+		}
+	}
+	why := regexp.MustCompile(`level=WARN msg="mapped connection failed"[^\n]*peer alpha \(\w+\) is reachable only through the rendezvous, which is unreachable since [^:]+:\d\d:\d\d\S*: [^\n]*refused`)
+	if n := logCount(t, b.Proc, why); n != 1 {
+		t.Errorf("beta logged the unreachable rendezvous %d times, want once", n)
+	}
+	ms, err := b.Ctl.Mappings(t.Context())
+	if err != nil || len(ms) != 1 || !regexp.MustCompile(`reachable only through the rendezvous, which is unreachable`).MatchString(ms[0].LastError) {
+		t.Errorf("beta's mapping while the rendezvous is down: %+v %v", ms, err)
+	}
+
+	// Back after a few seconds, on the same address.
+	time.Sleep(time.Until(killed.Add(3 * time.Second)))
+	directMoved := dd.got.Load() - directAtKill
+	r2 := startRendezvous(t, addr)
+	restarted := time.Now()
+	stalled := dr.got.Load()
+	resumedc := make(chan time.Time, 1)
+	go func() { // the moment the relayed download moves again (or ends)
+		for {
+			select {
+			case <-dr.done:
+			default:
+				if dr.got.Load() == stalled {
+					time.Sleep(5 * time.Millisecond)
+					continue
+				}
+			}
+			resumedc <- time.Now()
+			return
+		}
+	}()
+	waitUntil(t, 30*time.Second, func() error {
+		st, err := b.Ctl.Status(t.Context())
+		if err != nil || !st.Rendezvous.Connected {
+			return fmt.Errorf("beta's rendezvous: %+v %v", st.Rendezvous, err)
+		}
+		return nil
+	})
+	t.Logf("beta reconnected %v after the restart", time.Since(restarted).Round(100*time.Millisecond))
+	t.Logf("relayed download: %d bytes at the kill, %d when the rendezvous came back %v later; the direct one moved %d bytes meanwhile",
+		atKill, stalled, restarted.Sub(killed).Round(100*time.Millisecond), directMoved)
+	if directMoved < 1<<20 {
+		t.Errorf("the direct link moved %d bytes while the rendezvous was down, want it to keep going", directMoved)
+	}
+	var resumed time.Time
+	select {
+	case resumed = <-resumedc:
+	case <-time.After(time.Minute):
+		t.Fatalf("relayed download still stalled at %d bytes a minute after the rendezvous came back", stalled)
+	}
+	err = dr.wait(t, 2*time.Minute)
+	got := dr.got.Load()
+	t.Logf("relayed download moved again %v after the restart (%v after the kill); it ended with %v, %d of %d bytes intact",
+		resumed.Sub(restarted).Round(100*time.Millisecond), resumed.Sub(killed).Round(100*time.Millisecond), err, got, faultSize)
+	if err != nil && !isReset(err) {
+		t.Fatalf("relayed download after the outage: %v (%d bytes), want all bytes or a reset", err, got)
+	}
+	if err := dd.wait(t, 2*time.Minute); err != nil {
+		t.Fatalf("direct download: %v", err)
+	}
+	waitLog(t, r2.Proc, regexp.MustCompile(`(?s)joined.*joined.*joined`), 30*time.Second)
+	waitUntil(t, 30*time.Second, func() error {
+		ps, err := b.Ctl.Peers(t.Context())
+		if err != nil || len(ps) != 2 {
+			return fmt.Errorf("beta's peers: %+v %v", ps, err)
+		}
+		for _, p := range ps {
+			if p.State != "up" {
+				return fmt.Errorf("beta's peers: %+v", ps)
+			}
+		}
+		return nil
+	})
+}
+
+// tryMapped connects to a mapping, sends a little and reads until the
+// connection ends; it returns the bytes read and how it ended.
+func tryMapped(addr string) (int, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return 0, err // a reset may beat connect's return on loopback
+	}
+	defer c.Close()
+	c.Write([]byte("hello"))
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	n, err := io.Copy(io.Discard, c)
+	if err == nil {
+		err = io.EOF
+	}
+	return int(n), err
+}
+
+// TestLongRendezvousOutage: the rendezvous dies for good during a relayed
+// download. The transfer cannot resume, so both ends are cut off cleanly: the
+// client and the service each get a reset (within a bound), never an end.
+func TestLongRendezvousOutage(t *testing.T) {
+	r := startRendezvous(t, "")
+	src := startSource(t, 8<<20)
+	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + src.addr() + ",name=src"}, Extra: []string{"--relay-only"}})
+	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--relay-only"}})
+	d := startDownload(t, mapService(t, b, "700"))
+	d.waitBytes(t, 4<<20, time.Minute)
+	r.Kill()
+	killed := time.Now()
+	err := d.wait(t, 90*time.Second)
+	t.Logf("client's read ended %v after the rendezvous died: %v (%d of %d bytes, intact)",
+		d.at.Sub(killed).Round(100*time.Millisecond), err, d.got.Load(), faultSize)
+	if !isReset(err) {
+		t.Fatalf("client's read during a long rendezvous outage: %v, want a reset", err)
+	}
+	select {
+	case err := <-src.ends:
+		if !isReset(err) && !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("the service's connection: %v, want a reset", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Error("the service's connection is still open")
+	}
+	cut := regexp.MustCompile(`level=WARN msg="mapped connection cut off"[^\n]*peer alpha \(\w+\) went down: nothing heard from it for \d+s; the rendezvous is unreachable`)
+	if n := logCount(t, b.Proc, cut); n != 1 {
+		t.Errorf("beta logged %d cut-off warnings, want 1", n)
+	}
+	if n := logCount(t, a.Proc, regexp.MustCompile(`level=WARN msg="served connection cut off"[^\n]*name=beta[^\n]*rendezvous is unreachable`)); n != 1 {
+		t.Errorf("alpha logged %d cut-off warnings, want 1", n)
+	}
+}

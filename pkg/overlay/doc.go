@@ -49,6 +49,15 @@
 // The node logs one warning per cut-off (rate-limited): "mapped connection cut
 // off" or "served connection cut off", with the peer and why.
 //
+// # Rendezvous outages
+//
+// A link whose route is the relay moves nothing while this node is not connected
+// to the rendezvous (or the peer is not): PeerInfo.State says so (linkstate.go),
+// its services show as unreachable, and a new stream over it fails at once with
+// the reason instead of waiting for OpenTimeout. Streams in flight wait: if the
+// rendezvous is back within linkSilenceLimit, KCP retransmits and they resume;
+// after that they are cut off as above. Direct links carry on meanwhile.
+//
 // # Membership and catalog
 //
 // Every node links to every member of its group it learns of (from the

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -11,6 +12,9 @@ import (
 	"time"
 
 	"github.com/xtaci/smux"
+
+	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/relay"
 )
 
 // Cut-off connections: how a stream ends decides how the local TCP connection
@@ -189,4 +193,101 @@ func TestSpliceFarAbortAfterEnd(t *testing.T) {
 	if err := <-errc; !errors.Is(err, errAborted) {
 		t.Fatalf("splice error %v, want errAborted", err)
 	}
+}
+
+// stoppableRelay is a relay server on a fixed loopback address that a test can
+// stop and start again.
+type stoppableRelay struct {
+	t    *testing.T
+	addr string
+	stop func()
+}
+
+func startStoppableRelay(t *testing.T, addr string) *stoppableRelay {
+	t.Helper()
+	if addr == "" {
+		addr = "127.0.0.1:0"
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		relay.NewServer(relay.ServerConfig{Logger: testLogger(t)}).Serve(ctx, ln)
+		close(done)
+	}()
+	r := &stoppableRelay{t: t, addr: ln.Addr().String()}
+	r.stop = func() { cancel(); <-done }
+	t.Cleanup(r.stop)
+	return r
+}
+
+func runRelayOnlyNode(t *testing.T, rdv, name string, key identity.PrivateKey, services ...Service) *Node {
+	t.Helper()
+	n, err := New(Config{Group: "g", Secret: "a-long-enough-secret", Rendezvous: rdv, Name: name, Key: key,
+		Services: services, Logger: testLogger(t).With("node", name), RelayOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { n.Run(ctx); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return n
+}
+
+// TestRendezvousOutageFailsFast: while the rendezvous is down, a relayed link
+// shows as down, and a new mapped connection is reset at once with the reason
+// kept in the mapping's status; when the rendezvous is back, connections work.
+func TestRendezvousOutageFailsFast(t *testing.T) {
+	r := startStoppableRelay(t, "")
+	ka, kb := newTestKey(t), newTestKey(t)
+	runRelayOnlyNode(t, r.addr, "a", ka, Service{ID: 7, Proto: "tcp", Target: echoListener(t)})
+	b := runRelayOnlyNode(t, r.addr, "b", kb)
+	listen := mapTo(t, b, "7")
+	echoOnce(t, listen, "before")
+
+	r.stop()
+	waitFor(t, "b sees the rendezvous down", func() bool {
+		st := b.Status()
+		return !st.Rendezvous.Connected && st.Rendezvous.LastError != ""
+	})
+	ps := b.Peers()
+	if len(ps) != 1 || ps[0].State != LinkStateDownRendezvous || !strings.Contains(ps[0].Error, "reachable only through the rendezvous") {
+		t.Fatalf("b's peers while the rendezvous is down: %+v", ps)
+	}
+	if ss := b.Services(); len(ss) != 1 || ss[0].Reachable {
+		t.Errorf("b's services while the rendezvous is down: %+v, want a's service unreachable", ss)
+	}
+
+	start := time.Now()
+	n, err := func() (int, error) {
+		c, err := net.Dial("tcp", listen)
+		if err != nil {
+			return 0, err // the reset may beat connect's return on loopback
+		}
+		defer c.Close()
+		c.Write([]byte("hello"))
+		return readUntilErr(c, 10*time.Second)
+	}()
+	took := time.Since(start)
+	if n != 0 || !errors.Is(err, syscall.ECONNRESET) {
+		t.Fatalf("new mapped connection while the rendezvous is down: %d bytes, %v; want a reset", n, err)
+	}
+	if took > 2*time.Second {
+		t.Errorf("the new connection took %v to fail, want it at once", took)
+	}
+	ms := b.Mappings()
+	if len(ms) != 1 || !strings.Contains(ms[0].LastError, "is reachable only through the rendezvous, which is unreachable since") {
+		t.Fatalf("b's mapping while the rendezvous is down: %+v", ms)
+	}
+
+	startStoppableRelay(t, r.addr)
+	waitFor(t, "the link is up again", func() bool {
+		ps := b.Peers()
+		return len(ps) == 1 && ps[0].State == LinkStateUp
+	})
+	echoOnce(t, listen, "after")
 }

@@ -417,7 +417,14 @@ func (l *link) silence(g *generation, now time.Time) string {
 	if silent < limit {
 		return ""
 	}
-	return fmt.Sprintf("%s for %s", how, silent.Round(time.Second))
+	why := fmt.Sprintf("%s for %s", how, silent.Round(time.Second))
+	switch state, _ := l.routeDown(); state {
+	case LinkStateDownRendezvous:
+		why += "; the rendezvous is unreachable"
+	case LinkStateDownPeerAway:
+		why += "; it is not at the rendezvous either"
+	}
+	return why
 }
 
 // watch tears the link's generation down when its smux session dies (keepalive
@@ -501,9 +508,14 @@ func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
 	return st, err
 }
 
-// openStreamGen is openStream that also returns the stream's generation.
+// openStreamGen is openStream that also returns the stream's generation. It
+// fails at once while the link has no route the peer can be reached on (see
+// unreachable).
 func (l *link) openStreamGen(ctx context.Context) (*smux.Stream, *generation, error) {
 	for {
+		if err := l.unreachable(); err != nil {
+			return nil, nil, err
+		}
 		l.mu.Lock()
 		g, up, closed := l.gen, l.genUp, l.closed
 		l.mu.Unlock()
@@ -602,7 +614,7 @@ type PeerInfo struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Present   bool      `json:"present"`
-	State     string    `json:"state"` // up | connecting | failed
+	State     string    `json:"state"` // one of the LinkState constants
 	Path      string    `json:"path"`  // relay (direct comes with ICE)
 	RTTMillis int       `json:"rtt_ms"`
 	Since     time.Time `json:"since,omitempty"`
@@ -621,6 +633,7 @@ type PeerInfo struct {
 
 func (l *link) info() PeerInfo {
 	local := l.n.natInfo() // before l.mu: n.mu is never taken under l.mu
+	down, routeErr := l.routeDown()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := PeerInfo{
@@ -647,23 +660,76 @@ func (l *link) info() PeerInfo {
 	}
 	switch {
 	case l.gen != nil:
-		p.State = "up"
+		p.State = LinkStateUp
 		p.Since = l.since
 		p.RTTMillis = int(l.gen.kcp.GetSRTT())
 		p.Streams = l.gen.mux.NumStreams()
+		if down != "" {
+			p.State = down
+			p.Error = routeErr.Error()
+		}
 	case l.lastErr != nil:
-		p.State = "failed"
+		p.State = LinkStateFailed
 		p.Error = failureReason(l.lastErr)
 	default:
-		p.State = "connecting"
+		p.State = LinkStateConnecting
 	}
 	return p
 }
 
+// isUp says whether the link has a session and a route that can carry it.
 func (l *link) isUp() bool {
+	if down, _ := l.routeDown(); down != "" {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.gen != nil
+}
+
+// routeDown says whether the link's current route cannot reach the peer now:
+// the route is the relay (no direct path) and either this node is not
+// connected to the rendezvous, or the peer is not. It returns the state to
+// show (a LinkState constant; "" when the route works) and an error naming the
+// problem. Call it without l.mu.
+func (l *link) routeDown() (state string, err error) {
+	if l.direct.Load() != nil {
+		return "", nil
+	}
+	if rs := l.n.relay.Status(); !rs.Connected {
+		if rs.LastError == "" {
+			return "", nil // the first connection attempt is still running
+		}
+		since := rs.Since.Format(time.RFC3339)
+		return LinkStateDownRendezvous, &unreachableError{
+			msg: fmt.Sprintf("peer %s is reachable only through the rendezvous, which is unreachable since %s: %s", l.label(), since, rs.LastError),
+			key: "rendezvous unreachable since " + since + ", peer " + l.peer.String(),
+		}
+	}
+	if !l.n.isPresent(l.peer) {
+		return LinkStateDownPeerAway, fmt.Errorf("peer %s is reachable only through the rendezvous, and it is not connected there", l.label())
+	}
+	return "", nil
+}
+
+// unreachableError fails a new stream to a peer that only an unreachable
+// rendezvous could reach.
+type unreachableError struct {
+	msg string
+	key string // the same for one outage, whatever the last connection error says
+}
+
+func (e *unreachableError) Error() string { return e.msg }
+
+// unreachable fails a new stream at once when the peer can be reached only
+// through a rendezvous this node is not connected to: waiting would only time
+// out with nothing moved. (A peer absent from the rendezvous is waited for: it
+// may be reconnecting, and the wait is bounded by the caller.)
+func (l *link) unreachable() error {
+	if state, err := l.routeDown(); state == LinkStateDownRendezvous {
+		return err
+	}
+	return nil
 }
 
 // saidBye reports whether the peer said goodbye in the last minute.

@@ -331,7 +331,12 @@ func (m *mapping) note(msg string, err error, args ...any) {
 	m.failed.Add(1)
 	text := err.Error()
 	m.setErr(err)
-	m.n.warn(fmt.Sprintf("mapping %s:%d: %s: %s", m.req.Bind, m.req.Port, msg, text), msg,
+	key := text
+	var ue *unreachableError
+	if errors.As(err, &ue) {
+		key = ue.key // one line per outage, not one per retry's error
+	}
+	m.n.warn(fmt.Sprintf("mapping %s:%d: %s: %s", m.req.Bind, m.req.Port, msg, key), msg,
 		append([]any{"port", m.req.Port, "bind", m.req.Bind, "service", m.req.Target, "err", text}, args...)...)
 }
 
