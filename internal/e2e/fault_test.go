@@ -286,7 +286,7 @@ func TestRendezvousOutageMidTransfer(t *testing.T) {
 		t.Errorf("beta's peers while the rendezvous is down: %v\n%s", err, out)
 	}
 	out, err = cli(b, "status")
-	if err != nil || !regexp.MustCompile(`rdv +\S+: disconnected since \S+ \(.*refused\)`).MatchString(out) ||
+	if err != nil || !regexp.MustCompile(`rdv +\S+: disconnected \(.*refused\), since \S+`).MatchString(out) ||
 		!regexp.MustCompile(`peers +0 linked of 2 known`).MatchString(out) {
 		t.Errorf("beta's status while the rendezvous is down: %v\n%s", err, out)
 	}

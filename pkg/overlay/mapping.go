@@ -415,8 +415,9 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 	}
 	cc := newStreamConn(st, g)
 	if _, err := st.Write(streamOpen{Kind: streamService, ServeID: r.owner.service.ID}.marshal()); err != nil {
+		err = cc.endErr(err) // before Close, which makes every error our own
 		cc.Close()
-		return nil, fmt.Errorf("open service stream: %w", cc.endErr(err))
+		return nil, fmt.Errorf("open service stream: %w", err)
 	}
 	return &serviceStream{chunkConn: cc}, nil
 }
