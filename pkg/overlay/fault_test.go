@@ -291,3 +291,72 @@ func TestRendezvousOutageFailsFast(t *testing.T) {
 	})
 	echoOnce(t, listen, "after")
 }
+
+// TestUDPFlowLinkDown: the link generation under a UDP flow goes down. UDP has
+// no end to pass on, so the flow ends (nothing waits for a dead stream), the
+// mapping says why, and the client's next datagram starts a flow that works.
+func TestUDPFlowLinkDown(t *testing.T) {
+	rdv := startRelay(t)
+	echo, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { echo.Close() })
+	go func() {
+		buf := make([]byte, 65535)
+		for {
+			n, addr, err := echo.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			echo.WriteTo(buf[:n], addr)
+		}
+	}()
+	ka, kb := newTestKey(t), newTestKey(t)
+	runNode(t, rdv, "a", ka, Service{ID: 9, Proto: "udp", Target: echo.LocalAddr().String()})
+	b, _ := runNode(t, rdv, "b", kb)
+	listen := mapTo(t, b, "9")
+	c, err := net.Dial("udp", listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	roundTrip := func(msg string) error {
+		buf := make([]byte, 100)
+		for range 50 { // UDP: retry until the flow is up
+			c.Write([]byte(msg))
+			c.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+			if n, err := c.Read(buf); err == nil && string(buf[:n]) == msg {
+				return nil
+			}
+		}
+		return errors.New("no echo of " + msg)
+	}
+	if err := roundTrip("one"); err != nil {
+		t.Fatal(err)
+	}
+	m := func() *mapping {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, m := range b.mappings {
+			return m
+		}
+		return nil
+	}()
+	flows := func() int {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		return len(m.flows)
+	}
+	if flows() != 1 {
+		t.Fatalf("%d flows, want 1", flows())
+	}
+	genOf(linkOf(b, ka.Public())).kill("the test pulled the plug")
+	waitFor(t, "the flow ends", func() bool { return flows() == 0 })
+	if mi := b.Mappings()[0]; !strings.Contains(mi.LastError, "the test pulled the plug") {
+		t.Errorf("mapping after the link went down: %+v", mi)
+	}
+	if err := roundTrip("two"); err != nil {
+		t.Fatalf("after the link came back: %v", err)
+	}
+}
