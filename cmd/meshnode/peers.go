@@ -36,7 +36,7 @@ func (a *app) peersCommand() *cli.Command {
 				switch {
 				case p.Path == "direct" && p.Endpoint != "":
 					note = strings.TrimPrefix(note+"; via "+p.Endpoint, "; ")
-				case p.Path == "relay" && p.Why != "" && p.State == "up":
+				case p.Path == "relay" && p.Why != "" && p.State == overlay.LinkStateUp:
 					note = strings.TrimPrefix(note+"; relayed: "+p.Why, "; ")
 				}
 				if !p.Present {
@@ -68,7 +68,7 @@ func ago(t time.Time) string {
 }
 
 func rtt(p overlay.PeerInfo) string {
-	if p.State != "up" {
+	if p.State != overlay.LinkStateUp {
 		return "-"
 	}
 	return fmt.Sprintf("%dms", p.RTTMillis)

@@ -39,6 +39,9 @@ func printStatus(w io.Writer, st overlay.StatusInfo) {
 	if st.Rendezvous.LastError != "" {
 		rdv += " (" + st.Rendezvous.LastError + ")"
 	}
+	if !st.Rendezvous.Since.IsZero() {
+		rdv += ", since " + st.Rendezvous.Since.Format(time.RFC3339)
+	}
 	if st.Rendezvous.Connected {
 		rdv = fmt.Sprintf("connected since %s, rtt %.1f ms", st.Rendezvous.Since.Format(time.RFC3339), st.Rendezvous.RTTMillis)
 	}

@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // chunkConn carries one spliced connection's bytes over a smux stream as chunks:
@@ -17,11 +19,22 @@ import (
 // closed drops its unread receive buffer the moment the peer's FIN arrives
 // (tryHalfCloseCleanup -> recycleTokens), so a client that half-closes first
 // loses the tail of the answer. With our own end marker we never half-close a smux
-// stream; we close it only when both directions are done. A bonus: a stream that
-// ends without the marker was aborted, and the other side learns that as an error
-// instead of a clean EOF.
+// stream; we close it only when both directions are done.
+//
+// How a stream ends is therefore always known, and only one way is clean:
+//
+//   - the marker: the sender half-closed (io.EOF, clean);
+//   - the stream ends without the marker: the other side aborted it (errAborted);
+//   - the stream's link generation went down (the peer died or went silent, it
+//     restarted, the link was closed): errLinkDown, naming the peer and why.
+//
+// smux cannot tell the last two apart by itself (a stream of a closed session
+// reads io.EOF or io.ErrClosedPipe, like a closed stream), so a chunkConn knows
+// its generation and asks it.
 type chunkConn struct {
-	st io.ReadWriteCloser // a *smux.Stream
+	st     io.ReadWriteCloser // a *smux.Stream
+	g      *generation        // the stream's link generation; nil: unknown (tests)
+	closed atomic.Bool        // we closed it: errors after that are our own doing
 
 	// read side (one reader)
 	left int
@@ -36,7 +49,40 @@ const maxChunk = smuxFrameSize - 4
 // errAborted reports a stream that ended without an end-of-data marker.
 var errAborted = errors.New("the other side aborted the connection")
 
+// errLinkDown matches (errors.Is) every linkDownError.
+var errLinkDown = errors.New("link down")
+
+// linkDownError reports a stream cut off because its link generation went down.
+type linkDownError struct {
+	peer string // "peer NAME (ID)"
+	why  string
+}
+
+func (e *linkDownError) Error() string   { return "the link to " + e.peer + " went down: " + e.why }
+func (e *linkDownError) Is(t error) bool { return t == errLinkDown }
+
 func newChunkConn(st io.ReadWriteCloser) *chunkConn { return &chunkConn{st: st} }
+
+// newStreamConn is newChunkConn for a stream of generation g.
+func newStreamConn(st io.ReadWriteCloser, g *generation) *chunkConn {
+	return &chunkConn{st: st, g: g}
+}
+
+// endErr names why an operation on the stream failed: we closed it
+// (net.ErrClosed), its generation went down (errLinkDown), or the other side
+// closed it without the end-of-data marker (errAborted). Other errors (a
+// deadline) pass unchanged.
+func (c *chunkConn) endErr(err error) error {
+	switch {
+	case c.closed.Load():
+		return net.ErrClosed
+	case c.g != nil && c.g.mux.IsClosed():
+		return c.g.downErr()
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.ErrClosedPipe):
+		return errAborted
+	}
+	return err
+}
 
 func (c *chunkConn) Read(p []byte) (int, error) {
 	if c.left == 0 {
@@ -45,10 +91,7 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 		}
 		var h [4]byte
 		if _, err := io.ReadFull(c.st, h[:]); err != nil {
-			if errors.Is(err, io.EOF) {
-				return 0, errAborted
-			}
-			return 0, err
+			return 0, c.endErr(err)
 		}
 		n := binary.BigEndian.Uint32(h[:])
 		if n == 0 {
@@ -65,14 +108,30 @@ func (c *chunkConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.st.Read(p)
 	c.left -= n
-	if errors.Is(err, io.EOF) {
+	if err != nil {
 		if n > 0 {
-			err = nil
-		} else {
-			err = errAborted
+			return n, nil // the error comes again on the next Read
 		}
+		return 0, c.endErr(err)
 	}
-	return n, err
+	return n, nil
+}
+
+// waitClosed waits, after Read returned the end-of-data marker, until the stream
+// closes, and says whether the other side aborted it. The other side closes a
+// stream when both directions are done, so a close while we are still sending
+// means it gave up on our data (errAborted); without this, our writes would
+// stall on smux's window forever. It returns nil when we closed the stream.
+func (c *chunkConn) waitClosed() error {
+	var b [1]byte
+	_, err := c.st.Read(b[:])
+	if err == nil {
+		return fmt.Errorf("data after the end-of-data marker: %w", errMalformed)
+	}
+	if c.closed.Load() {
+		return nil
+	}
+	return c.endErr(err)
 }
 
 // Write sends p as chunks (a copy per chunk; the splice path uses ReadFrom).
@@ -97,8 +156,10 @@ func (c *chunkConn) Write(p []byte) (int, error) {
 func (c *chunkConn) writeChunk(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	_, err := c.st.Write(b)
-	return err
+	if _, err := c.st.Write(b); err != nil {
+		return c.endErr(err)
+	}
+	return nil
 }
 
 // ReadFrom copies r into the stream, reading straight into a chunk buffer.
@@ -131,4 +192,7 @@ func (c *chunkConn) CloseWrite() error {
 }
 
 // Close closes the stream. Without a prior CloseWrite the peer sees an abort.
-func (c *chunkConn) Close() error { return c.st.Close() }
+func (c *chunkConn) Close() error {
+	c.closed.Store(true)
+	return c.st.Close()
+}

@@ -32,6 +32,32 @@
 // their generation: stale KCP state can never wedge a link. The KCP conversation id
 // is derived from both epochs, so packets of an old generation are dropped by the new.
 //
+// # Cut-off connections
+//
+// A spliced connection ends cleanly only one way: its sender half-closes, which
+// travels as the stream's end-of-data marker (chunk.go) and becomes a FIN on the
+// other side. Every other end is a cut-off, and splice passes it on as one: the
+// local TCP connection is reset (SO_LINGER 0, an RST) and the stream is closed
+// without its marker, so neither the mapped client nor the service can take a
+// cut-off download for a complete one. smux cannot tell a stream of a dead
+// session from a stream the peer closed (both read io.EOF or io.ErrClosedPipe),
+// so a stream knows its generation, and a generation records why it went down
+// (the peer went silent, restarted, left; this node stops). A generation from
+// which nothing authentic arrived for linkSilenceLimit (15 s; 3 s after the peer
+// said goodbye) is taken down, so a peer that died (kill -9, a lost network)
+// cuts its transfers off within that bound; smux's keepalive is only a backstop.
+// The node logs one warning per cut-off (rate-limited): "mapped connection cut
+// off" or "served connection cut off", with the peer and why.
+//
+// # Rendezvous outages
+//
+// A link whose route is the relay moves nothing while this node is not connected
+// to the rendezvous (or the peer is not): PeerInfo.State says so (linkstate.go),
+// its services show as unreachable, and a new stream over it fails at once with
+// the reason instead of waiting for OpenTimeout. Streams in flight wait: if the
+// rendezvous is back within linkSilenceLimit, KCP retransmits and they resume;
+// after that they are cut off as above. Direct links carry on meanwhile.
+//
 // # Membership and catalog
 //
 // Every node links to every member of its group it learns of (from the

@@ -52,10 +52,13 @@ type link struct {
 
 // generation is one KCP session and the smux session over it.
 type generation struct {
+	l             *link
 	local, remote uint64 // epochs
+	start         time.Time
 	conn          *kcpConn
 	kcp           *kcp.UDPSession
 	mux           *smux.Session
+	why           atomic.Pointer[string] // why it went down; set before the mux closes
 }
 
 func newLink(n *Node, peer identity.PublicKey, name string) *link {
@@ -315,7 +318,7 @@ func (l *link) established(e seal.Established) {
 	l.mu.Unlock()
 
 	if old != nil {
-		old.close()
+		old.kill("the peer restarted or reset the link")
 	}
 	l.log.Info("link up", "name", name, "path", l.pathName(), "suite", e.Suite, "restarted", old != nil)
 	if h.Entry != nil {
@@ -340,7 +343,7 @@ func (l *link) pathName() string {
 }
 
 func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
-	g := &generation{local: l.epoch, remote: remote}
+	g := &generation{l: l, local: l.epoch, remote: remote, start: time.Now()}
 	g.conn = newKCPConn(l.addr, l.sendSegment)
 	conv := uint32(g.local^g.remote) ^ uint32((g.local^g.remote)>>32)
 	s, err := kcp.NewConn3(conv, l.addr, nil, 0, 0, g.conn)
@@ -371,11 +374,81 @@ func (g *generation) close() {
 	g.conn.Close()
 }
 
+// kill closes the generation for a reason its streams report (the first
+// reason given wins).
+func (g *generation) kill(why string) {
+	g.why.CompareAndSwap(nil, &why)
+	g.close()
+}
+
+// downReason says why the generation went down.
+func (g *generation) downReason() string {
+	if p := g.why.Load(); p != nil {
+		return *p
+	}
+	return "its session ended (smux keepalive timed out)"
+}
+
+// downErr is the error of a stream cut off because g went down.
+func (g *generation) downErr() error {
+	peer := "the peer"
+	if g.l != nil {
+		peer = "peer " + g.l.label()
+	}
+	return &linkDownError{peer: peer, why: g.downReason()}
+}
+
+// label names the peer for messages: "NAME (ID)", or the ID alone.
+func (l *link) label() string {
+	if name := l.peerName(); name != "" {
+		return name + " (" + l.peer.Short() + ")"
+	}
+	return l.peer.Short()
+}
+
+// silence says why g should be given up for the peer's silence, or "": nothing
+// authentic arrived from the peer for linkSilenceLimit (byeSilenceLimit after
+// it said goodbye during g).
+func (l *link) silence(g *generation, now time.Time) string {
+	if l.n.cfg.DirectOnly && l.direct.Load() == nil {
+		return "" // nothing but handshakes can move yet: silence is expected
+	}
+	last := max(l.lastSeen.Load(), g.start.UnixNano())
+	silent := now.Sub(time.Unix(0, last))
+	limit, how := linkSilenceLimit, "nothing heard from it"
+	if bye := l.byeAt.Load(); bye > g.start.UnixNano() {
+		limit, how = byeSilenceLimit, "it said goodbye, then nothing heard from it"
+	}
+	if silent < limit {
+		return ""
+	}
+	why := fmt.Sprintf("%s for %s", how, silent.Round(time.Second))
+	switch state, _ := l.routeDown(); state {
+	case LinkStateDownRendezvous:
+		why += "; the rendezvous is unreachable"
+	case LinkStateDownPeerAway:
+		why += "; it is not at the rendezvous either"
+	}
+	return why
+}
+
 // watch tears the link's generation down when its smux session dies (keepalive
-// timeout, a peer that reset) and re-handshakes with a new epoch, so the peer
-// replaces its generation too.
+// timeout, a peer that reset) or the peer has been silent too long (silence),
+// and re-handshakes with a new epoch, so the peer replaces its generation too.
 func (l *link) watch(g *generation) {
-	<-g.mux.CloseChan()
+	tick := time.NewTicker(linkCheckEvery)
+	for alive := true; alive; {
+		select {
+		case <-g.mux.CloseChan():
+			alive = false
+		case now := <-tick.C:
+			if why := l.silence(g, now); why != "" {
+				g.why.CompareAndSwap(nil, &why)
+				alive = false
+			}
+		}
+	}
+	tick.Stop()
 	l.mu.Lock()
 	if l.gen != g || l.closed {
 		l.mu.Unlock()
@@ -389,7 +462,7 @@ func (l *link) watch(g *generation) {
 	name := l.name
 	l.mu.Unlock()
 	g.close()
-	l.log.Warn("link down; re-handshaking", "name", name, "was_up", up.String())
+	l.log.Warn("link down; re-handshaking", "name", name, "was_up", up.String(), "reason", g.downReason())
 	if err := l.ch.Rehandshake(helloInit, helloResp); err != nil && !errors.Is(err, seal.ErrClosed) {
 		l.log.Error("cannot re-handshake", "err", err)
 	}
@@ -436,20 +509,31 @@ func (l *link) initiate() { l.ch.Initiate() }
 
 // openStream opens a stream to the peer, waiting (up to ctx) for a generation.
 func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
+	st, _, err := l.openStreamGen(ctx)
+	return st, err
+}
+
+// openStreamGen is openStream that also returns the stream's generation. It
+// fails at once while the link has no route the peer can be reached on (see
+// unreachable).
+func (l *link) openStreamGen(ctx context.Context) (*smux.Stream, *generation, error) {
 	for {
+		if err := l.unreachable(); err != nil {
+			return nil, nil, err
+		}
 		l.mu.Lock()
 		g, up, closed := l.gen, l.genUp, l.closed
 		l.mu.Unlock()
 		if closed {
-			return nil, fmt.Errorf("peer %s left the group", l.peer.Short())
+			return nil, nil, fmt.Errorf("peer %s left the group", l.peer.Short())
 		}
 		if g != nil {
 			st, err := g.mux.OpenStream()
 			if err == nil {
-				return st, nil
+				return st, g, nil
 			}
 			if !g.mux.IsClosed() {
-				return nil, fmt.Errorf("open stream to peer %s: %w", l.peer.Short(), err)
+				return nil, nil, fmt.Errorf("open stream to peer %s: %w", l.peer.Short(), err)
 			}
 			// The generation is going down; wait for the next.
 			select {
@@ -467,9 +551,9 @@ func (l *link) openStream(ctx context.Context) (*smux.Stream, error) {
 			cause := l.lastErr
 			l.mu.Unlock()
 			if cause != nil {
-				return nil, fmt.Errorf("no secure link to peer %s (%s): %w", l.peer.Short(), failureReason(cause), cause)
+				return nil, nil, fmt.Errorf("no secure link to peer %s (%s): %w", l.peer.Short(), failureReason(cause), cause)
 			}
-			return nil, fmt.Errorf("no secure link to peer %s yet: %w", l.peer.Short(), ctx.Err())
+			return nil, nil, fmt.Errorf("no secure link to peer %s yet: %w", l.peer.Short(), ctx.Err())
 		}
 	}
 }
@@ -501,13 +585,17 @@ func (l *link) acceptLoop(g *generation) {
 		}
 		go func() {
 			defer l.n.streamSlots.release()
-			l.n.handleStream(l, st)
+			l.n.handleStream(l, g, st)
 		}()
 	}
 }
 
 // close ends the link (the peer left, or the node stops).
 func (l *link) close() {
+	why := "the peer left the group"
+	if l.n.isClosing() { // before l.mu: n.mu is never taken under l.mu
+		why = "this node is stopping"
+	}
 	l.mu.Lock()
 	if l.closed {
 		l.mu.Unlock()
@@ -522,7 +610,7 @@ func (l *link) close() {
 		l.finder.stop()
 	}
 	if g != nil {
-		g.close()
+		g.kill(why)
 	}
 }
 
@@ -531,7 +619,7 @@ type PeerInfo struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Present   bool      `json:"present"`
-	State     string    `json:"state"` // up | connecting | failed
+	State     string    `json:"state"` // one of the LinkState constants
 	Path      string    `json:"path"`  // relay (direct comes with ICE)
 	RTTMillis int       `json:"rtt_ms"`
 	Since     time.Time `json:"since,omitempty"`
@@ -550,6 +638,7 @@ type PeerInfo struct {
 
 func (l *link) info() PeerInfo {
 	local := l.n.natInfo() // before l.mu: n.mu is never taken under l.mu
+	down, routeErr := l.routeDown()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := PeerInfo{
@@ -576,15 +665,19 @@ func (l *link) info() PeerInfo {
 	}
 	switch {
 	case l.gen != nil:
-		p.State = "up"
+		p.State = LinkStateUp
 		p.Since = l.since
 		p.RTTMillis = int(l.gen.kcp.GetSRTT())
 		p.Streams = l.gen.mux.NumStreams()
+		if down != "" {
+			p.State = down
+			p.Error = routeErr.Error()
+		}
 	case l.lastErr != nil:
-		p.State = "failed"
+		p.State = LinkStateFailed
 		p.Error = failureReason(l.lastErr)
 	default:
-		p.State = "connecting"
+		p.State = LinkStateConnecting
 	}
 	return p
 }
@@ -599,10 +692,59 @@ func (l *link) openStreams() int {
 	return l.gen.mux.NumStreams()
 }
 
+// isUp says whether the link has a session and a route that can carry it.
 func (l *link) isUp() bool {
+	if down, _ := l.routeDown(); down != "" {
+		return false
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.gen != nil
+}
+
+// routeDown says whether the link's current route cannot reach the peer now:
+// the route is the relay (no direct path) and either this node is not
+// connected to the rendezvous, or the peer is not. It returns the state to
+// show (a LinkState constant; "" when the route works) and an error naming the
+// problem. Call it without l.mu.
+func (l *link) routeDown() (state string, err error) {
+	if l.direct.Load() != nil {
+		return "", nil
+	}
+	if rs := l.n.relay.Status(); !rs.Connected {
+		if rs.LastError == "" {
+			return "", nil // the first connection attempt is still running
+		}
+		since := rs.Since.Format(time.RFC3339)
+		return LinkStateDownRendezvous, &unreachableError{
+			msg: fmt.Sprintf("peer %s is reachable only through the rendezvous, which is unreachable since %s: %s", l.label(), since, rs.LastError),
+			key: "rendezvous unreachable since " + since + ", peer " + l.peer.String(),
+		}
+	}
+	if !l.n.isPresent(l.peer) {
+		return LinkStateDownPeerAway, fmt.Errorf("peer %s is reachable only through the rendezvous, and it is not connected there", l.label())
+	}
+	return "", nil
+}
+
+// unreachableError fails a new stream to a peer that only an unreachable
+// rendezvous could reach.
+type unreachableError struct {
+	msg string
+	key string // the same for one outage, whatever the last connection error says
+}
+
+func (e *unreachableError) Error() string { return e.msg }
+
+// unreachable fails a new stream at once when the peer can be reached only
+// through a rendezvous this node is not connected to: waiting would only time
+// out with nothing moved. (A peer absent from the rendezvous is waited for: it
+// may be reconnecting, and the wait is bounded by the caller.)
+func (l *link) unreachable() error {
+	if state, err := l.routeDown(); state == LinkStateDownRendezvous {
+		return err
+	}
+	return nil
 }
 
 // saidBye reports whether the peer said goodbye in the last minute.

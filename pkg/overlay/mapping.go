@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"sort"
@@ -57,7 +56,6 @@ type mapping struct {
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
 	lastErr   string
-	lastLog   time.Time
 	stopped   bool
 	acceptEnd chan struct{}
 }
@@ -305,32 +303,41 @@ func (m *mapping) forward(c *net.TCPConn) {
 	cancel()
 	if err != nil {
 		m.noteErr(err)
-		c.Close()
+		abort(c) // a reset: the client must not take it for an empty answer
 		return
 	}
-	_, _, err = splice(c, remote)
+	up, down, err := splice(c, remote)
 	var se *statusError
-	if errors.As(err, &se) {
+	switch {
+	case errors.As(err, &se):
 		m.noteErr(fmt.Errorf("refused by the serving node: %w", err))
+	case isCutOff(err):
+		// The link went down or the serving side aborted: splice reset the
+		// client's connection, so a cut-off transfer never looks complete.
+		m.note("mapped connection cut off", err, "bytes_out", up, "bytes_in", down)
+	case err != nil:
+		m.log.Debug("mapped connection ended with an error", "err", err, "bytes_out", up, "bytes_in", down)
 	}
 }
 
-// noteErr counts a failed connection and logs it, at most once per 10 s per
-// mapping unless the error changes, so a client retrying a dead service cannot
-// flood the log.
-func (m *mapping) noteErr(err error) {
+// noteErr counts a connection that could not be served and logs why.
+func (m *mapping) noteErr(err error) { m.note("mapped connection failed", err) }
+
+// note counts a failed connection, keeps its error for status and logs it as
+// msg. One warning per mapping and error a minute (n.warn), so a client
+// retrying a dead service, or a link taking many connections down with it,
+// cannot flood the log; error texts that repeat must not vary.
+func (m *mapping) note(msg string, err error, args ...any) {
 	m.failed.Add(1)
-	msg := err.Error()
-	m.mu.Lock()
-	log := msg != m.lastErr || time.Since(m.lastLog) > 10*time.Second
-	m.lastErr = msg
-	if log {
-		m.lastLog = time.Now()
+	text := err.Error()
+	m.setErr(err)
+	key := text
+	var ue *unreachableError
+	if errors.As(err, &ue) {
+		key = ue.key // one line per outage, not one per retry's error
 	}
-	m.mu.Unlock()
-	if log {
-		m.log.Warn("mapped connection failed", "err", msg)
-	}
+	m.n.warn(fmt.Sprintf("mapping %s:%d: %s: %s", m.req.Bind, m.req.Port, msg, key), msg,
+		append([]any{"port", m.req.Port, "bind", m.req.Bind, "service", m.req.Target, "err", text}, args...)...)
 }
 
 func (m *mapping) setErr(err error) {
@@ -359,7 +366,7 @@ func (m *mapping) stop() {
 	}
 	<-m.acceptEnd
 	for _, c := range conns {
-		c.Close()
+		abort(c) // cut off: the clients get a reset, not an end
 	}
 	for _, f := range flows {
 		f.close()
@@ -402,15 +409,17 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 	if l == nil {
 		return nil, fmt.Errorf("no link to %s (%s)", r.owner.name, r.owner.peer.Short())
 	}
-	st, err := l.openStream(ctx)
+	st, g, err := l.openStreamGen(ctx)
 	if err != nil {
 		return nil, err
 	}
+	cc := newStreamConn(st, g)
 	if _, err := st.Write(streamOpen{Kind: streamService, ServeID: r.owner.service.ID}.marshal()); err != nil {
-		st.Close()
+		err = cc.endErr(err) // before Close, which makes every error our own
+		cc.Close()
 		return nil, fmt.Errorf("open service stream: %w", err)
 	}
-	return &serviceStream{chunkConn: newChunkConn(st)}, nil
+	return &serviceStream{chunkConn: cc}, nil
 }
 
 // serviceStream is the opener's side of a service stream. The opener writes at
@@ -425,10 +434,14 @@ func (s *serviceStream) Read(p []byte) (int, error) {
 	if !s.statusDone {
 		s.statusDone = true
 		if err := readStatus(s.st); err != nil {
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return 0, fmt.Errorf("the serving node closed the stream before answering: %w", err)
+			var se *statusError
+			if errors.As(err, &se) || errors.Is(err, errMalformed) {
+				return 0, err
 			}
-			return 0, err
+			if err := s.endErr(err); !errors.Is(err, errAborted) {
+				return 0, err // the link went down, or we closed the stream
+			}
+			return 0, fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
 		}
 	}
 	return s.chunkConn.Read(p)

@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -18,11 +19,18 @@ func (n *Node) runContext() context.Context {
 	return n.ctx
 }
 
+// isClosing says whether the node is shutting down.
+func (n *Node) isClosing() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closing
+}
+
 // headerTimeout bounds how long an accepted stream may take to say what it wants.
 const headerTimeout = 10 * time.Second
 
-// handleStream serves one stream the peer of l opened.
-func (n *Node) handleStream(l *link, st *smux.Stream) {
+// handleStream serves one stream the peer of l opened on generation g.
+func (n *Node) handleStream(l *link, g *generation, st *smux.Stream) {
 	st.SetReadDeadline(time.Now().Add(headerTimeout))
 	open, err := readStreamOpen(st)
 	if err != nil {
@@ -47,12 +55,12 @@ func (n *Node) handleStream(l *link, st *smux.Stream) {
 		g.tr.deliverStream(st)
 	case streamService:
 		st.SetReadDeadline(time.Time{})
-		n.serveStream(l, st, open.ServeID)
+		n.serveStream(l, g, st, open.ServeID)
 	}
 }
 
 // serveStream connects a peer's stream to the local target of a service.
-func (n *Node) serveStream(l *link, st *smux.Stream, id ServeID) {
+func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) {
 	defer st.Close()
 	refuse := func(code byte, reason string) {
 		st.SetWriteDeadline(time.Now().Add(headerTimeout))
@@ -76,7 +84,7 @@ func (n *Node) serveStream(l *link, st *smux.Stream, id ServeID) {
 	ls.total.Add(1)
 
 	if ls.Proto == "udp" {
-		n.serveUDP(l, newChunkConn(st), ls)
+		n.serveUDP(l, newStreamConn(st, g), ls)
 		return
 	}
 	d := net.Dialer{Timeout: n.cfg.DialTimeout}
@@ -90,9 +98,20 @@ func (n *Node) serveStream(l *link, st *smux.Stream, id ServeID) {
 		c.Close()
 		return
 	}
-	in, out, err := splice(newChunkConn(st), c.(*net.TCPConn))
-	if err != nil {
-		l.log.Debug("served connection ended with an error", "serveid", id, "err", err)
+	in, out, err := splice(newStreamConn(st, g), c.(*net.TCPConn))
+	switch {
+	case errors.Is(err, errLinkDown):
+		// The client's node died, went silent or restarted: the target's
+		// connection was reset, so it does not take the cut-off for an end.
+		name := l.peerName()
+		n.warn("served connection cut off: "+l.peer.String(), "served connection cut off",
+			"serveid", id, "peer", l.peer.Short(), "name", name, "err", err, "bytes_in", in, "bytes_out", out)
+	case err != nil:
+		// The client's side aborted (its application reset the connection,
+		// or its mapping stopped) or the target failed: the other end got a
+		// reset.
+		l.log.Debug("served connection ended with an error", "serveid", id, "err", err, "bytes_in", in, "bytes_out", out)
+	default:
+		l.log.Debug("served connection closed", "serveid", id, "bytes_in", in, "bytes_out", out)
 	}
-	l.log.Debug("served connection closed", "serveid", id, "bytes_in", in, "bytes_out", out)
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"sync"
+	"sync/atomic"
 )
 
 // halfCloser is a connection whose write side can be closed on its own, so one
@@ -18,22 +19,37 @@ type halfCloser interface {
 // copyBufs hold one chunk with its header (see chunkConn).
 var copyBufs = sync.Pool{New: func() any { b := make([]byte, maxChunk+4); return &b }}
 
-// splice copies a->b and b->a until both directions end, propagating EOF as a
-// half-close. An error in either direction closes both. It returns the bytes moved
-// each way and the first error that was not a clean end.
+// splice copies a->b and b->a until both directions end. A clean end of one
+// direction (EOF: a TCP FIN, a stream's end-of-data marker) becomes a half-close
+// of the other side. Anything else in either direction — a reset, a stream
+// aborted by the other side, a link that went down, a local close — aborts both
+// sides: a TCP connection gets a reset (RST), a stream is closed without its
+// end-of-data marker. So a cut-off connection is never passed on as a clean end
+// that looks complete. It returns the bytes moved each way and the first error.
 func splice(a, b halfCloser) (aToB, bToA int64, err error) {
-	var wg sync.WaitGroup
-	var errOnce sync.Once
+	var (
+		wg         sync.WaitGroup
+		mu         sync.Mutex
+		first      error
+		finished   bool
+		aEOF, bEOF atomic.Bool // a's (b's) read side ended cleanly
+	)
 	fail := func(e error) {
-		errOnce.Do(func() { err = e })
-		a.Close()
-		b.Close()
+		mu.Lock()
+		if first == nil && !finished {
+			first = e
+		}
+		mu.Unlock()
+		abort(a)
+		abort(b)
 	}
-	pipe := func(dst, src halfCloser, n *int64) {
+	// pipe copies src to dst; srcEOF records its clean end, otherEOF is the
+	// other direction's.
+	pipe := func(dst, src halfCloser, n *int64, srcEOF, otherEOF *atomic.Bool) {
 		defer wg.Done()
 		var c int64
 		var e error
-		if rf, ok := dst.(io.ReaderFrom); ok {
+		if rf, ok := dst.(io.ReaderFrom); ok && !isTCP(dst) {
 			c, e = rf.ReadFrom(src) // a chunkConn: reads straight into its chunk buffer
 		} else {
 			buf := copyBufs.Get().(*[]byte)
@@ -41,23 +57,49 @@ func splice(a, b halfCloser) (aToB, bToA int64, err error) {
 			copyBufs.Put(buf)
 		}
 		*n = c
-		if e != nil && !isClosedErr(e) {
+		if e != nil {
 			fail(e)
 			return
 		}
-		if e != nil {
-			fail(nil)
-			return
-		}
+		srcEOF.Store(true)
 		dst.CloseWrite()
+		if w, ok := src.(interface{ waitClosed() error }); ok {
+			// A stream that ended cleanly stays open until both directions are
+			// done; if the other side closes it while we still send, it aborted.
+			go func() {
+				if err := w.waitClosed(); err != nil && !otherEOF.Load() {
+					fail(err)
+				}
+			}()
+		}
 	}
 	wg.Add(2)
-	go pipe(b, a, &aToB)
-	pipe(a, b, &bToA)
+	go pipe(b, a, &aToB, &aEOF, &bEOF)
+	pipe(a, b, &bToA, &bEOF, &aEOF)
 	wg.Wait()
+	mu.Lock()
+	finished = true
+	err = first
+	mu.Unlock()
 	a.Close()
 	b.Close()
 	return aToB, bToA, err
+}
+
+// abort ends c as a cut-off connection: a TCP connection is reset (RST) rather
+// than closed with a FIN, so its peer gets an error instead of a clean end; a
+// stream is closed without its end-of-data marker, which the other side reads
+// as errAborted.
+func abort(c io.Closer) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetLinger(0)
+	}
+	c.Close()
+}
+
+func isTCP(c halfCloser) bool {
+	_, ok := c.(*net.TCPConn)
+	return ok
 }
 
 // onlyReader and onlyWriter hide WriteTo/ReadFrom so io.CopyBuffer uses our pooled
@@ -67,6 +109,9 @@ type onlyReader struct{ io.Reader }
 
 type onlyWriter struct{ io.Writer }
 
-func isClosedErr(err error) bool {
-	return errors.Is(err, net.ErrClosed) || errors.Is(err, io.ErrClosedPipe)
+// isCutOff reports whether err, from splice, means the mesh cut the connection
+// off (the link went down, or the far side aborted the stream) rather than the
+// local side ending it.
+func isCutOff(err error) bool {
+	return errors.Is(err, errLinkDown) || errors.Is(err, errAborted)
 }

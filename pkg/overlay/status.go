@@ -66,7 +66,7 @@ func (n *Node) Status() StatusInfo {
 	peers := n.Peers()
 	up := 0
 	for _, p := range peers {
-		if p.State == "up" {
+		if p.State == LinkStateUp {
 			up++
 		}
 	}

@@ -29,6 +29,21 @@ const (
 	smuxFrameSize      = 32 << 10
 	smuxKeepAlive      = 10 * time.Second
 	smuxKeepAliveLimit = 30 * time.Second
+
+	// linkSilenceLimit: a link generation from which nothing authentic (data,
+	// ACK, keepalive, handshake) arrived for this long is down: its streams are
+	// cut off (the mapped clients get a reset) and the link re-handshakes. A
+	// healthy idle peer is heard at least every smuxKeepAlive (its NOPs and its
+	// ACKs of ours), so this leaves one keepalive and a half of slack. It is also
+	// how long a relayed transfer survives a rendezvous outage: one that comes
+	// back sooner resumes (KCP retransmits), a longer one fails cleanly. smux's
+	// own keepalive check (30-60 s) stays as a backstop.
+	linkSilenceLimit = 15 * time.Second
+	// byeSilenceLimit replaces linkSilenceLimit once the peer said goodbye: it
+	// is stopping, and its silence means it is gone.
+	byeSilenceLimit = 3 * time.Second
+	// linkCheckEvery is how often a link checks its silence.
+	linkCheckEvery = time.Second
 )
 
 // kcpMTU is the KCP segment size that, with the link message kind byte and the

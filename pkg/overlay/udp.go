@@ -171,8 +171,13 @@ func (f *udpFlow) run() {
 			p, err := readDatagram(remote, buf)
 			if err != nil {
 				var se *statusError
-				if errors.As(err, &se) {
+				switch {
+				case errors.As(err, &se):
 					m.noteErr(fmt.Errorf("refused by the serving node: %w", err))
+				case errors.Is(err, errLinkDown):
+					// The flow ends (the next datagram starts a new one);
+					// UDP has no end to pass on.
+					m.note("mapped UDP flow cut off", err, "client", f.key)
 				}
 				return
 			}

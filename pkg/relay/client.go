@@ -351,6 +351,8 @@ func (c *Client) setConnected(up bool, rtt time.Duration, err error) {
 	if up {
 		c.connects++
 		c.refused = 0
+	} else if err != nil {
+		c.lastErr = err.Error() // at once: Status must say why from the moment it says down
 	}
 	c.mu.Unlock()
 	if c.cfg.OnState != nil {
