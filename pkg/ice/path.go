@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"syscall"
 	"time"
 )
 
@@ -25,13 +24,16 @@ type PathStats struct {
 	RTT                  time.Duration
 }
 
-// Send transmits one datagram to the peer. It never blocks on a full socket
-// buffer: the datagram is dropped and counted, and Send returns an error wrapping
-// ErrDropped (so are the transient EPERM/ENOBUFS a firewall or a full queue
-// cause): treat it as packet loss. It returns ErrNotSendable for a datagram of
-// more than 8192 bytes or one that parses as STUN (first byte 0..3 and the STUN
-// magic cookie: the peer would hand it to its agent), and an error wrapping the
-// Path's death reason (see Err) once the Path is dead. Safe for concurrent use.
+// Send queues one datagram for the peer (b is copied: the caller may reuse it)
+// and returns; a goroutine of the Path's sends what queued up, many datagrams
+// per system call (sender.go). It never blocks: when the queue is full the
+// datagram is dropped and counted, and Send returns an error wrapping
+// ErrDropped; so is a datagram the kernel refuses later (EPERM, ENOBUFS: a
+// firewall, a full device queue), which only the counters show. Treat both as
+// packet loss. It returns ErrNotSendable for a datagram of more than 8192 bytes
+// or one that parses as STUN (first byte 0..3 and the STUN magic cookie: the
+// peer would hand it to its agent), and an error wrapping the Path's death
+// reason (see Err) once the Path is dead. Safe for concurrent use.
 func (p *Path) Send(b []byte) error {
 	d := p.s.d
 	select {
@@ -42,19 +44,13 @@ func (p *Path) Send(b []byte) error {
 	if len(b) > maxDatagram || isSTUN(b) {
 		return fmt.Errorf("ice: %w: %d bytes (limit %d), looks like STUN: %v", ErrNotSendable, len(b), maxDatagram, isSTUN(b))
 	}
-	r := d.route.Load()
-	if err := r.sock.send(b, r.sa); err != nil {
+	if err := d.sender.enqueue(b); err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return p.Err()
 		}
 		d.sendDrops.Add(1)
-		if errors.Is(err, syscall.EMSGSIZE) {
-			return fmt.Errorf("ice: %w: %d bytes: %v", ErrNotSendable, len(b), err)
-		}
 		return fmt.Errorf("ice: %w: %v", ErrDropped, err)
 	}
-	d.pktsOut.Add(1)
-	d.bytesOut.Add(uint64(len(b)))
 	return nil
 }
 

@@ -105,6 +105,7 @@ func NewSession(cfg Config, controlling bool, signal func(msg []byte), onPacket 
 	}
 	s.log = cfg.Logger.With("ice_attempt", fmt.Sprintf("%016x", s.id))
 	s.d = &demux{log: s.log, bufSize: cfg.SocketBuffer, onPacket: onPacket}
+	s.d.sender = newSender(s.d)
 	s.d.ops.New = newSendOp
 	if s.agent, err = s.newAgent(); err != nil {
 		return nil, err

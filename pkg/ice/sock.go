@@ -47,8 +47,9 @@ type demux struct {
 	socks  []*sock
 	closed bool
 
-	route atomic.Pointer[route] // the selected pair; nil before selection
-	ops   sync.Pool             // *sendOp
+	route  atomic.Pointer[route] // the selected pair; nil before selection
+	ops    sync.Pool             // *sendOp
+	sender *sender               // Path.Send's queue
 
 	pktsIn, bytesIn, pktsOut, bytesOut atomic.Uint64
 	inOther                            atomic.Uint64 // datagrams from other than the selected remote
@@ -61,6 +62,7 @@ type route struct {
 	sock                  *sock
 	remote                netip.AddrPort
 	sa                    unix.Sockaddr
+	raw                   rawAddr // sa, laid out for sendmmsg
 	localAddr, localType  string
 	remoteAddr, remoteTyp string
 }
@@ -72,12 +74,22 @@ type sock struct {
 	raw          syscall.RawConn
 	local        netip.AddrPort
 	inet6        bool // AF_INET6 socket: destinations as IPv6 (v4-mapped for IPv4)
+
+	rmu sync.Mutex // ReadFrom's: pion's read loop, or its STUN gathering before it
+	rx  *receiver  // batched reads, once the socket carries data; nil before
 }
 
 // ReadFrom is called by pion's candidate read loop (and by its STUN gathering):
-// it returns STUN messages and delivers everything else itself.
+// it returns STUN messages and delivers everything else itself. A socket
+// starts with one datagram per read; the first data datagram switches it to
+// batched reads (receiver), which only a socket that carries a Path needs.
 func (k *sock) ReadFrom(b []byte) (int, net.Addr, error) {
+	k.rmu.Lock()
+	defer k.rmu.Unlock()
 	for {
+		if k.rx != nil {
+			return k.rx.read(k, b)
+		}
 		n, src, err := k.UDPConn.ReadFromUDPAddrPort(b)
 		if err != nil {
 			return n, nil, err
@@ -86,6 +98,7 @@ func (k *sock) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, net.UDPAddrFromAddrPort(src), nil
 		}
 		k.d.deliver(k, b[:n], src)
+		k.rx = newReceiver(k)
 	}
 }
 
@@ -239,6 +252,7 @@ func (d *demux) forget(k *sock) {
 // close stops delivery and refuses new sockets (pion closes its own).
 func (d *demux) close() {
 	d.stopped.Store(true)
+	d.sender.close()
 	d.mu.Lock()
 	d.closed = true
 	d.mu.Unlock()
@@ -273,6 +287,7 @@ func newRoute(k *sock, remote netip.AddrPort) (*route, error) {
 	default:
 		return nil, errors.New("an IPv6 peer address on an IPv4 socket")
 	}
+	r.raw = newRawAddr(remote, k.inet6)
 	return r, nil
 }
 

@@ -14,6 +14,11 @@
 //
 // # Routes
 //
+// A link's route (route.go) is where its sealed packets go: the relay, or a
+// direct path. The relay is a Relay (relay.go): pkg/relay's rendezvous client
+// in a running node, an in-memory hub in tests. The send and receive sides of a
+// link each read top to bottom in one file (send.go, receive.go).
+//
 // Every link starts on the relay at once. When its first session is up, a
 // pathFinder (path.go) runs ICE with the peer in the background, signaling as
 // sealed link messages; when a pair connects the route switches to it, and when

@@ -11,10 +11,10 @@ import (
 // from its owner, keep the owner's own version, and take the owner's next
 // change as usual.
 func TestForgedNoticeChangesNothing(t *testing.T) {
-	rdv := startRelay(t)
+	hub := newMemHub()
 	ka, kb := newTestKey(t), newTestKey(t)
-	a, _ := runNode(t, rdv, "a", ka, Service{ID: 7, Name: "real", Proto: "tcp", Target: "127.0.0.1:1"})
-	b, _ := runNode(t, rdv, "b", kb)
+	a, _ := runMemNode(t, hub, "a", ka, Service{ID: 7, Name: "real", Proto: "tcp", Target: "127.0.0.1:1"})
+	b, _ := runMemNode(t, hub, "b", kb)
 	waitFor(t, "b sees a's entry", func() bool { return b.catalog.version(ka.Public()) != 0 })
 	real := b.catalog.version(ka.Public())
 

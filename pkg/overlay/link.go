@@ -14,7 +14,6 @@ import (
 	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
-	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -33,9 +32,9 @@ type link struct {
 	created           time.Time
 	byeAt             atomic.Int64 // unix ns of the peer's goodbye (it left cleanly)
 
-	ch     *seal.Channel            // for the link's whole life
-	direct atomic.Pointer[ice.Path] // the direct route, when ICE found one
-	finder *pathFinder              // nil with --relay-only
+	ch     *seal.Channel // for the link's whole life
+	route  route         // relay or direct: where sealed packets go (route.go)
+	finder *pathFinder   // nil with --relay-only
 	pings  pingWaiters
 
 	mu        sync.Mutex
@@ -71,6 +70,7 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 		genUp:   make(chan struct{}),
 		epoch:   randomEpoch(),
 		created: time.Now(),
+		route:   route{relay: n.relay, peer: peer},
 	}
 	helloInit, helloResp := l.hello()
 	ch, err := seal.NewChannel(seal.ChannelConfig{
@@ -162,118 +162,6 @@ func (l *link) takeEntry(body []byte) {
 	}
 }
 
-// receive handles one sealed packet from the peer (any route). It runs on the
-// route's reader goroutine.
-func (l *link) receive(pkt []byte) {
-	l.bytesIn.Add(uint64(len(pkt)))
-	b := getBuf()
-	pt, err := l.ch.Receive((*b)[:0], pkt)
-	if err != nil {
-		putBuf(b)
-		if !errors.Is(err, seal.ErrClosed) {
-			l.log.Debug("dropped link packet", "err", err)
-		}
-		return
-	}
-	l.lastSeen.Store(time.Now().UnixNano()) // authentic: a handshake, keepalive or data
-	if len(pt) == 0 {
-		putBuf(b)
-		return
-	}
-	switch pt[0] {
-	case msgKCP:
-		l.mu.Lock()
-		g := l.gen
-		l.mu.Unlock()
-		if g == nil {
-			putBuf(b)
-			return
-		}
-		*b = pt
-		g.conn.deliver(b)
-	case msgGossip:
-		if gs := l.n.gossip.Load(); gs != nil {
-			gs.tr.deliverPacket(l.peer, pt[1:])
-		}
-		putBuf(b)
-	case msgBye:
-		putBuf(b)
-		l.byeAt.Store(time.Now().UnixNano())
-	case msgICE:
-		if l.finder != nil {
-			l.finder.signal(pt[1:])
-		}
-		putBuf(b)
-	case msgInfo:
-		h, err := parseHello(pt[1:])
-		putBuf(b)
-		if err != nil {
-			l.log.Debug("dropped bad link info", "err", err)
-			return
-		}
-		l.takeInfo(h)
-	case msgNAT:
-		ni, err := parseNATInfo(pt[1:])
-		putBuf(b)
-		if err != nil {
-			l.log.Debug("dropped bad nat info", "err", err)
-			return
-		}
-		l.mu.Lock()
-		l.peerNAT = ni
-		l.mu.Unlock()
-	case msgPing, msgPong:
-		l.handlePing(pt[0], pt[1:])
-		putBuf(b)
-	default:
-		putBuf(b)
-		l.log.Debug("dropped link message of unknown kind", "kind", pt[0])
-	}
-}
-
-// sendPacket transmits one sealed packet on the current route: the direct path
-// when ICE found one, else the relay. Failures are packet loss: the layers above
-// retransmit.
-func (l *link) sendPacket(pkt []byte) error {
-	l.bytesOut.Add(uint64(len(pkt)))
-	if p := l.direct.Load(); p != nil {
-		err := p.Send(pkt)
-		if seal.IsHandshake(pkt) {
-			// Handshakes also take the relay: a peer that restarted is not on
-			// this path any more and could never complete one here. Duplicates
-			// are harmless (initiations carry timestamps; a second response
-			// finds no handshake waiting), and the relay may be down (no loss).
-			if rerr := l.n.sendRelay(l.peer, pkt); err != nil {
-				return rerr
-			}
-			return nil
-		}
-		if err == nil || !errors.Is(err, ice.ErrClosed) {
-			return err
-		}
-		// The path just closed; the finder switches the route back. This packet
-		// takes the relay.
-	}
-	return l.n.sendRelay(l.peer, pkt)
-}
-
-// sendSegment seals one KCP segment.
-func (l *link) sendSegment(seg []byte) { l.sendMessage(msgKCP, seg) }
-
-// sendMessage seals one link message. Without a session it is dropped (the
-// layers above retransmit) and a handshake starts. With --direct-only, data
-// (KCP, gossip) waits for a direct path; handshakes and signaling still use the
-// relay, or no direct path could ever be found.
-func (l *link) sendMessage(kind byte, payload []byte) {
-	if l.n.cfg.DirectOnly && (kind == msgKCP || kind == msgGossip) && l.direct.Load() == nil {
-		return
-	}
-	b := getBuf()
-	*b = append(append(*b, kind), payload...)
-	_ = l.ch.Seal(*b)
-	putBuf(b)
-}
-
 // established is the seal.Channel callback for a new current session.
 func (l *link) established(e seal.Established) {
 	h, err := parseHello(e.RemoteHello)
@@ -336,7 +224,7 @@ func (l *link) established(e seal.Established) {
 }
 
 func (l *link) pathName() string {
-	if l.direct.Load() != nil {
+	if l.route.isDirect() {
 		return "direct"
 	}
 	return "relay"
@@ -410,7 +298,7 @@ func (l *link) label() string {
 // authentic arrived from the peer for linkSilenceLimit (byeSilenceLimit after
 // it said goodbye during g).
 func (l *link) silence(g *generation, now time.Time) string {
-	if l.n.cfg.DirectOnly && l.direct.Load() == nil {
+	if l.n.cfg.DirectOnly && !l.route.isDirect() {
 		return "" // nothing but handshakes can move yet: silence is expected
 	}
 	last := max(l.lastSeen.Load(), g.start.UnixNano())
@@ -708,7 +596,7 @@ func (l *link) isUp() bool {
 // show (a LinkState constant; "" when the route works) and an error naming the
 // problem. Call it without l.mu.
 func (l *link) routeDown() (state string, err error) {
-	if l.direct.Load() != nil {
+	if l.route.isDirect() {
 		return "", nil
 	}
 	if rs := l.n.relay.Status(); !rs.Connected {

@@ -16,14 +16,14 @@ import (
 // In-process nodes over a real relay server on loopback: for link behaviour that
 // the process-level tests (internal/e2e) cannot reach quickly.
 
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if testing.Verbose() {
 		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})).With("test", t.Name())
 	}
 	return slog.New(slog.DiscardHandler)
 }
 
-func startRelay(t *testing.T) string {
+func startRelay(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -40,7 +40,7 @@ func startRelay(t *testing.T) string {
 }
 
 // runNode runs a node until the test ends or stop is called.
-func runNode(t *testing.T, rdv, name string, key identity.PrivateKey, services ...Service) (n *Node, stop func()) {
+func runNode(t testing.TB, rdv, name string, key identity.PrivateKey, services ...Service) (n *Node, stop func()) {
 	t.Helper()
 	n, err := New(Config{Group: "g", Secret: "a-long-enough-secret", Rendezvous: rdv, Name: name, Key: key,
 		Services: services, Logger: testLogger(t).With("node", name),
@@ -56,7 +56,7 @@ func runNode(t *testing.T, rdv, name string, key identity.PrivateKey, services .
 	return n, stop
 }
 
-func echoListener(t *testing.T) string {
+func echoListener(t testing.TB) string {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -117,7 +117,7 @@ func genOf(l *link) *generation {
 	return l.gen
 }
 
-func mapTo(t *testing.T, n *Node, target string) string {
+func mapTo(t testing.TB, n *Node, target string) string {
 	t.Helper()
 	mi, err := n.AddMapping(context.Background(), MappingRequest{Target: target})
 	if err != nil {
@@ -129,10 +129,10 @@ func mapTo(t *testing.T, n *Node, target string) string {
 // TestGenerationRebuilt: when one side's smux session dies, that side starts a new
 // epoch and both sides replace their generation; new connections work.
 func TestGenerationRebuilt(t *testing.T) {
-	rdv := startRelay(t)
+	hub := newMemHub()
 	ka, kb := newTestKey(t), newTestKey(t)
-	a, _ := runNode(t, rdv, "a", ka, Service{ID: 7, Proto: "tcp", Target: echoListener(t)})
-	b, _ := runNode(t, rdv, "b", kb)
+	a, _ := runMemNode(t, hub, "a", ka, Service{ID: 7, Proto: "tcp", Target: echoListener(t)})
+	b, _ := runMemNode(t, hub, "b", kb)
 	listen := mapTo(t, b, "7")
 	echoOnce(t, listen, "first")
 
@@ -152,18 +152,18 @@ func TestGenerationRebuilt(t *testing.T) {
 // TestPeerRestart: a node restarts with the same key; its peer replaces the
 // generation (new epoch from the hello) and mappings work again.
 func TestPeerRestart(t *testing.T) {
-	rdv := startRelay(t)
+	hub := newMemHub()
 	ka, kb := newTestKey(t), newTestKey(t)
 	echo := echoListener(t)
-	_, stopA := runNode(t, rdv, "a", ka, Service{ID: 7, Proto: "tcp", Target: echo})
-	b, _ := runNode(t, rdv, "b", kb)
+	_, stopA := runMemNode(t, hub, "a", ka, Service{ID: 7, Proto: "tcp", Target: echo})
+	b, _ := runMemNode(t, hub, "b", kb)
 	listen := mapTo(t, b, "7")
 	echoOnce(t, listen, "before")
 	lb := linkOf(b, ka.Public())
 	old := genOf(lb)
 
 	stopA() // restart a: a second instance with the same key
-	runNode(t, rdv, "a", ka, Service{ID: 7, Proto: "tcp", Target: echo})
+	runMemNode(t, hub, "a", ka, Service{ID: 7, Proto: "tcp", Target: echo})
 	waitFor(t, "b on a's new generation", func() bool {
 		g := genOf(lb)
 		return g != nil && g != old && g.remote != old.remote
@@ -171,7 +171,7 @@ func TestPeerRestart(t *testing.T) {
 	echoOnce(t, listen, "after")
 }
 
-func newTestKey(t *testing.T) identity.PrivateKey {
+func newTestKey(t testing.TB) identity.PrivateKey {
 	t.Helper()
 	k, err := identity.GeneratePrivateKey()
 	if err != nil {

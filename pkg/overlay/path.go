@@ -184,7 +184,7 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 	p.path = path
 	p.since = time.Now()
 	p.mu.Unlock()
-	l.direct.Store(path)
+	l.route.setDirect(path)
 	if path != nil {
 		local, lt := path.Local()
 		remote, rt := path.Remote()

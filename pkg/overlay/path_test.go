@@ -62,7 +62,7 @@ func TestRouteSwitchKeepsStream(t *testing.T) {
 
 	lb := linkOf(b, ka.Public())
 	waitPathEvent(t, events, "direct")
-	p := lb.direct.Load()
+	p := lb.route.direct.Load()
 	if p == nil {
 		t.Fatal("direct event but no direct path")
 	}
