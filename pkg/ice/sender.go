@@ -97,8 +97,6 @@ func (s *sender) fits(g *gsoBuf, n int) bool {
 // dozens per burst, an idle one none.
 var gsoBufs = sync.Pool{New: func() any { b := make([]byte, 0, gsoMaxBytes); return &b }}
 
-
-
 // flush runs while there is something to send; it exits when the queue is
 // empty (enqueue starts it again), so an idle Path holds no goroutine.
 func (s *sender) flush() {
