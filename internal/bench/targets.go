@@ -40,7 +40,7 @@ func (t Target) wanted() string {
 // WriteTargets writes a markdown section titled title that lists each target,
 // its figure in this run and whether the figure meets it.
 func WriteTargets(w io.Writer, title string, ts []Target) {
-	fmt.Fprintf(w, "\n## %s\n\nComputed from the rows above (medians; ratios within this run). Nothing fails on a number.\n\n", title)
+	fmt.Fprintf(w, "\n## %s\n\nComputed from the rows above (ratios within this run). Nothing fails on a number.\n\n", title)
 	fmt.Fprintf(w, "| target | from | measured | wanted | status |\n|---|---|---|---|---|\n")
 	for _, t := range ts {
 		fmt.Fprintf(w, "| %s | %s | %.2f%s | %s | %s |\n", t.What, t.From, t.Got, t.Unit, t.wanted(), t.status())
