@@ -217,6 +217,10 @@ func run(w io.Writer, bin string, p params) error {
 	fmt.Fprintf(w, "| mapping over a direct link | %s through `map` (TCP->node->UDP->node->TCP), sealed | %s | %s | 1.00x | %s |\n", size(p.bulkMesh), direct.MMM("%.1f"), vs(direct.Series), bench.Ratio(direct.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP), sealed | %s | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), vs(relay.Series), bench.Ratio(relay.Median(), direct.Median()), bench.Ratio(relay.Median(), tcp.Median()))
 
+	fmt.Fprintf(w, "\n### With the reference plugins (as a ratio to the built-in on the same path)\n\n| path | how | MB/s min / median / max | vs built-in |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "| direct, cipher plugin `aesgcm` (Noise AESGCM_SHA512 handshake in the plugin, AES-256-GCM in-process) | %s x %d | %s | %s of built-in chacha20poly1305 direct |\n", size(p.bulkMesh), p.reps, pc.MMM("%.1f"), bench.Ratio(pc.Median(), direct.Median()))
+	fmt.Fprintf(w, "| relay, transport plugin `websocket` (node->plugin unix socket->WebSocket->rendezvous) | %s x %d | %s | %s of built-in TCP relay |\n", size(p.bulkMesh), p.reps, pw.MMM("%.1f"), bench.Ratio(pw.Median(), relay.Median()))
+
 	fmt.Fprintf(w, "\n## %d streams over one link (aggregate MB/s)\n\n%d connections at once, %s each (the %s of one single-stream repetition split over them), timed from the first byte to the last acknowledgement; %d reps.\n\n", p.streams, p.streams, size(each), size(p.bulkMesh), p.reps)
 	fmt.Fprintf(w, "| path | how | 1 stream MB/s median | %d streams MB/s min / median / max | %d streams / 1 stream |\n|---|---|---|---|---|\n", p.streams, p.streams)
 	fmt.Fprintf(w, "| raw kcp-go+smux between two processes (baseline) | %d smux streams on one KCP session, this process to a child | %.1f | %s | %s |\n", p.streams, raw2.Median(), raw2N.MMM("%.1f"), bench.Ratio(raw2N.Median(), raw2.Median()))
@@ -232,10 +236,6 @@ func run(w io.Writer, bin string, p params) error {
 	cpuRow(w, "mapping over a direct link", fmt.Sprintf("%d streams", p.streams), directN, raw2)
 	cpuRow(w, "mapping over the relay", "1 stream; rendezvous apart", relay, raw2)
 	cpuRow(w, "mapping over the relay", fmt.Sprintf("%d streams; rendezvous apart", p.streams), relayN, raw2)
-
-	fmt.Fprintf(w, "\n### With the reference plugins (as a ratio to the built-in on the same path)\n\n| path | how | MB/s min / median / max | vs built-in |\n|---|---|---|---|\n")
-	fmt.Fprintf(w, "| direct, cipher plugin `aesgcm` (Noise AESGCM_SHA512 handshake in the plugin, AES-256-GCM in-process) | %s x %d | %s | %s of built-in chacha20poly1305 direct |\n", size(p.bulkMesh), p.reps, pc.MMM("%.1f"), bench.Ratio(pc.Median(), direct.Median()))
-	fmt.Fprintf(w, "| relay, transport plugin `websocket` (node->plugin unix socket->WebSocket->rendezvous) | %s x %d | %s | %s of built-in TCP relay |\n", size(p.bulkMesh), p.reps, pw.MMM("%.1f"), bench.Ratio(pw.Median(), relay.Median()))
 
 	// Ping-pong.
 	tcpPP, err := bench.PingPong(srv.Echo.Addr().String(), p.pings)
