@@ -340,6 +340,8 @@ func run(w io.Writer, bin string, p params) error {
 			Got: direct.Median(), Unit: " MB/s"},
 		{What: fmt.Sprintf("%d streams over one (direct) link: aggregate >= 1.5x the single stream", p.streams), From: "streams over one link",
 			Got: ratio(directN.Median(), direct.Median()), Want: 1.5, Unit: "x"},
+		{What: fmt.Sprintf("the same over the relayed link (%d streams / 1 stream)", p.streams), From: "streams over one link",
+			Got: ratio(relayN.Median(), relay.Median()), Want: 1.5, Unit: "x"},
 		{What: "relay mapping >= 0.8x direct", From: "single-stream throughput",
 			Got: ratio(relay.Median(), direct.Median()), Want: 0.8, Unit: "x"},
 		{What: fmt.Sprintf("the rendezvous forwards >= 300 MB/s aggregate for %d relayed pairs", fwd.Pairs), From: "rendezvous forwarding",
