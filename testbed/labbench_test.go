@@ -43,17 +43,15 @@ func TestLabBenchQuick(t *testing.T) {
 		positive(t, "plain TCP "+b.CC+" MB/s", b.MBps, p.BulkReps)
 	}
 	positive(t, "mapping MB/s", w.Mesh, p.BulkReps)
-	positive(t, "plain TCP ping-pong (ms)", w.TCPPP, p.Pings)
-	positive(t, "mapping ping-pong (ms)", w.MeshPP, p.Pings)
-	if w.Before.Path != "direct" {
-		t.Errorf("lossy WAN measured on path %q, want direct", w.Before.Path)
-	}
-	// 40 ms emulated RTT: a round trip below it means the WAN box is not on.
-	if lo := min(w.TCPPP.Min(), w.MeshPP.Min()); lo < 40 {
-		t.Errorf("a ping-pong round trip took %.1f ms through a 40 ms RTT WAN", lo)
-	}
+	lossyPingPongs(t, "lossy WAN", w.TCPPP, w.MeshPP, w.Before.Path, p.Pings)
 	if w.DropsUp+w.DropsDown == 0 {
 		t.Error("the lossy WAN box dropped nothing")
+	}
+	h := rep.Hog
+	lossyPingPongs(t, "lossy WAN with a CPU hog", h.TCPPP, h.MeshPP, h.Before.Path, p.Pings)
+	// The hog must have been on: well over one core of the machine busy.
+	if want := 0.5 * float64(h.Hogs); h.Hogs == 0 || h.HogCores < want {
+		t.Errorf("the CPU hog kept %.2f cores busy with %d processes, want >= %.1f", h.HogCores, h.Hogs, want)
 	}
 	dr := rep.Paths
 	positive(t, "direct MB/s (same nodes)", dr.Direct, p.BulkReps)
@@ -74,6 +72,7 @@ func TestLabBenchQuick(t *testing.T) {
 	}
 	for _, want := range []string{"time from both nodes up to a direct path", "port-restricted <-> port-restricted",
 		"full cone <-> symmetric", "single-stream throughput", "ping-pong", "issue target",
+		"lossy WAN with a CPU hog", "mapping over the direct link, CPU hog", "NAT lab: issue 17 targets",
 		"direct vs relay on the same nodes", "relay (same nodes, UDP between the sites blocked)",
 		"a fresh node's first connection", "cold mapped connection to first echoed byte"} {
 		if !strings.Contains(md, want) {
@@ -82,6 +81,21 @@ func TestLabBenchQuick(t *testing.T) {
 	}
 	if strings.Contains(md, "failed") {
 		t.Error("rows report a failure")
+	}
+}
+
+// lossyPingPongs checks a lossy-WAN section's ping-pongs: n round trips
+// each, none faster than the WAN's 40 ms RTT (else the WAN box is not on),
+// the mapping's on a direct link.
+func lossyPingPongs(t *testing.T, section string, tcp, mesh bench.Series, path string, n int) {
+	t.Helper()
+	positive(t, section+": plain TCP ping-pong (ms)", tcp, n)
+	positive(t, section+": mapping ping-pong (ms)", mesh, n)
+	if path != "direct" {
+		t.Errorf("%s measured on path %q, want direct", section, path)
+	}
+	if lo := min(tcp.Min(), mesh.Min()); lo < 40 {
+		t.Errorf("%s: a ping-pong round trip took %.1f ms through a 40 ms RTT WAN", section, lo)
 	}
 }
 

@@ -28,7 +28,7 @@ type CatalogResult struct {
 // It then measures idle traffic over window.
 func Catalog(ctx context.Context, bin, rdvBin string, n, reps int, window time.Duration) (CatalogResult, error) {
 	res := CatalogResult{Nodes: n, IdleWindow: window}
-	rdv, err := meshproc.StartRendezvous(ctx, rdvBin, "", nil)
+	rdv, err := StartRendezvous(ctx, rdvBin)
 	if err != nil {
 		return res, err
 	}

@@ -76,41 +76,90 @@ var chunk = func() []byte {
 
 // Throughput sends n bytes to a sink at addr and returns MB/s, timed from the
 // first byte to the sink's acknowledgement of all n.
-func Throughput(addr string, n int64) (float64, error) {
-	c, err := net.DialTimeout("tcp", addr, 10*time.Second)
-	if err != nil {
-		return 0, err
+func Throughput(addr string, n int64) (float64, error) { return ParallelThroughput(addr, 1, n) }
+
+// ParallelThroughput opens streams connections to a sink at addr, then sends
+// each bytes on every one at once and returns the aggregate MB/s, timed from
+// the first byte to the last acknowledgement.
+func ParallelThroughput(addr string, streams int, each int64) (float64, error) {
+	conns := make([]net.Conn, 0, streams)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range streams {
+		c, err := net.DialTimeout("tcp", addr, 10*time.Second)
+		if err != nil {
+			return 0, err
+		}
+		c.SetDeadline(time.Now().Add(10 * time.Minute))
+		conns = append(conns, c)
 	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(10 * time.Minute))
-	return ThroughputOn(c, n)
+	return aggregate(streams, each, func(i int) error { return sendToSink(conns[i], each) })
 }
 
 // ThroughputOn is Throughput on a connection the caller opened to a sink.
 func ThroughputOn(c net.Conn, n int64) (float64, error) {
+	return aggregate(1, n, func(int) error { return sendToSink(c, n) })
+}
+
+// aggregate runs send(0..k-1) at once, each moving each bytes, and returns
+// the MB/s of all of them together over the time until the last returned.
+func aggregate(k int, each int64, send func(i int) error) (float64, error) {
+	errs := make(chan error, k)
 	start := time.Now()
-	for left := n; left > 0; {
-		k := min(left, int64(len(chunk)))
-		if _, err := c.Write(chunk[:k]); err != nil {
-			return 0, fmt.Errorf("write: %w", err)
-		}
-		left -= k
+	for i := range k {
+		go func() { errs <- send(i) }()
+	}
+	var err error
+	for range k {
+		err = errors.Join(err, <-errs)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return float64(k) * float64(each) / 1e6 / time.Since(start).Seconds(), nil
+}
+
+// sendToSink writes n bytes to c, half-closes it and checks the sink's
+// acknowledgement.
+func sendToSink(c net.Conn, n int64) error {
+	if err := writeChunks(c, n); err != nil {
+		return err
 	}
 	cw, ok := c.(interface{ CloseWrite() error })
 	if !ok {
-		return 0, fmt.Errorf("%T cannot half-close", c)
+		return fmt.Errorf("%T cannot half-close", c)
 	}
 	if err := cw.CloseWrite(); err != nil {
-		return 0, fmt.Errorf("close write: %w", err)
+		return fmt.Errorf("close write: %w", err)
 	}
+	return readAck(c, n, "sink")
+}
+
+// writeChunks writes n bytes of the test pattern to w.
+func writeChunks(w io.Writer, n int64) error {
+	for left := n; left > 0; {
+		k := min(left, int64(len(chunk)))
+		if _, err := w.Write(chunk[:k]); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		left -= k
+	}
+	return nil
+}
+
+// readAck reads a receiver's 8-byte count of the bytes it got and checks it is n.
+func readAck(r io.Reader, n int64, who string) error {
 	var ack [8]byte
-	if _, err := io.ReadFull(c, ack[:]); err != nil {
-		return 0, fmt.Errorf("sink ack: %w", err)
+	if _, err := io.ReadFull(r, ack[:]); err != nil {
+		return fmt.Errorf("%s ack: %w", who, err)
 	}
 	if got := int64(binary.BigEndian.Uint64(ack[:])); got != n {
-		return 0, fmt.Errorf("sink got %d bytes of %d", got, n)
+		return fmt.Errorf("%s got %d bytes of %d", who, got, n)
 	}
-	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
+	return nil
 }
 
 // PingPong does rounds 64-byte round trips on one connection to an echo at addr

@@ -6,10 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
 )
 
@@ -60,47 +58,19 @@ func RendezvousPerNode(ctx context.Context, addr string, pid, n, groupSize int) 
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer func() { cancel(); wg.Wait() }()
-	clients := make([]*relay.Client, n)
-	groups := make(map[int]identity.Group)
-	for i := range n {
-		key, err := identity.GeneratePrivateKey()
-		if err != nil {
-			return 0, err
-		}
-		g, ok := groups[i/groupSize]
-		if !ok {
-			if g, err = identity.DeriveGroup(fmt.Sprintf("bench-group-%d", i/groupSize), "bench-secret"); err != nil {
-				return 0, err
-			}
-			groups[i/groupSize] = g
-		}
-		c, err := relay.NewClient(relay.ClientConfig{Addr: addr, Key: key, Group: g, PingInterval: time.Minute})
-		if err != nil {
-			return 0, err
-		}
-		clients[i] = c
-		wg.Add(1)
-		go func() { defer wg.Done(); c.Run(ctx) }()
+	groups, err := DeriveGroups((n + groupSize - 1) / groupSize)
+	if err != nil {
+		return 0, err
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for {
-		up := 0
-		for _, c := range clients {
-			if c.Status().Connected {
-				up++
-			}
-		}
-		if up == n {
-			break
-		}
-		if time.Now().After(deadline) {
-			return 0, fmt.Errorf("only %d of %d clients connected to the rendezvous", up, n)
-		}
-		time.Sleep(50 * time.Millisecond)
+	cfgs := make([]relay.ClientConfig, n)
+	for i := range cfgs {
+		cfgs[i] = relay.ClientConfig{Group: groups[i/groupSize], PingInterval: time.Minute}
 	}
+	_, stop, err := runRelayClients(ctx, addr, cfgs)
+	if err != nil {
+		return 0, err
+	}
+	defer stop()
 	time.Sleep(2 * time.Second) // let buffers settle back to idle
 	after, err := RSS(pid)
 	if err != nil {

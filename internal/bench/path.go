@@ -12,6 +12,12 @@ import (
 // benchmarks on one host never send to other interfaces.
 var DirectFlags = []string{"--ice-interfaces", "lo"}
 
+// StartRendezvous starts the rendezvous at bin with every listener on
+// loopback (its STUN ones too) and extra flags.
+func StartRendezvous(ctx context.Context, bin string, extra ...string) (*meshproc.Rendezvous, error) {
+	return meshproc.StartRendezvous(ctx, bin, "", nil, append([]string{"--stun", "127.0.0.1:0", "--stun2", "127.0.0.1:0"}, extra...)...)
+}
+
 // WaitPath waits until nd's link to the peer named peer is up on path.
 func WaitPath(ctx context.Context, nd *meshproc.Node, peer, path string) error {
 	for {

@@ -2,7 +2,6 @@ package bench
 
 import (
 	"encoding/binary"
-	"fmt"
 	"io"
 	"net"
 	"time"
@@ -116,6 +115,7 @@ func rawThroughput(n int64, ackNoDelay bool) (float64, error) {
 	}
 	defer p.Close()
 	done := make(chan error, 1)
+	start := time.Now()
 	go func() {
 		got, err := io.CopyN(io.Discard, p.server, n)
 		if err == nil {
@@ -125,17 +125,11 @@ func rawThroughput(n int64, ackNoDelay bool) (float64, error) {
 		}
 		done <- err
 	}()
-	start := time.Now()
-	for left := n; left > 0; {
-		k := min(left, int64(len(chunk)))
-		if _, err := p.client.Write(chunk[:k]); err != nil {
-			return 0, err
-		}
-		left -= k
+	if err := writeChunks(p.client, n); err != nil {
+		return 0, err
 	}
-	var ack [8]byte
-	if _, err := io.ReadFull(p.client, ack[:]); err != nil {
-		return 0, fmt.Errorf("raw kcp ack: %w", err)
+	if err := readAck(p.client, n, "raw kcp receiver"); err != nil {
+		return 0, err
 	}
 	if err := <-done; err != nil {
 		return 0, err

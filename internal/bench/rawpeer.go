@@ -158,34 +158,41 @@ func (p *RawPeer) open(mode byte) (*smux.Stream, error) {
 }
 
 // Throughput moves n bytes to the child's sink; MB/s to its acknowledgement.
-func (p *RawPeer) Throughput(n int64) (float64, error) {
-	st, err := p.open(rawSink)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Close()
-	st.SetDeadline(time.Now().Add(10 * time.Minute))
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	if _, err := st.Write(b[:]); err != nil {
-		return 0, err
-	}
-	start := time.Now()
-	for left := n; left > 0; {
-		k := min(left, int64(len(chunk)))
-		if _, err := st.Write(chunk[:k]); err != nil {
-			return 0, fmt.Errorf("write: %w", err)
+func (p *RawPeer) Throughput(n int64) (float64, error) { return p.ParallelThroughput(1, n) }
+
+// ParallelThroughput opens streams smux streams on the one KCP session to the
+// child's sink and moves each bytes on every one at once: aggregate MB/s to
+// the last acknowledgement.
+func (p *RawPeer) ParallelThroughput(streams int, each int64) (float64, error) {
+	sts := make([]*smux.Stream, 0, streams)
+	defer func() {
+		for _, st := range sts {
+			st.Close()
 		}
-		left -= k
+	}()
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(each))
+	for range streams {
+		st, err := p.open(rawSink)
+		if err != nil {
+			return 0, err
+		}
+		sts = append(sts, st)
+		st.SetDeadline(time.Now().Add(10 * time.Minute))
+		if _, err := st.Write(b[:]); err != nil {
+			return 0, err
+		}
 	}
-	if _, err := io.ReadFull(st, b[:]); err != nil {
-		return 0, fmt.Errorf("raw kcp peer ack: %w", err)
-	}
-	if got := int64(binary.BigEndian.Uint64(b[:])); got != n {
-		return 0, fmt.Errorf("raw kcp peer got %d bytes of %d", got, n)
-	}
-	return float64(n) / 1e6 / time.Since(start).Seconds(), nil
+	return aggregate(streams, each, func(i int) error {
+		if err := writeChunks(sts[i], each); err != nil {
+			return err
+		}
+		return readAck(sts[i], each, "raw kcp peer")
+	})
 }
+
+// Pid is the child's process id.
+func (p *RawPeer) Pid() int { return p.cmd.Process.Pid }
 
 // PingPong does rounds 64-byte round trips with the child's echo.
 func (p *RawPeer) PingPong(rounds int) (Series, error) {

@@ -140,3 +140,6 @@ func (p *prefixWriter) Write(b []byte) (int, error) {
 		p.line = p.line[i+1:]
 	}
 }
+
+// Pid is the process id.
+func (p *Proc) Pid() int { return p.Cmd.Process.Pid }

@@ -21,7 +21,7 @@ type Params struct {
 }
 
 // Sections are the lab rows' sections, in the order Run measures them.
-var Sections = []string{"ttd", "wan", "paths", "cold"}
+var Sections = []string{"ttd", "wan", "hog", "paths", "cold"}
 
 func (p Params) runs(section string) bool {
 	return len(p.Only) == 0 || slices.Contains(p.Only, section)

@@ -24,13 +24,14 @@ type Report struct {
 	Took    time.Duration
 	TTD     []TTD
 	WAN     WAN
+	Hog     HogWAN
 	Paths   DirectRelay
 	Cold    Cold
 }
 
 // Run measures the lab rows (all of Sections unless p.Only says otherwise):
-// time to direct for each of Pairs, the lossy WAN, direct vs relay on the
-// same nodes, then a fresh node's first connection over a WAN. It returns the report and the
+// time to direct for each of Pairs, the lossy WAN, its ping-pongs again
+// under a CPU hog, direct vs relay on the same nodes, then a fresh node's first connection over a WAN. It returns the report and the
 // sections' errors joined; a failed section still has its row (saying it
 // failed).
 func (r *Runner) Run(ctx context.Context, p Params) (Report, error) {
@@ -46,6 +47,10 @@ func (r *Runner) Run(ctx context.Context, p Params) (Report, error) {
 	if p.runs("wan") {
 		rep.WAN = r.LossyWAN(ctx, p)
 		errs = append(errs, rep.WAN.Err)
+	}
+	if p.runs("hog") {
+		rep.Hog = r.LossyWANHog(ctx, p)
+		errs = append(errs, rep.Hog.Err)
 	}
 	if p.runs("paths") {
 		rep.Paths = r.DirectVsRelay(ctx, p)
@@ -82,10 +87,33 @@ func (rep Report) write(w io.Writer) {
 	for _, s := range []struct {
 		name  string
 		write func(io.Writer)
-	}{{"ttd", rep.writeTTD}, {"wan", rep.writeWAN}, {"paths", rep.writePaths}, {"cold", rep.writeCold}} {
+	}{{"ttd", rep.writeTTD}, {"wan", rep.writeWAN}, {"hog", rep.writeHog}, {"paths", rep.writePaths}, {"cold", rep.writeCold}} {
 		if p.runs(s.name) {
 			s.write(w)
 		}
+	}
+	rep.writeTargets(w)
+}
+
+// writeTargets lists issue 17's lab targets for the sections that ran.
+func (rep Report) writeTargets(w io.Writer) {
+	p99 := func(tcp, mesh bench.Series) float64 {
+		if len(tcp) == 0 || len(mesh) == 0 {
+			return 0
+		}
+		return tcp.Quantile(0.99) / mesh.Quantile(0.99)
+	}
+	var ts []bench.Target
+	if rep.Params.runs("wan") {
+		ts = append(ts, bench.Target{What: "lossy WAN (40 ms RTT, 3% loss): mapping p99 >= 3x better than plain TCP (nothing gets worse)",
+			From: "lossy WAN ping-pong, p99 plain TCP / mapping", Got: p99(rep.WAN.TCPPP, rep.WAN.MeshPP), Want: 3, Unit: "x"})
+	}
+	if rep.Params.runs("hog") {
+		ts = append(ts, bench.Target{What: "the same with a CPU hog beside the nodes: mapping p99 >= 2x better than plain TCP",
+			From: "lossy WAN with a CPU hog, p99 plain TCP / mapping", Got: p99(rep.Hog.TCPPP, rep.Hog.MeshPP), Want: 2, Unit: "x"})
+	}
+	if len(ts) > 0 {
+		bench.WriteTargets(w, "NAT lab: issue 17 targets", ts)
 	}
 }
 
@@ -105,10 +133,7 @@ func (rep Report) writeTTD(w io.Writer) {
 func (rep Report) writeWAN(w io.Writer) {
 	p, wan := rep.Params, rep.WAN
 	wanHow := "40 ms RTT, 3% loss each way (site A's WAN box: 20 ms + 3% per direction); both sites open (public addresses)"
-	fmt.Fprintf(w, "\n## NAT lab: lossy WAN, single-stream throughput b1 -> a1 (MB/s)\n\n")
-	if wan.Err != nil {
-		fmt.Fprintf(w, "Failed: %s\n", firstLine(wan.Err))
-	}
+	head(w, "lossy WAN, single-stream throughput b1 -> a1 (MB/s)", wan.Err)
 	fmt.Fprintf(w, "WAN: %s. Mesh link: %s.\n\n", wanHow, linkNote(wan))
 	fmt.Fprintf(w, "| path | how | MB/s min / median / max |")
 	for _, b := range wan.TCP {
@@ -141,12 +166,22 @@ func (rep Report) writeWAN(w io.Writer) {
 	}
 }
 
+func (rep Report) writeHog(w io.Writer) {
+	h := rep.Hog
+	head(w, "lossy WAN with a CPU hog, 64-byte ping-pong b1 -> a1 on one connection (ms)", h.Err)
+	fmt.Fprintf(w, "The lossy WAN's ping-pong rows again (40 ms RTT, 3%% loss each way; both sites open; a fresh lab), while %d busy processes (a shell loop each, nice 0, "+
+		"outside the lab's namespaces) kept %.2f of the %d cores busy on average; they run only for these rows. The WAN box's bridge runs at real-time priority, so the emulated "+
+		"WAN holds; the nodes, the lab's routers and this process compete with the hog. Mesh link: %s.\n\n",
+		h.Hogs, h.HogCores, runtime.NumCPU(), linkNote(WAN{Before: h.Before, After: h.After}))
+	fmt.Fprintf(w, "| path | round trips | p50 | p99 | max | p99: plain TCP / this |\n|---|---|---|---|---|---|\n")
+	tcp99 := h.TCPPP.Quantile(0.99)
+	ppRow(w, "plain TCP b1 -> a1, "+h.CC+" (baseline), CPU hog", h.TCPPP, tcp99)
+	ppRow(w, "mapping over the direct link, CPU hog", h.MeshPP, tcp99)
+}
+
 func (rep Report) writePaths(w io.Writer) {
 	p, dr := rep.Params, rep.Paths
-	fmt.Fprintf(w, "\n## NAT lab: direct vs relay on the same nodes, single-stream throughput b1 -> a1 (MB/s)\n\n")
-	if dr.Err != nil {
-		fmt.Fprintf(w, "Failed: %s\n", firstLine(dr.Err))
-	}
+	head(w, "direct vs relay on the same nodes, single-stream throughput b1 -> a1 (MB/s)", dr.Err)
 	fmt.Fprintf(w, "Both sites port-restricted, no WAN delay or loss; one lab, one pair of nodes, one mapping on b1 to a sink in a1. %s.\n\n", pathsNote(dr))
 	fmt.Fprintf(w, "Read with care: the lab's eight routers, NATs and WAN boxes forward every datagram on this machine's own CPUs, next to both nodes. "+
 		"The direct path is 1400-byte UDP datagrams, each forwarded and NATed one by one; the relay is TCP, which crosses the same hops in segments of up to 64 KB (GSO). "+
@@ -161,10 +196,7 @@ func (rep Report) writePaths(w io.Writer) {
 
 func (rep Report) writeCold(w io.Writer) {
 	c := rep.Cold
-	fmt.Fprintf(w, "\n## NAT lab: a fresh node's first connection over a 40 ms RTT WAN (ms)\n\n")
-	if c.Err != nil {
-		fmt.Fprintf(w, "Failed: %s\n", firstLine(c.Err))
-	}
+	head(w, "a fresh node's first connection over a 40 ms RTT WAN (ms)", c.Err)
 	fmt.Fprintf(w, "Site A's WAN box holds every frame 20 ms each way (no loss), so a1 is 40 ms from the rendezvous and from site B; both sites port-restricted. "+
 		"a1 serves an echo as serveid 701. Each repetition launches a fresh node in b1 (new state directory: new identity, no link, empty catalog), "+
 		"maps 701 as soon as it is on the rendezvous and sends one byte through the mapping. Paths of the first bytes: %s.\n\n", pathCounts(c.Paths))
@@ -182,6 +214,14 @@ func (rep Report) writeCold(w io.Writer) {
 		len(c.Cold), c.Cold.MMM("%.1f"), inRTT(c.Cold))
 	fmt.Fprintf(w, "| fresh node, launch to first echoed byte | the same, from launching `meshnode up` (process start, rendezvous session, `map` through the control API) | %d | %s | %s |\n",
 		len(c.FromLaunch), c.FromLaunch.MMM("%.1f"), inRTT(c.FromLaunch))
+}
+
+// head writes a section's title and, if the section failed, why.
+func head(w io.Writer, title string, err error) {
+	fmt.Fprintf(w, "\n## NAT lab: %s\n\n", title)
+	if err != nil {
+		fmt.Fprintf(w, "Failed: %s\n", firstLine(err))
+	}
 }
 
 // pathCounts renders how many first bytes went on each path.

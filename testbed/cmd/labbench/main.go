@@ -1,11 +1,12 @@
 // Command labbench measures meshnode inside the NAT lab and prints markdown
 // rows (the lab part of `just bench`): time from both nodes up to a direct
-// path behind NATs, a mapping vs plain TCP over a lossy emulated WAN, direct
-// vs relay on the same nodes, and a fresh node's first connection over a WAN.
+// path behind NATs, a mapping vs plain TCP over a lossy emulated WAN (also
+// with a CPU hog beside the nodes), direct vs relay on the same nodes, and a
+// fresh node's first connection over a WAN.
 // Needs root (network namespaces); every lab it brings up is torn down, also
 // on Ctrl-C.
 //
-//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE] [--only ttd,wan,paths,cold]
+//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE] [--only ttd,wan,hog,paths,cold]
 //
 // --bin holds meshnode, rendezvous and meshlab (`just build` and
 // `go build -o bin/meshlab ./testbed/cmd/lab`; `just lab-bench` does both).
