@@ -243,7 +243,8 @@ func (l *link) sendPacket(pkt []byte) error {
 			// this path any more and could never complete one here. Duplicates
 			// are harmless (initiations carry timestamps; a second response
 			// finds no handshake waiting), and the relay may be down (no loss).
-			if rerr := l.n.sendRelay(l.peer, pkt); err != nil {
+			rerr := l.n.sendRelay(l.peer, pkt)
+			if err != nil { // the packet is lost only if the relay failed too
 				return rerr
 			}
 			return nil
