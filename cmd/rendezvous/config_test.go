@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"flag"
-	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -193,6 +192,6 @@ func TestREADMEConfigTable(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got != want {
-		t.Fatal(fmt.Sprintf("README's rendezvous key table differs; run go test ./cmd/rendezvous -run TestREADMEConfigTable -update\n--- README\n%s\n--- generated\n%s", got, want))
+		t.Fatalf("README's rendezvous key table differs; run go test ./cmd/rendezvous -run TestREADMEConfigTable -update\n--- README\n%s\n--- generated\n%s", got, want)
 	}
 }

@@ -19,6 +19,7 @@ import (
 // product's setting (it holds ACKs only while more segments are queued, which
 // plain kcp-go cannot do); false is kcp-go's delayed ACKs, for context.
 func kcpTuning(s *kcp.UDPSession, ackNoDelay bool) {
+	//lint:ignore SA1019 the product's setting (pkg/overlay/tuning.go); kcp-go has no replacement
 	s.SetStreamMode(true)
 	s.SetWriteDelay(false)
 	s.SetNoDelay(1, 10, 2, 1)

@@ -24,7 +24,6 @@ func keyLines(text string) map[string]int {
 				continue
 			}
 			s = s[j+3:]
-			inString = ""
 			depth, inString = scanValue(s, depth)
 			continue
 		}

@@ -76,15 +76,5 @@ func (v *Values) Missing() []string {
 	return out
 }
 
-// placeholder returns the backquoted word of a usage text, or "VALUE".
-func placeholder(usage string) string {
-	if _, rest, ok := strings.Cut(usage, "`"); ok {
-		if w, _, ok := strings.Cut(rest, "`"); ok {
-			return w
-		}
-	}
-	return "VALUE"
-}
-
 // plain drops the backquotes of a usage text.
 func plain(usage string) string { return strings.ReplaceAll(usage, "`", "") }

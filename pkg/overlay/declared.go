@@ -138,11 +138,8 @@ func (n *Node) UnmapDeclared(port int) error {
 	if !ok {
 		return notFound("no mapping on port %d", port)
 	}
-	m.mu.Lock()
-	open := len(m.conns)
-	m.mu.Unlock()
-	m.stop()
-	m.log.Debug("mapping removed", "declared", m.req.Ref, "connections_closed", open)
+	closed := m.stop()
+	m.log.Debug("mapping removed", "declared", m.req.Ref, "connections_closed", closed)
 	return nil
 }
 

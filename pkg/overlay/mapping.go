@@ -179,11 +179,11 @@ func (n *Node) RemoveMapping(port int) error {
 	if !ok {
 		return notFound("no mapping on port %d", port)
 	}
-	m.stop()
+	closed := m.stop()
 	if err := n.persist(); err != nil {
 		return err
 	}
-	m.log.Info("mapping removed", "connections_closed", len(m.conns))
+	m.log.Info("mapping removed", "connections_closed", closed)
 	return nil
 }
 
@@ -346,7 +346,10 @@ func (m *mapping) setErr(err error) {
 	m.mu.Unlock()
 }
 
-func (m *mapping) stop() {
+// stop closes the listener and cuts off the open connections and flows. It
+// returns how many TCP connections it cut off (counted under m.mu: forward
+// goroutines remove theirs concurrently).
+func (m *mapping) stop() int {
 	m.mu.Lock()
 	m.stopped = true
 	conns := make([]net.Conn, 0, len(m.conns))
@@ -371,6 +374,7 @@ func (m *mapping) stop() {
 	for _, f := range flows {
 		f.close()
 	}
+	return len(conns)
 }
 
 func (m *mapping) info() MappingInfo {

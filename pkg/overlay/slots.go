@@ -15,5 +15,3 @@ func (s slots) tryAcquire() bool {
 }
 
 func (s slots) release() { <-s }
-
-func (s slots) inUse() int { return len(s) }

@@ -51,6 +51,7 @@ const (
 func kcpMTU(sealOverhead int) int { return linkPacketSize - sealOverhead - 1 }
 
 func tuneKCP(s *kcp.UDPSession, sealOverhead int) {
+	//lint:ignore SA1019 kcp-go has no replacement; stream mode packs small writes into full segments
 	s.SetStreamMode(true)
 	s.SetWriteDelay(false)
 	s.SetNoDelay(kcpNoDelay, kcpInterval, kcpResend, kcpNoCongestion)

@@ -159,7 +159,7 @@ func parseHello(b []byte) (hello, error) {
 		return h, fmt.Errorf("hello: catalog entry length %d of %d bytes: %w", m, len(rest)-2, errMalformed)
 	}
 	if m > 0 {
-		h.Entry = rest[2:]
+		h.Entry = append([]byte(nil), rest[2:]...) // a copy: b may be a pooled buffer, reused once h is parsed
 	}
 	return h, nil
 }

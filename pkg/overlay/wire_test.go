@@ -40,6 +40,21 @@ func TestHelloRoundTrip(t *testing.T) {
 	}
 }
 
+// TestHelloOwnsEntry: a parsed hello keeps its entry after the packet buffer it
+// came from is reused (link.receive returns that buffer to the pool before the
+// entry is merged).
+func TestHelloOwnsEntry(t *testing.T) {
+	b := hello{Epoch: 3, Name: "a1", Entry: []byte(`{"owner":"x"}`)}.marshal()
+	got, err := parseHello(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b)
+	if string(got.Entry) != `{"owner":"x"}` {
+		t.Fatalf("entry after its buffer was reused: %q", got.Entry)
+	}
+}
+
 func TestParseHelloErrors(t *testing.T) {
 	good := hello{Epoch: 9, Name: "ab", Entry: []byte("{}")}.marshal()
 	v1 := []byte{1, 0, 0, 0, 0, 0, 0, 0, 9, 2, 'a', 'b'}

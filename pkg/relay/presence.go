@@ -57,13 +57,6 @@ func (p *presence) resync() {
 	p.mu.Unlock()
 }
 
-// syncing reports whether the initial list is still being collected.
-func (p *presence) syncing() bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.pending != nil
-}
-
 // present records a PeerPresent and returns the events to report.
 func (p *presence) present(k identity.PublicKey) []PresenceEvent {
 	if k == p.self {

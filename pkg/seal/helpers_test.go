@@ -149,12 +149,6 @@ func (w *wire) setHold(h bool) {
 	w.mu.Unlock()
 }
 
-func (w *wire) setTo(e *endpoint) {
-	w.mu.Lock()
-	w.to = e
-	w.mu.Unlock()
-}
-
 func (w *wire) capturedOf(typ byte) [][]byte {
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -126,6 +126,7 @@ func wssEchoURL(t *testing.T, cert tls.Certificate) string {
 // dialWith dials addr with the tls or websocket transport configured by o.
 func dialWith(kind string, o TLSOptions, addr string) (net.Conn, error) {
 	if kind == "websocket" {
+		//lint:ignore S1016 field by field on purpose, as in WebSocketConfig.TLSOptions
 		return WebSocket(WebSocketConfig{CAFile: o.CAFile, Pin: o.Pin, ServerName: o.ServerName}).Dial(context.Background(), addr)
 	}
 	cfg, err := ClientTLSConfig(o)

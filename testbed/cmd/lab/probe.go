@@ -28,6 +28,7 @@ func cmdProbe(args []string) error {
 		return err
 	}
 	if fs.NArg() == 0 {
+		//lint:ignore ST1005 a usage line: "NODE..." means one or more nodes
 		return errors.New("usage: lab probe [--lab LAB] [--server NODE] NODE...")
 	}
 	l, err := lab.Open(*id)
