@@ -117,7 +117,7 @@ func relayBetween(t *testing.T, from, to endpoint) {
 	}()
 	got := make(chan string, 1)
 	met := make(chan struct{}, 1)
-	start := func(ep endpoint, key identity.PrivateKey, onPacket func(identity.PublicKey, []byte), onPresence func(relay.PresenceEvent)) *relay.Client {
+	start := func(ep endpoint, key identity.PrivateKey, onPacket func(identity.PublicKey, []byte, bool), onPresence func(relay.PresenceEvent)) *relay.Client {
 		c, err := relay.NewClient(relay.ClientConfig{
 			Addr: ep.addr, Transport: ep.tr, Group: homeGroup(), Key: key,
 			OnPacket: onPacket, OnPresence: onPresence, MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond,
@@ -134,7 +134,7 @@ func relayBetween(t *testing.T, from, to endpoint) {
 	bKey, _ := identity.GeneratePrivateKey()
 	aKey, _ := identity.GeneratePrivateKey()
 	dst := bKey.Public()
-	start(to, bKey, func(_ identity.PublicKey, p []byte) {
+	start(to, bKey, func(_ identity.PublicKey, p []byte, _ bool) {
 		select {
 		case got <- string(p):
 		default:

@@ -106,7 +106,7 @@ func RendezvousForward(ctx context.Context, addr string, rdvPid int, groups []id
 	cfgs := make([]relay.ClientConfig, 0, 2*len(groups))
 	for _, g := range groups {
 		cfgs = append(cfgs, relay.ClientConfig{Group: g, PingInterval: time.Minute},
-			relay.ClientConfig{Group: g, PingInterval: time.Minute, OnPacket: func(_ identity.PublicKey, p []byte) {
+			relay.ClientConfig{Group: g, PingInterval: time.Minute, OnPacket: func(_ identity.PublicKey, p []byte, _ bool) {
 				got.Add(1)
 				gotBytes.Add(int64(len(p)))
 			}})

@@ -51,12 +51,12 @@ func benchPath(b *testing.B, bufSize int, work time.Duration, burst bool) {
 	cfg.SocketBuffer = bufSize
 	var recv atomic.Uint64
 	wa, wb := newWire(b), newWire(b)
-	a, err := NewSession(cfg, true, wb.send, func([]byte) {})
+	a, err := NewSession(cfg, true, wb.send, func([]byte, bool) {})
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer a.Close()
-	s, err := NewSession(cfg, false, wa.send, func([]byte) {
+	s, err := NewSession(cfg, false, wa.send, func([]byte, bool) {
 		if work > 0 {
 			for t := time.Now(); time.Since(t) < work; {
 			}

@@ -168,12 +168,18 @@ func (w *wire) deliver(msg []byte) {
 
 // sink collects datagrams delivered to a Session's onPacket.
 type sink struct {
-	ch chan []byte
+	ch       chan []byte
+	lastMore atomic.Bool  // the more flag of the last datagram delivered
+	batched  atomic.Int64 // datagrams delivered with more set
 }
 
 func newSink() *sink { return &sink{ch: make(chan []byte, 4096)} }
 
-func (k *sink) onPacket(p []byte) {
+func (k *sink) onPacket(p []byte, more bool) {
+	k.lastMore.Store(more)
+	if more {
+		k.batched.Add(1)
+	}
 	select {
 	case k.ch <- bytes.Clone(p):
 	default:

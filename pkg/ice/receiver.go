@@ -80,6 +80,8 @@ func (r *receiver) fill(k *sock) error {
 	if errno != 0 {
 		return nil // ECONNREFUSED and the like, from an earlier send: try again
 	}
+	var held []byte // the last data datagram, not yet delivered
+	var heldSrc netip.AddrPort
 	for i := range n {
 		src := parseRawAddr(&r.names[i])
 		data := r.bufs[i][:r.hs[i].Len]
@@ -88,17 +90,26 @@ func (r *receiver) fill(k *sock) error {
 			seg = len(data)
 		}
 		for off := 0; off < len(data); off += seg {
-			r.handle(k, data[off:min(off+seg, len(data))], src)
+			p := data[off:min(off+seg, len(data))]
+			if isSTUN(p) {
+				r.queueSTUN(p, src)
+				continue
+			}
+			// Each data datagram goes out once the next is known, so the
+			// handler learns whether more of this batch follow.
+			if held != nil {
+				k.d.deliver(k, held, heldSrc, true)
+			}
+			held, heldSrc = p, src
 		}
+	}
+	if held != nil {
+		k.d.deliver(k, held, heldSrc, false)
 	}
 	return nil
 }
 
-func (r *receiver) handle(k *sock, p []byte, src netip.AddrPort) {
-	if !isSTUN(p) {
-		k.d.deliver(k, p, src)
-		return
-	}
+func (r *receiver) queueSTUN(p []byte, src netip.AddrPort) {
 	if len(r.stun) >= maxPendingSTUN {
 		return
 	}

@@ -70,13 +70,15 @@ const (
 // duplicated or reordered). onPacket gets every datagram the peer sends on the
 // direct path, from the moment either side selected a pair: it runs on a socket
 // reader goroutine and must not block or call Close; pkt is valid only during the
-// call. signal is called from Connect's goroutine and once from Close (a bye), so
+// call. more says that another datagram of the same receive batch follows at
+// once (a hint: hold acknowledgements until the last). signal is called from
+// Connect's goroutine and once from Close (a bye), so
 // it must be safe for concurrent use and must not block for long. Neither
 // callback is called after Close returns.
 //
 // Nothing is sent and no socket is opened until Connect; HandleSignal may be
 // called before.
-func NewSession(cfg Config, controlling bool, signal func(msg []byte), onPacket func(pkt []byte)) (*Session, error) {
+func NewSession(cfg Config, controlling bool, signal func(msg []byte), onPacket func(pkt []byte, more bool)) (*Session, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, err

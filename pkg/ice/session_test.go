@@ -114,6 +114,42 @@ func TestConnectLoopback(t *testing.T) {
 	}
 }
 
+// TestBurstsArriveIntact: bursts of datagrams of mixed sizes (GSO buffers on
+// the way out, GRO runs and recvmmsg batches on the way in) arrive whole and
+// in order, and the last datagram of a burst is never marked as followed by
+// more (the overlay would hold its acknowledgement).
+func TestBurstsArriveIntact(t *testing.T) {
+	checkGoroutines(t)
+	p := newPair(t, loopbackConfig(), loopbackConfig(), nil)
+	pa, _ := connectBoth(t, p.a, p.b)
+	sizes := []int{1350, 1350, 1350, 700, 1350, 1350, 1, 1350, maxDatagram, 1350, 1350}
+	seq := 0
+	for burst := range 40 {
+		var sent [][]byte
+		for i := range 64 {
+			msg := make([]byte, sizes[(burst+i)%len(sizes)])
+			for j := range msg {
+				msg[j] = byte(seq + j)
+			}
+			msg[0] = 0x80 | byte(seq&0x3f) // not STUN
+			seq++
+			if err := pa.Send(msg); err != nil {
+				t.Fatalf("burst %d: Send: %v", burst, err)
+			}
+			sent = append(sent, msg)
+		}
+		for i, want := range sent {
+			if got := p.sinkB.next(t, 5*time.Second); !bytes.Equal(got, want) {
+				t.Fatalf("burst %d, datagram %d: got %d bytes %x..., want %d bytes %x...", burst, i, len(got), got[:min(4, len(got))], len(want), want[:min(4, len(want))])
+			}
+		}
+		if p.sinkB.lastMore.Load() {
+			t.Fatalf("burst %d: its last datagram was delivered as followed by more", burst)
+		}
+	}
+	t.Logf("%d datagrams, %d delivered with more following in their batch", seq, p.sinkB.batched.Load())
+}
+
 func TestLossySignaling(t *testing.T) {
 	checkGoroutines(t)
 	p := newPair(t, loopbackConfig(), loopbackConfig(), func(wa, wb *wire) {
@@ -182,7 +218,7 @@ func TestRoleConflict(t *testing.T) {
 
 func TestBadSignalChangesNothing(t *testing.T) {
 	checkGoroutines(t)
-	a, err := NewSession(loopbackConfig(), true, func([]byte) {}, func([]byte) {})
+	a, err := NewSession(loopbackConfig(), true, func([]byte) {}, func([]byte, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +357,7 @@ func TestNoAnswer(t *testing.T) {
 	cfg.ConnectTimeout = time.Second
 	var mu sync.Mutex
 	sent := 0
-	s, err := NewSession(cfg, true, func([]byte) { mu.Lock(); sent++; mu.Unlock() }, func([]byte) {})
+	s, err := NewSession(cfg, true, func([]byte) { mu.Lock(); sent++; mu.Unlock() }, func([]byte, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -350,7 +386,7 @@ func TestNoPath(t *testing.T) {
 	cfg := loopbackConfig()
 	cfg.ConnectTimeout = 1500 * time.Millisecond
 	w := newWire(t)
-	s, err := NewSession(cfg, true, func([]byte) {}, func([]byte) {})
+	s, err := NewSession(cfg, true, func([]byte) {}, func([]byte, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -368,7 +404,7 @@ func TestNoPath(t *testing.T) {
 
 func TestCloseDuringConnect(t *testing.T) {
 	checkGoroutines(t)
-	s, err := NewSession(loopbackConfig(), false, func([]byte) {}, func([]byte) {})
+	s, err := NewSession(loopbackConfig(), false, func([]byte) {}, func([]byte, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -400,7 +436,7 @@ func TestCloseDuringConnect(t *testing.T) {
 
 func TestCallerCancel(t *testing.T) {
 	checkGoroutines(t)
-	s, err := NewSession(loopbackConfig(), false, func([]byte) {}, func([]byte) {})
+	s, err := NewSession(loopbackConfig(), false, func([]byte) {}, func([]byte, bool) {})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -481,12 +517,12 @@ func TestConfigErrors(t *testing.T) {
 		{Config{STUN: []string{"h:0"}}, "bad port"},
 		{Config{ResendInterval: time.Millisecond}, "resend interval"},
 	} {
-		_, err := NewSession(tc.cfg, true, func([]byte) {}, func([]byte) {})
+		_, err := NewSession(tc.cfg, true, func([]byte) {}, func([]byte, bool) {})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.cfg, err, tc.want)
 		}
 	}
-	if _, err := NewSession(Config{}, true, nil, func([]byte) {}); err == nil {
+	if _, err := NewSession(Config{}, true, nil, func([]byte, bool) {}); err == nil {
 		t.Error("nil signal accepted")
 	}
 }

@@ -41,7 +41,7 @@ func isSTUN(b []byte) bool { return len(b) > 0 && b[0] < 4 && stun.IsMessage(b) 
 type demux struct {
 	log      *slog.Logger
 	bufSize  int // requested SO_RCVBUF/SO_SNDBUF; <= 0 keeps the default
-	onPacket func([]byte)
+	onPacket func(pkt []byte, more bool)
 
 	mu     sync.Mutex
 	socks  []*sock
@@ -97,13 +97,13 @@ func (k *sock) ReadFrom(b []byte) (int, net.Addr, error) {
 		if isSTUN(b[:n]) {
 			return n, net.UDPAddrFromAddrPort(src), nil
 		}
-		k.d.deliver(k, b[:n], src)
+		k.d.deliver(k, b[:n], src, false)
 		k.rx = newReceiver(k)
 	}
 }
 
 // deliver hands a datagram to the packet handler.
-func (d *demux) deliver(k *sock, b []byte, src netip.AddrPort) {
+func (d *demux) deliver(k *sock, b []byte, src netip.AddrPort, more bool) {
 	if d.stopped.Load() {
 		return
 	}
@@ -114,7 +114,7 @@ func (d *demux) deliver(k *sock, b []byte, src netip.AddrPort) {
 	}
 	d.pktsIn.Add(1)
 	d.bytesIn.Add(uint64(len(b)))
-	d.onPacket(b)
+	d.onPacket(b, more)
 }
 
 // sendOp is one non-blocking sendto with its closure built once, so sending does

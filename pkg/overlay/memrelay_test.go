@@ -73,7 +73,7 @@ func (r *memRelay) Run(ctx context.Context, h RelayHandler) error {
 			if m.pres != nil {
 				h.HandlePresence(*m.pres)
 			} else {
-				h.HandlePacket(m.src, m.pkt)
+				h.HandlePacket(m.src, m.pkt, false)
 			}
 		}
 	}

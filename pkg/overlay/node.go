@@ -276,17 +276,19 @@ func (n *Node) existingLink(peer identity.PublicKey) *link {
 // relayEvents is the node as its Relay's handler.
 type relayEvents struct{ n *Node }
 
-func (e relayEvents) HandlePacket(src identity.PublicKey, pkt []byte) { e.n.onPacket(src, pkt) }
-func (e relayEvents) HandlePresence(ev relay.PresenceEvent)           { e.n.onPresence(ev) }
-func (e relayEvents) HandleGroupInfo(gi relay.GroupInfo)              { e.n.onGroupInfo(gi) }
+func (e relayEvents) HandlePacket(src identity.PublicKey, pkt []byte, more bool) {
+	e.n.onPacket(src, pkt, more)
+}
+func (e relayEvents) HandlePresence(ev relay.PresenceEvent) { e.n.onPresence(ev) }
+func (e relayEvents) HandleGroupInfo(gi relay.GroupInfo)    { e.n.onGroupInfo(gi) }
 
 // onPacket receives a sealed packet relayed from a member of our group.
-func (n *Node) onPacket(src identity.PublicKey, payload []byte) {
+func (n *Node) onPacket(src identity.PublicKey, payload []byte, more bool) {
 	l := n.linkFor(src, "")
 	if l == nil {
 		return
 	}
-	l.receive(payload)
+	l.receive(payload, more)
 }
 
 func (n *Node) onPresence(ev relay.PresenceEvent) {

@@ -14,14 +14,15 @@ import (
 //	  reader (pkg/relay; Node.onPacket finds the link)
 //	-> receive: seal.Channel.Receive (handshake, or AEAD open and replay check)
 //	-> by the message's kind byte: a KCP segment to the generation's kcpConn
-//	  (KCP's read loop takes it from there: kcpconn.go), gossip to memberlist,
+//	  (fed to the KCP session on this goroutine: kcpconn.go), gossip to memberlist,
 //	  ICE signaling to the pathFinder, NAT info, pings, the peer's info, bye.
 //
 // It runs on the route reader's goroutine: nothing here may block.
 
 // receive handles one sealed packet from the peer (any route). It runs on the
-// route's reader goroutine.
-func (l *link) receive(pkt []byte) {
+// route's reader goroutine; more says that the reader has another packet from
+// the peer at hand (see kcpConn.steerACKs).
+func (l *link) receive(pkt []byte, more bool) {
 	l.bytesIn.Add(uint64(len(pkt)))
 	b := getBuf()
 	pt, err := l.ch.Receive((*b)[:0], pkt)
@@ -47,7 +48,7 @@ func (l *link) receive(pkt []byte) {
 			return
 		}
 		*b = pt
-		g.conn.deliver(b)
+		g.conn.deliver(b, more)
 	case msgGossip:
 		if gs := l.n.gossip.Load(); gs != nil {
 			gs.tr.deliverPacket(l.peer, pt[1:])

@@ -25,7 +25,7 @@ type Relay interface {
 // RelayHandler is what a Relay reports, on its own goroutine and in order: a
 // packet's bytes are valid only during the call.
 type RelayHandler interface {
-	HandlePacket(src identity.PublicKey, pkt []byte)
+	HandlePacket(src identity.PublicKey, pkt []byte, more bool)
 	HandlePresence(ev relay.PresenceEvent)
 	HandleGroupInfo(gi relay.GroupInfo)
 }
@@ -47,9 +47,9 @@ func newClientRelay(cfg *Config, group identity.Group) (*clientRelay, error) {
 		Key:       cfg.Key,
 		AuthKey:   cfg.AuthKey,
 		Logger:    cfg.Logger,
-		OnPacket: func(src identity.PublicKey, pkt []byte) {
+		OnPacket: func(src identity.PublicKey, pkt []byte, more bool) {
 			if h := r.h.Load(); h != nil {
-				(*h).HandlePacket(src, pkt)
+				(*h).HandlePacket(src, pkt, more)
 			}
 		},
 		OnPresence: func(ev relay.PresenceEvent) {

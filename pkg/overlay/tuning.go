@@ -57,7 +57,7 @@ func tuneKCP(s *kcp.UDPSession, sealOverhead int) {
 	s.SetNoDelay(kcpNoDelay, kcpInterval, kcpResend, kcpNoCongestion)
 	s.SetWindowSize(kcpWindow, kcpWindow)
 	s.SetMtu(kcpMTU(sealOverhead))
-	s.SetACKNoDelay(true) // per segment, kcpConn.steerACKs holds ACKs while more are queued
+	s.SetACKNoDelay(true) // per segment; kcpConn.steerACKs holds ACKs while more of a receive batch follow
 }
 
 func smuxConfig() *smux.Config {

@@ -33,7 +33,7 @@ func BenchmarkRelayForward(b *testing.B) {
 		go func() { defer close(done); c.Run(ctx) }()
 		return c, func() { cancel(); <-done }
 	}
-	dst, stopDst := run(ClientConfig{OnPacket: func(_ identity.PublicKey, p []byte) {
+	dst, stopDst := run(ClientConfig{OnPacket: func(_ identity.PublicKey, p []byte, _ bool) {
 		received.Add(1)
 		receivedBytes.Add(int64(len(p)))
 	}})

@@ -27,8 +27,10 @@ type ClientConfig struct {
 	Logger    *slog.Logger
 
 	// Callbacks run on the client's read goroutine, in protocol order; they must
-	// not block for long. OnPacket's payload is valid only during the call.
-	OnPacket    func(src identity.PublicKey, payload []byte)
+	// not block for long. OnPacket's payload is valid only during the call;
+	// more says that another packet from the same src is already here and
+	// follows at once (a hint for batching acknowledgements).
+	OnPacket    func(src identity.PublicKey, payload []byte, more bool)
 	OnPresence  func(ev PresenceEvent)
 	OnState     func(st ConnState)
 	OnGroupInfo func(gi GroupInfo) // others use the group's name with another secret

@@ -284,7 +284,7 @@ func (s *clientSession) readLoop(br *bufio.Reader) error {
 			c.pktsIn.Add(1)
 			c.bytesIn.Add(uint64(len(payload)))
 			if c.cfg.OnPacket != nil {
-				c.cfg.OnPacket(src, payload)
+				c.cfg.OnPacket(src, payload, recvBuffered(br, &src))
 			}
 		case framePeerPresent:
 			k, err := parsePeerPresent(body)

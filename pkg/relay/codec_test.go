@@ -287,6 +287,47 @@ func TestReadFrame(t *testing.T) {
 	}
 }
 
+// TestRecvBuffered: the hint that another packet from the same source
+// follows is given only for a whole Recv frame from that source already in
+// the buffer, and asking leaves the frame just read intact.
+func TestRecvBuffered(t *testing.T) {
+	a, b := key(1), key(2)
+	recv := func(k identity.PublicKey, p string) []byte {
+		return cat(hdr(frameRecv, uint32(keyLen+len(p))), k[:], []byte(p))
+	}
+	first := recv(a, "first")
+	for _, tc := range []struct {
+		name string
+		next []byte
+		want bool
+	}{
+		{"a Recv from the same source", recv(a, "second"), true},
+		{"a Recv from another source", recv(b, "second"), false},
+		{"the same source, frame not all here", recv(a, "second")[:headerLen+keyLen+2], false},
+		{"only part of the header", recv(a, "second")[:3], false},
+		{"a Send, not a Recv", cat(hdr(frameSend, keyLen+1), a[:], []byte("x")), false},
+		{"a Ping", cat(hdr(framePing, pingLen), make([]byte, pingLen)), false},
+		{"a Recv too short to hold a key", cat(hdr(frameRecv, 3), []byte("abc")), false},
+		{"nothing", nil, false},
+	} {
+		br := bufio.NewReaderSize(bytes.NewReader(cat(first, tc.next)), headerLen+MaxFrameLen)
+		_, body, err := readFrame(br, MaxFrameLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, payload, err := parseDatagram(frameRecv, body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := recvBuffered(br, &src); got != tc.want {
+			t.Errorf("%s: recvBuffered = %v, want %v", tc.name, got, tc.want)
+		}
+		if string(payload) != "first" {
+			t.Errorf("%s: the frame read before became %q", tc.name, payload)
+		}
+	}
+}
+
 func TestProof(t *testing.T) {
 	node, _ := identity.GeneratePrivateKey()
 	server, _ := identity.GeneratePrivateKey()

@@ -70,10 +70,16 @@ func eofMidFrame(err error, got int) error {
 // not touch the connection. Read loops use it to skip deadline upkeep (a clock
 // read) for frames that cannot block.
 func frameBuffered(br *bufio.Reader) bool {
-	n := br.Buffered()
-	if n < headerLen {
-		return false
+	n, ok := bufferedFrameLen(br)
+	return ok && br.Buffered() >= n
+}
+
+// bufferedFrameLen is the length (header included) of the frame whose header
+// is in br's buffer; ok is false when the header is not all there.
+func bufferedFrameLen(br *bufio.Reader) (n int, ok bool) {
+	if br.Buffered() < headerLen {
+		return 0, false
 	}
 	hdr, _ := br.Peek(headerLen)
-	return uint64(n) >= headerLen+uint64(binary.BigEndian.Uint32(hdr[1:headerLen]))
+	return headerLen + int(binary.BigEndian.Uint32(hdr[1:headerLen])), true
 }

@@ -210,7 +210,7 @@ func startClient(t *testing.T, addr, group, name string, edit func(*ClientConfig
 		Logger:     tc.log.logger(),
 		MinBackoff: 20 * time.Millisecond,
 		MaxBackoff: 200 * time.Millisecond,
-		OnPacket: func(src identity.PublicKey, p []byte) {
+		OnPacket: func(src identity.PublicKey, p []byte, _ bool) {
 			select {
 			case tc.packets <- packet{src, bytes.Clone(p)}:
 			default:

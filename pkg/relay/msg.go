@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"bufio"
 	"encoding/binary"
 	"unicode/utf8"
 
@@ -194,6 +195,18 @@ func parseDatagram(t frameType, b []byte) (identity.PublicKey, []byte, error) {
 	}
 	copy(k[:], b)
 	return k, b[keyLen:], nil
+}
+
+// recvBuffered reports whether the next frame, whole in br's buffer, is a
+// Recv from src. It reads nothing and never fills br (so the body of the
+// frame just read stays valid).
+func recvBuffered(br *bufio.Reader, src *identity.PublicKey) bool {
+	n, ok := bufferedFrameLen(br)
+	if !ok || br.Buffered() < n || n < headerLen+keyLen {
+		return false
+	}
+	b, _ := br.Peek(headerLen + keyLen)
+	return frameType(b[0]) == frameRecv && string(b[headerLen:]) == string(src[:])
 }
 
 // putDatagram writes a whole Send or Recv frame into b, which must be exactly
