@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/lab"
 	"github.com/meshnode/meshnode/testbed/labtest"
 	"github.com/meshnode/meshnode/testbed/natprobe"
@@ -16,8 +17,8 @@ import (
 
 // Paths the product can take between two nodes.
 const (
-	pathRelay  = "relay"
-	pathDirect = "direct"
+	pathRelay  = api.PathRelay
+	pathDirect = api.PathDirect
 )
 
 // natKinds are the values of SITE_A_NAT / SITE_B_NAT.
@@ -33,7 +34,7 @@ type matrixCell struct {
 	punch, learn bool
 	// path the product must use in this cell (scenario tests): direct where
 	// ICE can punch (learn), relay elsewhere.
-	path string
+	path api.Path
 	// pending, when set, says why the product does not meet this cell's
 	// expectation yet: the cell is run and reported as a known gap (counted
 	// in the output), not failed — and it fails once it passes, so the mark

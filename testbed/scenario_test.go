@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/testbed/lab"
 	"github.com/meshnode/meshnode/testbed/labtest"
 )
@@ -32,8 +32,8 @@ const rdvPort = "7749"
 type mesh struct {
 	l        *lab.Lab
 	rdv      string
-	ctlA     *control.Client
-	ctlB     *control.Client
+	ctlA     *client.Client
+	ctlB     *client.Client
 	echoAddr string
 }
 
@@ -74,8 +74,8 @@ func startMesh(ctx context.Context, t *testing.T, l *lab.Lab) (*mesh, error) {
 			return nil, err
 		}
 	}
-	m.ctlA = control.NewClient(filepath.Join(l.Dir("a1"), "control.sock"))
-	m.ctlB = control.NewClient(filepath.Join(l.Dir("b1"), "control.sock"))
+	m.ctlA = client.New(filepath.Join(l.Dir("a1"), "control.sock"))
+	m.ctlB = client.New(filepath.Join(l.Dir("b1"), "control.sock"))
 	return m, nil
 }
 
@@ -90,13 +90,13 @@ func echoServe(ln net.Listener) {
 }
 
 // peerOfB waits until b1's link to a1 is up and returns it.
-func (m *mesh) peerOfB(ctx context.Context) (overlay.PeerInfo, error) {
+func (m *mesh) peerOfB(ctx context.Context) (api.PeerInfo, error) {
 	var last error
 	for {
 		ps, err := m.ctlB.Peers(ctx)
 		if err == nil {
 			for _, p := range ps {
-				if p.Name == "a1" && p.State == "up" {
+				if p.Name == "a1" && p.State == api.LinkStateUp {
 					return p, nil
 				}
 			}
@@ -105,7 +105,7 @@ func (m *mesh) peerOfB(ctx context.Context) (overlay.PeerInfo, error) {
 		last = err
 		select {
 		case <-ctx.Done():
-			return overlay.PeerInfo{}, fmt.Errorf("no link from b1 to a1: %v", last)
+			return api.PeerInfo{}, fmt.Errorf("no link from b1 to a1: %v", last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -114,7 +114,7 @@ func (m *mesh) peerOfB(ctx context.Context) (overlay.PeerInfo, error) {
 // transfer maps serveid 700 on b1 and echoes n random bytes through it from
 // inside b1's namespace; it returns an error unless they come back intact.
 func (m *mesh) transfer(ctx context.Context, n int) error {
-	mi, err := m.ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
+	mi, err := m.ctlB.AddMapping(ctx, api.MappingRequest{Target: "700"})
 	if err != nil {
 		return fmt.Errorf("map 700: %w", err)
 	}
@@ -152,7 +152,7 @@ func (m *mesh) transfer(ctx context.Context, n int) error {
 // settledPath waits until b1's link to a1 has settled: on a direct path, or on
 // the relay after at least one ICE attempt ended (so "relay" is a verdict, not
 // a link that has not tried yet).
-func (m *mesh) settledPath(ctx context.Context) (overlay.PeerInfo, error) {
+func (m *mesh) settledPath(ctx context.Context) (api.PeerInfo, error) {
 	for {
 		p, err := m.peerOfB(ctx)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
@@ -14,12 +15,12 @@ import (
 // flag, a [serve.NAME] or a [use.NAME] section. Its key identifies it across
 // reloads; a reload compares items by key.
 type declItem struct {
-	key    string // "serve ssh", "use ssh", "--serve 700=..."
-	ref    string // for people: "[serve.ssh]", "--serve 700=..."
-	origin string // overlay.OriginFile or overlay.OriginFlag
+	key    string     // "serve ssh", "use ssh", "--serve 700=..."
+	ref    string     // for people: "[serve.ssh]", "--serve 700=..."
+	origin api.Origin // api.OriginFile or api.OriginFlag
 	active bool
 	svc    *overlay.Service
-	use    *overlay.MappingRequest
+	use    *api.MappingRequest
 }
 
 // same says whether two items declare the same thing.
@@ -44,7 +45,7 @@ func declaredItems(vals *config.Values) ([]declItem, error) {
 			return nil, err
 		}
 		ref := fmt.Sprintf("--serve %q", spec)
-		items = append(items, declItem{key: "--serve " + spec, ref: ref, origin: overlay.OriginFlag, active: true, svc: &s})
+		items = append(items, declItem{key: "--serve " + spec, ref: ref, origin: api.OriginFlag, active: true, svc: &s})
 	}
 	for _, it := range vals.File.Items("serve") {
 		d, err := serveItem(it)
@@ -70,10 +71,10 @@ func serveItem(it *config.Item) (declItem, error) {
 		name, nameKey = it.String("name"), "name"
 	}
 	id := it.Int("serveid")
-	if id < 0 || id > overlay.MaxServeID {
-		return declItem{}, it.Errorf("serveid", "serveid %d out of range: 500-%d static, 1-%d dynamic, 0 = assign one", id, overlay.MaxServeID, overlay.MinStaticID-1)
+	if id < 0 || id > api.MaxServeID {
+		return declItem{}, it.Errorf("serveid", "serveid %d out of range: 500-%d static, 1-%d dynamic, 0 = assign one", id, api.MaxServeID, api.MinStaticID-1)
 	}
-	s := overlay.Service{ID: overlay.ServeID(id), Name: name, Target: it.String("target"), Proto: it.String("proto"), Info: it.String("info")}
+	s := overlay.Service{ID: api.ServeID(id), Name: name, Target: it.String("target"), Proto: it.String("proto"), Info: it.String("info")}
 	for _, chk := range []struct {
 		key string
 		svc overlay.Service
@@ -87,14 +88,14 @@ func serveItem(it *config.Item) (declItem, error) {
 			return declItem{}, it.Errorf(chk.key, "%w", err)
 		}
 	}
-	return declItem{key: "serve " + it.Name, ref: it.Ref(), origin: overlay.OriginFile, active: it.Bool("active"), svc: &s}, nil
+	return declItem{key: "serve " + it.Name, ref: it.Ref(), origin: api.OriginFile, active: it.Bool("active"), svc: &s}, nil
 }
 
 func useItem(it *config.Item) (declItem, error) {
 	svc := it.String("service")
-	if _, err := overlay.ParseServeID(svc); err != nil {
+	if _, err := api.ParseServeID(svc); err != nil {
 		if name, node, ok := cutAt(svc); !ok || node == "" || name == "" {
-			return declItem{}, it.Errorf("service", "service %q: want a serveid (1-%d) or NAME@NODE", svc, overlay.MaxServeID)
+			return declItem{}, it.Errorf("service", "service %q: want a serveid (1-%d) or NAME@NODE", svc, api.MaxServeID)
 		}
 	}
 	port := it.Int("port")
@@ -109,8 +110,8 @@ func useItem(it *config.Item) (declItem, error) {
 	if proto != "tcp" && proto != "udp" {
 		return declItem{}, it.Errorf("proto", "proto %q: want tcp or udp", proto)
 	}
-	req := overlay.MappingRequest{Target: svc, Port: port, Bind: bind, Proto: proto}
-	return declItem{key: "use " + it.Name, ref: it.Ref(), origin: overlay.OriginFile, active: it.Bool("active"), use: &req}, nil
+	req := api.MappingRequest{Target: svc, Port: port, Bind: bind, Proto: proto}
+	return declItem{key: "use " + it.Name, ref: it.Ref(), origin: api.OriginFile, active: it.Bool("active"), use: &req}, nil
 }
 
 func cutAt(s string) (name, node string, ok bool) {
@@ -147,7 +148,7 @@ func checkClashes(items []declItem, f *config.File) error {
 				if d.use != nil {
 					msg = fmt.Sprintf("%s is already mapped by %s", k, o.ref)
 				}
-				if d.origin == overlay.OriginFile {
+				if d.origin == api.OriginFile {
 					return itemError(f, d, msg)
 				}
 				return fmt.Errorf("%s: %s", d.ref, msg)

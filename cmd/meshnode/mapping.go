@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func (a *app) mapCommand() *cli.Command {
@@ -23,7 +23,7 @@ state dir across restarts, and reloads of the config file never touch it
    meshnode map 700 2222
    meshnode map ssh@home 2222 --bind 0.0.0.0`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "bind", Value: overlay.DefaultBind, Usage: "local `ADDR` to listen on"},
+			&cli.StringFlag{Name: "bind", Value: api.DefaultBind, Usage: "local `ADDR` to listen on"},
 			jsonFlag(),
 		},
 		Action: a.verb("SERVICE LOCALPORT", func(c *cli.Context) error {
@@ -35,7 +35,7 @@ state dir across restarts, and reloads of the config file never touch it
 			if err != nil {
 				return err
 			}
-			mi, err := cl.AddMapping(c.Context, overlay.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind")})
+			mi, err := cl.AddMapping(c.Context, api.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind")})
 			if err != nil {
 				return err
 			}

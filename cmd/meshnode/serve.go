@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func (a *app) serveCommand() *cli.Command {
@@ -33,7 +33,7 @@ Examples:
 					jsonFlag(),
 				},
 				Action: a.verb("SERVEID HOST:PORT", func(c *cli.Context) error {
-					id, err := overlay.ParseServeIDOrZero(c.Args().Get(0))
+					id, err := api.ParseServeIDOrZero(c.Args().Get(0))
 					if err != nil {
 						return err
 					}
@@ -41,7 +41,7 @@ Examples:
 					if err != nil {
 						return err
 					}
-					s, err := cl.AddService(c.Context, overlay.Service{ID: id, Target: c.Args().Get(1),
+					s, err := cl.AddService(c.Context, api.Service{ID: id, Target: c.Args().Get(1),
 						Name: c.String("name"), Info: c.String("info"), Proto: c.String("proto")})
 					if err != nil {
 						return err
@@ -61,7 +61,7 @@ Examples:
 
    meshnode serve rm 710`,
 				Action: a.verb("SERVEID", func(c *cli.Context) error {
-					id, err := overlay.ParseServeID(c.Args().Get(0))
+					id, err := api.ParseServeID(c.Args().Get(0))
 					if err != nil {
 						return err
 					}
@@ -96,7 +96,7 @@ Examples:
 					fmt.Fprintln(tw, "SERVEID\tKIND\tNAME\tPROTO\tTARGET\tFROM\tINFO")
 					for _, s := range st.Services {
 						kind := "dynamic"
-						if s.Static() {
+						if s.ID.Static() {
 							kind = "static"
 						}
 						if s.Was != 0 {
@@ -112,9 +112,9 @@ Examples:
 }
 
 // origin formats where an item comes from: "live", "file [serve.ssh]".
-func origin(o, ref string) string {
+func origin(o api.Origin, ref string) string {
 	if ref == "" {
-		return o
+		return string(o)
 	}
-	return o + " " + ref
+	return string(o) + " " + ref
 }

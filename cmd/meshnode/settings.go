@@ -2,7 +2,7 @@ package main
 
 import (
 	"github.com/meshnode/meshnode/internal/config"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Built-in cipher and transport names; any other name is a plugin.
@@ -69,7 +69,7 @@ func upTable() *config.Table {
 				Keys: []config.Setting{
 					{Name: "service", Required: true, Usage: "the service: a serveid (\"700\") or NAME@NODE"},
 					{Name: "port", Kind: config.Int, Required: true, Usage: "local port to listen on (1-65535)"},
-					{Name: "bind", Default: overlay.DefaultBind, Usage: "local address to listen on"},
+					{Name: "bind", Default: api.DefaultBind, Usage: "local address to listen on"},
 					{Name: "proto", Default: "tcp", Usage: "tcp or udp: the service's protocol"},
 					{Name: "active", Kind: config.Bool, Default: true, Usage: "false: declared but not mapped"},
 				}},

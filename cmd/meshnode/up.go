@@ -13,6 +13,7 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
@@ -217,7 +218,7 @@ func (d *daemon) reloadFromSignal(ctx context.Context) {
 }
 
 // printChanges prints a reload's result for people.
-func printReload(w io.Writer, res control.ReloadResult) {
+func printReload(w io.Writer, res api.ReloadResult) {
 	if len(res.Changed) == 0 && len(res.Restart) == 0 && len(res.NotApplied) == 0 {
 		fmt.Fprintf(w, "reloaded %s: no changes\n", res.File)
 		return

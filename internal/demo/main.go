@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func main() {
@@ -97,7 +98,7 @@ func run(bin string, once bool) error {
 	path := "relay (ICE still running)"
 	for range 50 {
 		ps, err := nodes["office"].Ctl.Peers(ctx)
-		if err == nil && len(ps) == 1 && ps[0].Path == "direct" {
+		if err == nil && len(ps) == 1 && ps[0].Path == api.PathDirect {
 			path = "direct via " + ps[0].Endpoint
 			break
 		}

@@ -1,7 +1,10 @@
 // Package control owns the node's local control API: HTTP+JSON on a unix socket
-// (0600, so only the node's user can drive it), the server half that `meshnode up`
-// runs and the client half the other verbs (`map`, `unmap`, `status`, `peers`,
-// `services`) use. Several nodes on one machine each have their own socket.
+// (0600, so only the node's user can drive it): the server that `meshnode up`
+// runs. Several nodes on one machine each have their own socket. The JSON shapes
+// are in pkg/control/api and the client the other verbs (`map`, `unmap`,
+// `status`, `peers`, `services`) use is pkg/control/client: both import only the
+// standard library, so a Go client does not link the data plane this package
+// serves.
 //
 // Routes (all JSON; errors are {"error": "..."} with 400/404/409/500):
 //
@@ -30,8 +33,8 @@
 //
 // # Files
 //
-//	server.go     the routes, their handlers, Serve and Listen
+//	server.go     the Backend (the node, in api types), the routes, their handlers, Serve and Listen
 //	lifecycle.go  reload, down and the configuration's state (when the node has a Lifecycle)
+//	netcheck.go   ice.Report to api.NetcheckReport: the one conversion the API needs
 //	timeouts.go   request-read and idle timeouts; reading bodies before handlers run
-//	client.go     the client the CLI verbs use
 package control

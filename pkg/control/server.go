@@ -14,38 +14,26 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
-// Backend is what the control API drives: the node.
+// Backend is what the control API drives: the node. It answers in the API's
+// types, except Netcheck: netcheck.go converts its report.
 type Backend interface {
-	Status() overlay.StatusInfo
-	Peers() []overlay.PeerInfo
-	Services() []overlay.CatalogEntry
-	Mappings() []overlay.MappingInfo
-	AddMapping(ctx context.Context, req overlay.MappingRequest) (overlay.MappingInfo, error)
+	Status() api.StatusInfo
+	Peers() []api.PeerInfo
+	Services() []api.CatalogEntry
+	Mappings() []api.MappingInfo
+	AddMapping(ctx context.Context, req api.MappingRequest) (api.MappingInfo, error)
 	RemoveMapping(port int) error
-	LocalServices() []overlay.Service
-	AddService(s overlay.Service, persist bool) (overlay.Service, error)
-	RemoveService(id overlay.ServeID) error
-	Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error)
+	LocalServices() []api.Service
+	AddService(s api.Service, persist bool) (api.Service, error)
+	RemoveService(id api.ServeID) error
+	Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (api.PingResult, error)
 	Netcheck(ctx context.Context) (ice.Report, error)
-	Subscribe() (events <-chan overlay.Event, cancel func(), ok bool)
-}
-
-// PingRequest asks the node to ping a peer over the link's current route.
-type PingRequest struct {
-	Peer       string `json:"peer"`        // name, node ID or an ID prefix of 4+ characters
-	Count      int    `json:"count"`       // default 3
-	IntervalMS int    `json:"interval_ms"` // default 200
-	TimeoutMS  int    `json:"timeout_ms"`  // per ping, default 2000
-}
-
-// NetcheckResult is a netcheck report with its one-line verdict.
-type NetcheckResult struct {
-	Summary string     `json:"summary"`
-	Report  ice.Report `json:"report"`
+	Subscribe() (events <-chan api.Event, cancel func(), ok bool)
 }
 
 // maxPingTime bounds one ping request (count x (interval + timeout)).
@@ -98,7 +86,7 @@ func (s *Server) Handler() http.Handler {
 }
 
 func (s *Server) addMapping(w http.ResponseWriter, r *http.Request) {
-	var req overlay.MappingRequest
+	var req api.MappingRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -125,7 +113,7 @@ func (s *Server) removeMapping(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
-	var svc overlay.Service
+	var svc api.Service
 	if err := decodeBody(w, r, &svc); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -133,7 +121,7 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 	if svc.Proto == "" {
 		svc.Proto = "tcp"
 	}
-	if err := svc.ValidateDeclared(); err != nil {
+	if err := overlay.Service(svc).ValidateDeclared(); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -150,7 +138,7 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
-	id, err := overlay.ParseServeID(r.PathValue("serveid"))
+	id, err := api.ParseServeID(r.PathValue("serveid"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -163,7 +151,7 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
-	req := PingRequest{Count: 3, IntervalMS: 200, TimeoutMS: 2000}
+	req := api.PingRequest{Count: 3, IntervalMS: 200, TimeoutMS: 2000}
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -201,7 +189,7 @@ func (s *Server) netcheck(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NetcheckResult{Summary: rep.Summary(), Report: rep})
+	writeJSON(w, http.StatusOK, netcheckResult(rep))
 }
 
 // events streams events as JSON lines until the client goes away.
@@ -263,12 +251,8 @@ func statusOf(err error) int {
 	return http.StatusInternalServerError
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, errorBody{Error: err.Error()})
+	writeJSON(w, code, api.ErrorBody{Error: err.Error()})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

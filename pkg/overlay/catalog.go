@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
@@ -131,19 +132,6 @@ func (c *catalog) find(match func(peer identity.PublicKey, nodeName string, s Se
 	return out
 }
 
-// CatalogEntry is one service of the group, for `meshnode services`.
-type CatalogEntry struct {
-	ServeID   ServeID `json:"serveid"`
-	Name      string  `json:"name,omitempty"`
-	Proto     string  `json:"proto"`
-	Info      string  `json:"info,omitempty"`
-	Owner     string  `json:"owner"`
-	OwnerName string  `json:"owner_name,omitempty"`
-	Local     bool    `json:"local"`
-	Reachable bool    `json:"reachable"`
-	Conflict  string  `json:"conflict,omitempty"` // the serveid is claimed more than once
-}
-
 // target is what a mapping points at: a serveid, or a service name on a node.
 type target struct {
 	id   ServeID
@@ -169,9 +157,9 @@ func parseTarget(s string) (target, error) {
 		}
 		return target{name: name, node: node}, nil
 	}
-	id, err := ParseServeID(s)
+	id, err := api.ParseServeID(s)
 	if err != nil {
-		return target{}, fmt.Errorf("service %q: want SERVEID (1-%d) or NAME@NODE: %w", s, MaxServeID, err)
+		return target{}, fmt.Errorf("service %q: want SERVEID (1-%d) or NAME@NODE: %w", s, api.MaxServeID, err)
 	}
 	return target{id: id}, nil
 }
@@ -247,11 +235,11 @@ func (n *Node) resolveWait(ctx context.Context, t target, d time.Duration) (reso
 }
 
 // Services lists the group's catalog: this node's services and every peer's.
-func (n *Node) Services() []CatalogEntry {
-	var out []CatalogEntry
+func (n *Node) Services() []api.CatalogEntry {
+	var out []api.CatalogEntry
 	n.mu.Lock()
 	for _, ls := range n.services {
-		out = append(out, CatalogEntry{ServeID: ls.ID, Name: ls.Name, Proto: ls.Proto, Info: ls.Info,
+		out = append(out, api.CatalogEntry{ServeID: ls.ID, Name: ls.Name, Proto: ls.Proto, Info: ls.Info,
 			Owner: n.pub.String(), OwnerName: n.name, Local: true, Reachable: true})
 	}
 	links := make(map[identity.PublicKey]*link, len(n.links))
@@ -264,7 +252,7 @@ func (n *Node) Services() []CatalogEntry {
 		up[k] = l.isUp() // outside n.mu: a link's lock is never taken under the node's
 	}
 	for _, o := range n.catalog.find(func(identity.PublicKey, string, Service) bool { return true }) {
-		out = append(out, CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
+		out = append(out, api.CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
 			Info: o.service.Info, Owner: o.peer.String(), OwnerName: o.name, Reachable: up[o.peer]})
 	}
 	claims := make(map[ServeID]int, len(out))
@@ -290,7 +278,7 @@ func (n *Node) Services() []CatalogEntry {
 func (n *Node) unlinkedHint() string {
 	var failed []string
 	for _, p := range n.Peers() {
-		if p.State == "failed" && p.Present {
+		if p.State == api.LinkStateFailed && p.Present {
 			failed = append(failed, fmt.Sprintf("%s: %s", p.Name, p.Error))
 		}
 	}

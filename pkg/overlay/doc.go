@@ -23,7 +23,7 @@
 // pathFinder (path.go) runs ICE with the peer in the background, signaling as
 // sealed link messages; when a pair connects the route switches to it, and when
 // consent checks fail it falls back to the relay and ICE retries with backoff.
-// Each change is one log line ("peer path changed") and an Event. Handshake
+// Each change is one log line ("peer path changed") and an api.Event. Handshake
 // packets take both routes, so a peer that restarted behind the old direct path
 // can still re-key. Nodes tell each other what their netcheck found (nat.go), so
 // either side can say why a link is relayed; ping.go measures the current route.
@@ -57,7 +57,7 @@
 // # Rendezvous outages
 //
 // A link whose route is the relay moves nothing while this node is not connected
-// to the rendezvous (or the peer is not): PeerInfo.State says so (linkstate.go),
+// to the rendezvous (or the peer is not): api.PeerInfo.State says so (an api.LinkState),
 // its services show as unreachable, and a new stream over it fails at once with
 // the reason instead of waiting for OpenTimeout. Streams in flight wait: if the
 // rendezvous is back within linkSilenceLimit, KCP retransmits and they resume;
@@ -79,4 +79,15 @@
 //
 // A link lives while its peer is at the rendezvous or a member of the group, and
 // a grace period beyond, so a rendezvous restart does not break open streams.
+//
+// # What the control API sees
+//
+// The node's exported query and change methods (Status, Peers, Services,
+// Mappings, AddMapping, LocalServices, AddService, Ping, Subscribe) answer in
+// the control API's types (pkg/control/api, a leaf package of plain structs):
+// what the node reports is the API's JSON, with no copy in between. Service,
+// the catalog's gossiped form, stays here: the API's Service has the same
+// fields (a Go conversion between the two fails to compile if they drift), so
+// the gossip wire format does not change with the API. Netcheck answers
+// ice.Report; pkg/control converts it.
 package overlay

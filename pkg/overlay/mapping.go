@@ -11,39 +11,22 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
-// MappingRequest asks the node to make a service reachable on a local port.
-type MappingRequest struct {
-	Target string `json:"target"`          // SERVEID or NAME@NODE
-	Port   int    `json:"port"`            // local port; 0 picks a free one
-	Bind   string `json:"bind,omitempty"`  // local address, default 127.0.0.1
-	Proto  string `json:"proto,omitempty"` // tcp or udp: the service's, filled in by the node
-
-	// Origin and Ref mark a declared mapping (declared.go); never from the API.
-	Origin string `json:"-"`
-	Ref    string `json:"-"`
+// mappingReq is a mapping as the node keeps it: the API's request, and for a
+// declared mapping (declared.go) where it is declared. Live mappings (Origin "")
+// persist in the state dir as their API request.
+type mappingReq struct {
+	api.MappingRequest
+	Origin api.Origin // "" for a live mapping
+	Ref    string
 }
-
-// MappingInfo describes a mapping for status and `map` answers.
-type MappingInfo struct {
-	MappingRequest
-	Origin    string `json:"origin"`           // live, file or flag
-	Ref       string `json:"ref,omitempty"`    // where a declared mapping is declared: "[use.ssh]"
-	Listen    string `json:"listen,omitempty"` // the bound address; empty when not listening
-	Active    int    `json:"active"`
-	Total     uint64 `json:"total"`
-	Failed    uint64 `json:"failed"`
-	LastError string `json:"last_error,omitempty"`
-}
-
-// DefaultBind is where mappings listen unless told otherwise: loopback only, so a
-// mapping never exposes a remote service to the local network by accident.
-const DefaultBind = "127.0.0.1"
 
 type mapping struct {
 	n     *Node
-	req   MappingRequest
+	req   mappingReq
 	t     target
 	ln    net.Listener // tcp: nil when it could not listen (restored mapping)
 	pc    *net.UDPConn // udp
@@ -60,12 +43,12 @@ type mapping struct {
 	acceptEnd chan struct{}
 }
 
-func (req *MappingRequest) normalize() (target, error) {
+func (req *mappingReq) normalize() (target, error) {
 	if req.Port < 0 || req.Port > 65535 {
 		return target{}, invalid("port %d out of range 1-65535", req.Port)
 	}
 	if req.Bind == "" {
-		req.Bind = DefaultBind
+		req.Bind = api.DefaultBind
 	}
 	if net.ParseIP(req.Bind) == nil {
 		return target{}, invalid("bind address %q is not an IP address", req.Bind)
@@ -81,29 +64,30 @@ func (req *MappingRequest) normalize() (target, error) {
 // AddMapping starts listening on the requested port and forwards every connection
 // to the target service. The target must be known to the group (it may take a few
 // seconds after start for the catalog to fill; AddMapping waits that long).
-func (n *Node) AddMapping(ctx context.Context, req MappingRequest) (MappingInfo, error) {
+func (n *Node) AddMapping(ctx context.Context, ar api.MappingRequest) (api.MappingInfo, error) {
+	req := mappingReq{MappingRequest: ar}
 	t, err := req.normalize()
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	if err := n.checkPortFree(req.Port); err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	req.Proto = r.proto()
 	m, err := n.startMapping(req, t)
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	if err := n.persist(); err != nil {
 		m.stop()
 		n.mu.Lock()
 		delete(n.mappings, m.req.Port)
 		n.mu.Unlock()
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	m.log.Info("mapping added")
 	return m.info(), nil
@@ -122,7 +106,7 @@ func (n *Node) checkPortFree(port int) error {
 }
 
 // startMapping listens and registers the mapping.
-func (n *Node) startMapping(req MappingRequest, t target) (*mapping, error) {
+func (n *Node) startMapping(req mappingReq, t target) (*mapping, error) {
 	if req.Proto == "udp" {
 		return n.startUDPMapping(req, t)
 	}
@@ -154,7 +138,7 @@ func (n *Node) registerMapping(m *mapping) error {
 	return nil
 }
 
-func (n *Node) newMapping(req MappingRequest, t target) *mapping {
+func (n *Node) newMapping(req mappingReq, t target) *mapping {
 	return &mapping{
 		n: n, req: req, t: t,
 		slots:     newSlots(n.cfg.MaxConnsPerMapping),
@@ -188,14 +172,14 @@ func (n *Node) RemoveMapping(port int) error {
 }
 
 // Mappings lists the node's mappings by port.
-func (n *Node) Mappings() []MappingInfo {
+func (n *Node) Mappings() []api.MappingInfo {
 	n.mu.Lock()
 	ms := make([]*mapping, 0, len(n.mappings))
 	for _, m := range n.mappings {
 		ms = append(ms, m)
 	}
 	n.mu.Unlock()
-	out := make([]MappingInfo, len(ms))
+	out := make([]api.MappingInfo, len(ms))
 	for i, m := range ms {
 		out[i] = m.info()
 	}
@@ -205,10 +189,10 @@ func (n *Node) Mappings() []MappingInfo {
 
 func (n *Node) persist() error {
 	n.mu.Lock()
-	st := savedState{Mappings: make([]MappingRequest, 0, len(n.mappings))}
+	st := savedState{Mappings: make([]api.MappingRequest, 0, len(n.mappings))}
 	for _, m := range n.mappings {
 		if m.req.Origin == "" { // declared mappings come from the config each start
-			st.Mappings = append(st.Mappings, m.req)
+			st.Mappings = append(st.Mappings, m.req.MappingRequest)
 		}
 	}
 	for _, s := range n.services {
@@ -227,8 +211,9 @@ func (n *Node) persist() error {
 
 // restoreMappings brings back the mappings of the last run. One that cannot listen
 // any more stays listed with its error until it is unmapped.
-func (n *Node) restoreMappings(saved []MappingRequest) {
-	for _, req := range saved {
+func (n *Node) restoreMappings(saved []api.MappingRequest) {
+	for _, r := range saved {
+		req := mappingReq{MappingRequest: r}
 		t, err := req.normalize()
 		if err != nil || req.Port == 0 {
 			n.log.Error("dropping a bad saved mapping", "target", req.Target, "port", req.Port, "err", err)
@@ -377,10 +362,10 @@ func (m *mapping) stop() int {
 	return len(conns)
 }
 
-func (m *mapping) info() MappingInfo {
+func (m *mapping) info() api.MappingInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mi := MappingInfo{MappingRequest: m.req, Origin: originOf(m.req.Origin), Ref: m.req.Ref, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
+	mi := api.MappingInfo{MappingRequest: m.req.MappingRequest, Origin: originOf(m.req.Origin), Ref: m.req.Ref, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
 	switch {
 	case m.stopped:
 	case m.ln != nil:

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/seal"
@@ -49,7 +50,7 @@ type Config struct {
 
 	// PluginStatus, when set, reports the plugins behind Cipher and Transport
 	// for Status.
-	PluginStatus func() []PluginStatus
+	PluginStatus func() []api.PluginStatus
 
 	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
 	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
@@ -392,7 +393,7 @@ func (n *Node) isPresent(peer identity.PublicKey) bool {
 }
 
 // Peers lists the group members this node knows, sorted by name.
-func (n *Node) Peers() []PeerInfo {
+func (n *Node) Peers() []api.PeerInfo {
 	n.mu.Lock()
 	links := make([]*link, 0, len(n.links))
 	for _, l := range n.links {
@@ -404,7 +405,7 @@ func (n *Node) Peers() []PeerInfo {
 	}
 	n.mu.Unlock()
 	g := n.gossip.Load()
-	out := make([]PeerInfo, 0, len(links))
+	out := make([]api.PeerInfo, 0, len(links))
 	for _, l := range links {
 		p := l.info()
 		p.Present = present[l.peer]

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/ice"
 )
 
@@ -188,9 +189,9 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 	if path != nil {
 		local, lt := path.Local()
 		remote, rt := path.Remote()
-		l.log.Info("peer path changed", "name", l.peerName(), "path", "direct", "was", "relay",
+		l.log.Info("peer path changed", "name", l.peerName(), "path", api.PathDirect, "was", api.PathRelay,
 			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")")
-		l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "direct", Remote: remote})
+		l.n.events.publish(api.Event{Kind: api.EventPath, Peer: l.peer.String(), Name: l.peerName(), Path: api.PathDirect, Remote: remote})
 		return
 	}
 	if old == nil {
@@ -200,13 +201,13 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 	if why != nil {
 		reason = why.Error()
 	}
-	l.log.Warn("peer path changed", "name", l.peerName(), "path", "relay", "was", "direct", "reason", reason)
-	l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "relay", Reason: reason})
+	l.log.Warn("peer path changed", "name", l.peerName(), "path", api.PathRelay, "was", api.PathDirect, "reason", reason)
+	l.n.events.publish(api.Event{Kind: api.EventPath, Peer: l.peer.String(), Name: l.peerName(), Path: api.PathRelay, Reason: reason})
 }
 
 // routeInfo describes the link's current route for `peers`.
 type routeInfo struct {
-	path          string // direct | relay
+	path          api.Path
 	local, remote string
 	localType     string
 	remoteType    string
@@ -218,9 +219,9 @@ type routeInfo struct {
 func (p *pathFinder) info() routeInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ri := routeInfo{path: "relay", since: p.since, lastErr: p.lastErr, tries: p.tries}
+	ri := routeInfo{path: api.PathRelay, since: p.since, lastErr: p.lastErr, tries: p.tries}
 	if p.path != nil {
-		ri.path = "direct"
+		ri.path = api.PathDirect
 		ri.local, ri.localType = p.path.Local()
 		ri.remote, ri.remoteType = p.path.Remote()
 	}

@@ -5,16 +5,16 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
-// ServeID numbers a service within a group. vnet's convention: 500-999 are static
-// (chosen by the operator, never changed by the mesh), 1-499 are dynamic.
-type ServeID uint16
+// ServeID numbers a service within a group: the API's type, the same number
+// in the API and on the wire.
+type ServeID = api.ServeID
 
-// Limits on serveids and service metadata.
+// Limits on service metadata.
 const (
-	MaxServeID     = 999
-	MinStaticID    = 500
 	MaxServiceName = 64
 	MaxServiceInfo = 256
 )
@@ -37,17 +37,17 @@ type Service struct {
 
 // Static reports whether the serveid is static (500-999): the mesh never changes
 // it, and a second claim is an error rather than a renumbering.
-func (s Service) Static() bool { return s.ID >= MinStaticID }
+func (s Service) Static() bool { return s.ID.Static() }
 
 // Validate checks a service declaration and names what is wrong.
 func (s Service) Validate() error {
-	if s.ID == 0 || s.ID > MaxServeID {
-		return fmt.Errorf("serveid %d out of range 1-%d", s.ID, MaxServeID)
+	if s.ID == 0 || s.ID > api.MaxServeID {
+		return fmt.Errorf("serveid %d out of range 1-%d", s.ID, api.MaxServeID)
 	}
 	if s.Claimed < 0 {
 		return fmt.Errorf("serveid %d: negative claim time", s.ID)
 	}
-	if s.Was > MaxServeID {
+	if s.Was > api.MaxServeID {
 		return fmt.Errorf("serveid %d: previous serveid %d out of range", s.ID, s.Was)
 	}
 	if err := validateLabel("service name", s.Name, MaxServiceName); err != nil {
@@ -106,7 +106,7 @@ func ParseServeSpec(spec string) (Service, error) {
 	if !ok {
 		return s, fmt.Errorf("--serve %q: want SERVEID=HOST:PORT[,name=X][,info=Y]", spec)
 	}
-	id, err := ParseServeIDOrZero(idStr)
+	id, err := api.ParseServeIDOrZero(idStr)
 	if err != nil {
 		return s, fmt.Errorf("--serve %q: %w", spec, err)
 	}
@@ -148,24 +148,4 @@ func (s Service) ValidateDeclared() error {
 		s.ID = 1
 	}
 	return s.Validate()
-}
-
-// ParseServeIDOrZero parses a serveid, allowing 0 ("assign a dynamic one").
-func ParseServeIDOrZero(s string) (ServeID, error) {
-	if strings.TrimSpace(s) == "0" {
-		return 0, nil
-	}
-	return ParseServeID(s)
-}
-
-// ParseServeID parses a serveid (1-999).
-func ParseServeID(s string) (ServeID, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("serveid %q is not a number", s)
-	}
-	if n < 1 || n > MaxServeID {
-		return 0, fmt.Errorf("serveid %d out of range 1-%d", n, MaxServeID)
-	}
-	return ServeID(n), nil
 }

@@ -60,7 +60,7 @@ func (c *idleClock) touch()              { c.last.Store(time.Now().UnixNano()) }
 func (c *idleClock) idle() time.Duration { return time.Since(time.Unix(0, c.last.Load())) }
 
 // startUDPMapping listens on a UDP port for a UDP service.
-func (n *Node) startUDPMapping(req MappingRequest, t target) (*mapping, error) {
+func (n *Node) startUDPMapping(req mappingReq, t target) (*mapping, error) {
 	addr := net.JoinHostPort(req.Bind, fmt.Sprint(req.Port))
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {

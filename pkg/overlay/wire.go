@@ -56,6 +56,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -190,7 +191,7 @@ func readStreamOpen(r io.Reader) (streamOpen, error) {
 			return o, fmt.Errorf("read serveid: %w", err)
 		}
 		o.ServeID = ServeID(binary.BigEndian.Uint16(id[:]))
-		if o.ServeID == 0 || o.ServeID > MaxServeID {
+		if o.ServeID == 0 || o.ServeID > api.MaxServeID {
 			return o, fmt.Errorf("serveid %d out of range: %w", o.ServeID, errMalformed)
 		}
 	case streamCatalog, streamGossip:
@@ -300,7 +301,7 @@ func validateEntry(e *catalogEntry) error {
 	if err := validateLabel("node name", e.Name, maxNodeName); err != nil {
 		return fmt.Errorf("catalog entry of %s: %v: %w", e.Owner.Short(), err, errMalformed)
 	}
-	if len(e.Services) > MaxServeID {
+	if len(e.Services) > api.MaxServeID {
 		return fmt.Errorf("catalog entry lists %d services: %w", len(e.Services), errMalformed)
 	}
 	seen := make(map[ServeID]bool, len(e.Services))

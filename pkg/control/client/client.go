@@ -1,4 +1,4 @@
-package control
+package client
 
 import (
 	"bytes"
@@ -12,25 +12,25 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Ping asks the node to ping a peer.
-func (c *Client) Ping(ctx context.Context, req PingRequest) (overlay.PingResult, error) {
-	var res overlay.PingResult
+func (c *Client) Ping(ctx context.Context, req api.PingRequest) (api.PingResult, error) {
+	var res api.PingResult
 	hc := *c.hc
 	hc.Timeout = 0 // as long as the pings take (the node bounds it); ctx still ends it
 	return res, c.doWith(&hc, ctx, http.MethodPost, "/v1/ping", req, &res)
 }
 
 // Netcheck asks the node to probe its network now.
-func (c *Client) Netcheck(ctx context.Context) (NetcheckResult, error) {
-	var res NetcheckResult
+func (c *Client) Netcheck(ctx context.Context) (api.NetcheckResult, error) {
+	var res api.NetcheckResult
 	return res, c.do(ctx, http.MethodGet, "/v1/netcheck", nil, &res)
 }
 
 // Events streams the node's events to fn until ctx ends or fn returns an error.
-func (c *Client) Events(ctx context.Context, fn func(overlay.Event) error) error {
+func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://meshnode/v1/events", nil)
 	if err != nil {
 		return err
@@ -46,16 +46,16 @@ func (c *Client) Events(ctx context.Context, fn func(overlay.Event) error) error
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
+		var eb api.ErrorBody
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
-			return &APIError{Status: resp.StatusCode, Message: eb.Error}
+			return &api.Error{Status: resp.StatusCode, Message: eb.Error}
 		}
-		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
+		return &api.Error{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
 	}
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var ev overlay.Event
+		var ev api.Event
 		if err := dec.Decode(&ev); err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
@@ -77,27 +77,22 @@ type Client struct {
 	hc   *http.Client
 }
 
-// NewClient returns a client for the control socket at path.
-func NewClient(path string) *Client {
+// IdleConnTimeout is how long the client keeps an idle connection: below the
+// server's idle timeout (30 s, pkg/control), so a request never goes out on a
+// connection the server is closing.
+const IdleConnTimeout = 15 * time.Second
+
+// New returns a client for the control socket at path.
+func New(path string) *Client {
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			var d net.Dialer
 			return d.DialContext(ctx, "unix", path)
 		},
-		// Below the server's idle timeout, so a request never goes out on a
-		// connection the server is closing.
-		IdleConnTimeout: defaultTimeouts().idle / 2,
+		IdleConnTimeout: IdleConnTimeout,
 	}
 	return &Client{path: path, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
 }
-
-// APIError is an error the node answered with.
-type APIError struct {
-	Status  int
-	Message string
-}
-
-func (e *APIError) Error() string { return e.Message }
 
 func (c *Client) do(ctx context.Context, method, route string, body, out any) error {
 	return c.doWith(c.hc, ctx, method, route, body, out)
@@ -134,11 +129,11 @@ func (c *Client) doWith(hc *http.Client, ctx context.Context, method, route stri
 		return fmt.Errorf("control API: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb errorBody
+		var eb api.ErrorBody
 		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
-			return &APIError{Status: resp.StatusCode, Message: eb.Error}
+			return &api.Error{Status: resp.StatusCode, Message: eb.Error}
 		}
-		return &APIError{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
+		return &api.Error{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -149,32 +144,32 @@ func (c *Client) doWith(hc *http.Client, ctx context.Context, method, route stri
 }
 
 // Status returns the node's status.
-func (c *Client) Status(ctx context.Context) (overlay.StatusInfo, error) {
-	var s overlay.StatusInfo
+func (c *Client) Status(ctx context.Context) (api.StatusInfo, error) {
+	var s api.StatusInfo
 	return s, c.do(ctx, http.MethodGet, "/v1/status", nil, &s)
 }
 
 // Peers returns the node's peers.
-func (c *Client) Peers(ctx context.Context) ([]overlay.PeerInfo, error) {
-	var p []overlay.PeerInfo
+func (c *Client) Peers(ctx context.Context) ([]api.PeerInfo, error) {
+	var p []api.PeerInfo
 	return p, c.do(ctx, http.MethodGet, "/v1/peers", nil, &p)
 }
 
 // Services returns the group's catalog as the node sees it.
-func (c *Client) Services(ctx context.Context) ([]overlay.CatalogEntry, error) {
-	var s []overlay.CatalogEntry
+func (c *Client) Services(ctx context.Context) ([]api.CatalogEntry, error) {
+	var s []api.CatalogEntry
 	return s, c.do(ctx, http.MethodGet, "/v1/services", nil, &s)
 }
 
 // Mappings returns the node's mappings.
-func (c *Client) Mappings(ctx context.Context) ([]overlay.MappingInfo, error) {
-	var m []overlay.MappingInfo
+func (c *Client) Mappings(ctx context.Context) ([]api.MappingInfo, error) {
+	var m []api.MappingInfo
 	return m, c.do(ctx, http.MethodGet, "/v1/mappings", nil, &m)
 }
 
 // AddMapping asks the node to map a service to a local port.
-func (c *Client) AddMapping(ctx context.Context, req overlay.MappingRequest) (overlay.MappingInfo, error) {
-	var m overlay.MappingInfo
+func (c *Client) AddMapping(ctx context.Context, req api.MappingRequest) (api.MappingInfo, error) {
+	var m api.MappingInfo
 	return m, c.do(ctx, http.MethodPost, "/v1/mappings", req, &m)
 }
 
@@ -184,18 +179,36 @@ func (c *Client) RemoveMapping(ctx context.Context, port int) error {
 }
 
 // LocalServices lists what the node serves.
-func (c *Client) LocalServices(ctx context.Context) ([]overlay.Service, error) {
-	var s []overlay.Service
+func (c *Client) LocalServices(ctx context.Context) ([]api.Service, error) {
+	var s []api.Service
 	return s, c.do(ctx, http.MethodGet, "/v1/serve", nil, &s)
 }
 
 // AddService makes the node serve s (serveid 0: assign one); it persists.
-func (c *Client) AddService(ctx context.Context, s overlay.Service) (overlay.Service, error) {
-	var got overlay.Service
+func (c *Client) AddService(ctx context.Context, s api.Service) (api.Service, error) {
+	var got api.Service
 	return got, c.do(ctx, http.MethodPost, "/v1/serve", s, &got)
 }
 
 // RemoveService stops serving a serveid.
-func (c *Client) RemoveService(ctx context.Context, id overlay.ServeID) error {
+func (c *Client) RemoveService(ctx context.Context, id api.ServeID) error {
 	return c.do(ctx, http.MethodDelete, "/v1/serve/"+strconv.Itoa(int(id)), nil, nil)
+}
+
+// Reload asks the node to re-read its config file and apply what changed.
+func (c *Client) Reload(ctx context.Context) (api.ReloadResult, error) {
+	var res api.ReloadResult
+	return res, c.do(ctx, http.MethodPost, "/v1/reload", nil, &res)
+}
+
+// Down asks the node to stop; it returns once the node accepted (use Alive to
+// wait for the exit).
+func (c *Client) Down(ctx context.Context) error {
+	return c.do(ctx, http.MethodPost, "/v1/down", nil, nil)
+}
+
+// Alive says whether a node answers on the control socket.
+func (c *Client) Alive(ctx context.Context) bool {
+	_, err := c.Status(ctx)
+	return err == nil
 }
