@@ -46,12 +46,8 @@ func (c *Client) Events(ctx context.Context, fn func(api.Event) error) error {
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		var eb api.ErrorBody
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
-		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
-			return &api.Error{Status: resp.StatusCode, Message: eb.Error}
-		}
-		return &api.Error{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
+		return errorOf(resp, data)
 	}
 	dec := json.NewDecoder(resp.Body)
 	for {
@@ -129,11 +125,7 @@ func (c *Client) doWith(hc *http.Client, ctx context.Context, method, route stri
 		return fmt.Errorf("control API: %w", err)
 	}
 	if resp.StatusCode >= 300 {
-		var eb api.ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error != "" {
-			return &api.Error{Status: resp.StatusCode, Message: eb.Error}
-		}
-		return &api.Error{Status: resp.StatusCode, Message: fmt.Sprintf("control API answered %s", resp.Status)}
+		return errorOf(resp, data)
 	}
 	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -211,4 +203,13 @@ func (c *Client) Down(ctx context.Context) error {
 func (c *Client) Alive(ctx context.Context) bool {
 	_, err := c.Status(ctx)
 	return err == nil
+}
+
+// errorOf is the *api.Error for an error answer with body data.
+func errorOf(resp *http.Response, data []byte) error {
+	var eb api.ErrorBody
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
+		return &api.Error{Status: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+	}
+	return &api.Error{Status: resp.StatusCode, Code: api.CodeOf(resp.StatusCode), Message: fmt.Sprintf("control API answered %s", resp.Status)}
 }
