@@ -144,6 +144,11 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	apiLn, apiKey, err := d.listenAPI()
+	if err != nil {
+		ln.Close()
+		return err
+	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
 	// The control API answers once the node restored its live state and the
@@ -153,12 +158,25 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-node.Ready():
 	case err := <-runDone:
 		ln.Close()
+		if apiLn != nil {
+			apiLn.Close()
+		}
 		return err
 	}
 	d.applyAtStart()
+	ctl := control.NewServer(node, log).WithLifecycle(d)
 	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
+	go func() { ctlDone <- ctl.Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
+	apiDone := make(chan error, 1)
+	if apiLn == nil {
+		apiDone <- nil
+	} else if err := d.serveAPI(ctx, ctl, apiLn, apiKey, apiDone); err != nil {
+		d.stop()
+		<-runDone
+		<-ctlDone
+		return err
+	}
 	d.notifyReady(ctx)
 
 	var hup <-chan os.Signal
@@ -178,6 +196,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.stop()
 	if err := <-ctlDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := <-apiDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr

@@ -33,6 +33,7 @@ type upConfig struct {
 	format              string
 	declared            []declItem
 	secretOnCommandLine bool
+	api                 apiConfig
 	warnings            []string // logged once the logger exists
 }
 
@@ -96,6 +97,9 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	}
 	if u.format != "text" && u.format != "json" {
 		return nil, vals.Errorf("log-format", "invalid %s %q: want text or json", vals.Ref("log-format"), u.format)
+	}
+	if err := a.readAPI(vals, u); err != nil {
+		return nil, err
 	}
 	var err error
 	if u.declared, err = declaredItems(vals); err != nil {
