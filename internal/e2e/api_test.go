@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -24,22 +26,36 @@ import (
 // key read from the node's key file.
 type httpAPI struct {
 	base, key string
+	hc        *http.Client
 }
 
-var apiReadyRE = regexp.MustCompile(`msg="HTTP API ready" addr=(\S+) url=\S+ key_file=(\S+)`)
+var apiReadyRE = regexp.MustCompile(`msg="HTTP API ready" addr=(\S+) url=(https?)://\S+ key_file=(\S+)`)
 
 // apiOf waits for n's "HTTP API ready" line and reads the key file it names.
-func apiOf(t *testing.T, n *meshproc.Node) httpAPI {
+// caFile, when not "", is the CA of the API's TLS certificate.
+func apiOf(t *testing.T, n *meshproc.Node, caFile string) httpAPI {
 	t.Helper()
 	m := waitLog(t, n.Proc, apiReadyRE, 10*time.Second)
-	if want := filepath.Join(n.State, "api.key"); m[2] != want {
-		t.Fatalf("key file %s, want the default %s", m[2], want)
+	hc := http.DefaultClient
+	if caFile != "" {
+		pemData, err := os.ReadFile(caFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pemData)
+		hc = &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+		t.Cleanup(hc.CloseIdleConnections)
 	}
-	st, err := os.Stat(m[2])
+	addr, scheme, keyFile := m[1], m[2], m[3]
+	if want := filepath.Join(n.State, "api.key"); keyFile != want {
+		t.Fatalf("key file %s, want the default %s", keyFile, want)
+	}
+	st, err := os.Stat(keyFile)
 	if err != nil || st.Mode().Perm() != 0o600 {
-		t.Fatalf("key file %s: %v %v", m[2], st, err)
+		t.Fatalf("key file %s: %v %v", keyFile, st, err)
 	}
-	b, err := os.ReadFile(m[2])
+	b, err := os.ReadFile(keyFile)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,7 +63,7 @@ func apiOf(t *testing.T, n *meshproc.Node) httpAPI {
 	if strings.Contains(n.Out.String(), key) {
 		t.Fatalf("%s logged its API key", n.Name)
 	}
-	return httpAPI{base: "http://" + m[1], key: key}
+	return httpAPI{base: scheme + "://" + addr, key: key, hc: hc}
 }
 
 // do sends a request with the key (when withKey) and decodes a JSON answer into out.
@@ -65,7 +81,7 @@ func (a httpAPI) do(t *testing.T, method, path string, body any, withKey bool, o
 	if withKey {
 		req.Header.Set("Authorization", "Bearer "+a.key)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +104,7 @@ func (a httpAPI) sseEvents(t *testing.T, ctx context.Context) <-chan api.Event {
 	t.Helper()
 	req, _ := http.NewRequestWithContext(ctx, "GET", a.base+"/api/v1/events", nil)
 	req.Header.Set("X-API-Key", a.key)
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := a.hc.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,27 +140,33 @@ func (a httpAPI) sseEvents(t *testing.T, ctx context.Context) <-chan api.Event {
 	return out
 }
 
-// TestHTTPAPI: two nodes with --api. A script with the key lists peers and
-// services, adds a mapping that moves data and removes it; without the key it
-// gets 401; the SSE stream shows the peer joining and going direct.
+// TestHTTPAPI: a node with --api over HTTPS (a private CA's certificate). A
+// script with the key lists peers and services, adds a mapping that moves
+// data and removes it; without the key it gets 401; the SSE stream shows the
+// peer joining and going direct. (TestDashboard covers plain HTTP.)
 func TestHTTPAPI(t *testing.T) {
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
-	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--api", "127.0.0.1:0"}})
-	bapi := apiOf(t, b)
+	ca, cert, key := privateCA(t, t.TempDir())
+	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--api", "127.0.0.1:0", "--api-tls-cert", cert, "--api-tls-key", key}})
+	bapi := apiOf(t, b, ca)
+	if !strings.HasPrefix(bapi.base, "https://") {
+		t.Fatalf("API at %s, want https", bapi.base)
+	}
 
 	// No key, a wrong key, another origin: refused.
 	if code := bapi.do(t, "GET", "/api/v1/peers", nil, false, nil); code != 401 {
 		t.Fatalf("peers without the key: %d", code)
 	}
-	wrong := httpAPI{base: bapi.base, key: bapi.key + "x"}
+	wrong := bapi
+	wrong.key += "x"
 	if code := wrong.do(t, "GET", "/api/v1/peers", nil, true, nil); code != 401 {
 		t.Fatalf("peers with a wrong key: %d", code)
 	}
 	req, _ := http.NewRequest("GET", bapi.base+"/api/v1/status", nil)
 	req.Header.Set("Authorization", "Bearer "+bapi.key)
 	req.Header.Set("Origin", "http://evil.example")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 403 {
+	if resp, err := bapi.hc.Do(req); err != nil || resp.StatusCode != 403 {
 		t.Fatalf("cross-origin request: %v %v", resp, err)
 	} else {
 		resp.Body.Close()

@@ -50,7 +50,7 @@ func TestDashboard(t *testing.T) {
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
 	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--api", "127.0.0.1:0"}})
-	bapi := apiOf(t, b)
+	bapi := apiOf(t, b, "")
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath(browser),
