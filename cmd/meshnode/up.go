@@ -34,7 +34,11 @@ Examples:
    meshnode up --group home --rendezvous vps.example.net:7749 \
        --secret-file /etc/meshnode/home.secret --serve 700=127.0.0.1:22,name=ssh
    meshnode up --config /etc/meshnode/meshnode.toml
-   meshnode up --config /etc/meshnode/meshnode.toml --print-config`,
+   meshnode up --config /etc/meshnode/meshnode.toml --print-config
+   meshnode up --config /etc/meshnode/meshnode.toml --api on
+
+--api serves the control API over HTTP(S) under /api/v1 and a dashboard at /,
+behind the key in --api-key-file (default STATE/api.key, generated 0600).`,
 		Flags: append(a.table.Flags(false),
 			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source (secrets as <set>) and exit"}),
 		Action: a.verb("", a.runUp),
