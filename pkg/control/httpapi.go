@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -145,7 +146,9 @@ func ownOrigin(r *http.Request) string {
 // until ctx is done.
 func (s *Server) ServeAPI(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config) error {
 	srv := s.to.server(h)
-	srv.ErrorLog = nil
+	// net/http's own complaints (TLS handshakes that fail, bad requests) go to
+	// the node's log at debug level: anyone can cause them.
+	srv.ErrorLog = slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}

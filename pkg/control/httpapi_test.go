@@ -3,6 +3,7 @@ package control
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -319,6 +320,25 @@ func TestSSE(t *testing.T) {
 	}
 }
 
+// TestSSEPushesAtOnce: an event goes out when it happens, not with the next
+// heartbeat (an hour away here).
+func TestSSEPushesAtOnce(t *testing.T) {
+	b := &stub{events: make(chan api.Event)}
+	base := serveAPI(t, b, APIConfig{Heartbeat: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, rd := openSSE(t, ctx, base+"/api/v1/events", bearer)
+	if !rd.sc.Scan() {
+		t.Fatalf("no first line: %v", rd.sc.Err())
+	}
+	for i := 0; i < 3; i++ {
+		b.events <- api.Event{Kind: api.EventPath, Peer: "p", Path: api.PathDirect}
+		if ev, err := rd.next(); err != nil || ev.event != "path" {
+			t.Fatalf("event %d: %+v %v", i, ev, err)
+		}
+	}
+}
+
 func TestSSEBounds(t *testing.T) {
 	b := &stub{events: make(chan api.Event)}
 	base := serveAPI(t, b, APIConfig{})
@@ -398,5 +418,21 @@ func TestAPIKeyFile(t *testing.T) {
 	}
 	if _, err := NewServer(&stub{events: make(chan api.Event)}, nil).APIHandler(context.Background(), APIConfig{Key: "short"}); err == nil {
 		t.Fatal("APIHandler took a short key")
+	}
+}
+
+func TestOwnOrigin(t *testing.T) {
+	r, _ := http.NewRequest("GET", "http://127.0.0.1:7750/api/v1/status", nil)
+	if o := ownOrigin(r); o != "http://127.0.0.1:7750" {
+		t.Errorf("http: %q", o)
+	}
+	r.TLS = &tls.ConnectionState{}
+	if o := ownOrigin(r); o != "https://127.0.0.1:7750" {
+		t.Errorf("https: %q", o)
+	}
+	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, ":1": false, "10.0.0.1:1": false, "x": false} {
+		if IsLoopback(addr) != want {
+			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
 	}
 }
