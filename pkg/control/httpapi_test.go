@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 const testKey = "test-key-0123456789abcdef"
@@ -433,6 +434,64 @@ func TestOwnOrigin(t *testing.T) {
 	for addr, want := range map[string]bool{"127.0.0.1:1": true, "[::1]:1": true, "localhost:1": true, "0.0.0.0:1": false, ":1": false, "10.0.0.1:1": false, "x": false} {
 		if IsLoopback(addr) != want {
 			t.Errorf("IsLoopback(%q) = %v", addr, !want)
+		}
+	}
+}
+
+// TestGoClientOverHTTP: pkg/control/client speaks the HTTP API too.
+func TestGoClientOverHTTP(t *testing.T) {
+	b := &stub{events: make(chan api.Event)}
+	base := serveAPI(t, b, APIConfig{})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c, err := client.NewHTTP(base, testKey, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st, err := c.Status(ctx); err != nil || st.Name != "n1" {
+		t.Fatalf("status %+v %v", st, err)
+	}
+	if mi, err := c.AddMapping(ctx, api.MappingRequest{Target: "700", Port: 2222}); err != nil || mi.Port != 2222 || len(b.added) != 1 {
+		t.Fatalf("add mapping %+v %v", mi, err)
+	}
+	if got, err := c.ChangeService(ctx, 5, api.Service{Target: "127.0.0.1:9"}); err != nil || got.ID != 5 || got.Target != "127.0.0.1:9" {
+		t.Fatalf("change service %+v %v", got, err)
+	}
+	var ae *api.Error
+	if err := c.Down(ctx); !errors.As(err, &ae) || ae.Status != 404 || ae.Code != api.ErrNotFound {
+		t.Fatalf("down over HTTP: %v", err)
+	}
+	bad, _ := client.NewHTTP(base, "wrong-key-wrong-key", nil)
+	if _, err := bad.Peers(ctx); !errors.As(err, &ae) || ae.Status != 401 || ae.Code != api.ErrUnauthorized {
+		t.Fatalf("wrong key: %v", err)
+	}
+	got := make(chan api.Event, 1)
+	errc := make(chan error, 1)
+	go func() {
+		errc <- c.Events(ctx, func(ev api.Event) error { got <- ev; return errors.New("enough") })
+	}()
+	// Events sent before the stream attaches are not for it: send until one arrives.
+	for {
+		select {
+		case b.events <- api.Event{Kind: api.EventJoin, Peer: "p", Name: "x"}:
+		case ev := <-got:
+			if ev.Kind != api.EventJoin || ev.Name != "x" {
+				t.Fatalf("event %+v", ev)
+			}
+			if err := <-errc; err == nil || err.Error() != "enough" {
+				t.Fatalf("Events: %v", err)
+			}
+			for _, u := range []string{"ftp://x", "http://", "://"} {
+				if _, err := client.NewHTTP(u, testKey, nil); err == nil {
+					t.Errorf("NewHTTP(%q) took it", u)
+				}
+			}
+			if _, err := client.NewHTTP(base, "", nil); err == nil {
+				t.Error("NewHTTP without a key")
+			}
+			return
+		case <-ctx.Done():
+			t.Fatal("no event through the Go client")
 		}
 	}
 }
