@@ -38,10 +38,12 @@ func artifactDir(t *testing.T) string {
 	return t.ArtifactDir()
 }
 
-// TestDashboard drives the dashboard in headless Chromium against two real
-// nodes: the key is asked once; a peer joining arrives live (the events list
-// shows it from the SSE stream) with its path; adding a mapping through the
-// form makes bytes flow. A screenshot is saved.
+// TestDashboard drives the dashboard in headless Chromium against real nodes:
+// the key is asked once per session; a peer joining and its path change
+// (relay -> direct) arrive live, in the events list, from the SSE stream; the
+// peers table shows the path, and why a --relay-only peer is relayed; adding a
+// mapping through the form makes bytes flow; serving and removing a service
+// and a mapping work from the page. A screenshot is saved.
 func TestDashboard(t *testing.T) {
 	browser := chromium()
 	if browser == "" {
@@ -90,6 +92,25 @@ func TestDashboard(t *testing.T) {
 		poll(`document.querySelector('#services tr[data-serveid="700"]') !== null`),
 	); err != nil {
 		t.Fatalf("peer alpha on the page: %v", err)
+	}
+
+	// A relayed peer shows why it is relayed.
+	startNode(t, r, nodeOpts{Name: "gamma", Extra: []string{"--relay-only"}})
+	if err := chromedp.Do(ctx,
+		poll(`document.querySelector('#peers tr[data-peer="gamma"] td.path')?.textContent === 'relay'`),
+		poll(`document.querySelector('#peers tr[data-peer="gamma"] td.why')?.textContent.includes('--relay-only')`),
+	); err != nil {
+		t.Fatalf("relayed peer gamma on the page: %v", err)
+	}
+	// The key is asked once per session: a reload goes straight to the data.
+	if err := chromedp.Do(ctx,
+		chromedp.Reload(),
+		chromedp.WaitVisible(chromedp.CSS("#main")),
+		poll(`document.querySelector('#login').hidden && document.querySelector('#live').textContent === 'live'`),
+		poll(`document.querySelector('#peers tr[data-peer="alpha"]') !== null`),
+		poll(`[...document.querySelectorAll('#events li[data-kind="join"]')].some(li => li.textContent.includes('gamma'))`),
+	); err != nil {
+		t.Fatalf("reload: %v", err)
 	}
 
 	// Add a mapping through the form; bytes flow through it.

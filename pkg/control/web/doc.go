@@ -5,7 +5,9 @@
 // "Authorization: Bearer KEY" with every API call. Events come from
 // /api/v1/events read with fetch() and a stream reader rather than
 // EventSource, because EventSource cannot send headers: so the key never goes
-// into a URL (where logs and the history would keep it).
+// into a URL (where logs and the history would keep it). The last event ID
+// and the events shown are kept in sessionStorage as well: a reload shows
+// them and resumes the stream with Last-Event-ID, so nothing is missed.
 //
 // # Files
 //

@@ -153,7 +153,11 @@ async function act(f) {
   await refresh();
 }
 
-function addEvent(kind, ev) {
+// The events shown and the last event ID are kept in the session too, so a
+// reload shows them and resumes the stream where it was.
+const EVENTS = 'meshnode-events', LAST_ID = 'meshnode-last-event-id', MAX_EVENTS = 50;
+
+function showEvent(kind, ev) {
   let text = new Date(ev.time || Date.now()).toLocaleTimeString() + ' ' + kind;
   if (ev.name || ev.peer) text += ' ' + (ev.name || ev.peer.slice(0, 12));
   if (ev.path) text += ' -> ' + ev.path;
@@ -161,7 +165,22 @@ function addEvent(kind, ev) {
   if (ev.reason) text += ': ' + ev.reason;
   const list = $('#events');
   list.prepend(el('li', { 'data-kind': kind }, text));
-  while (list.children.length > 50) list.lastChild.remove();
+  while (list.children.length > MAX_EVENTS) list.lastChild.remove();
+}
+
+function storedEvents() {
+  try {
+    return JSON.parse(sessionStorage.getItem(EVENTS) || '[]');
+  } catch (e) {
+    return [];
+  }
+}
+
+function addEvent(kind, ev) {
+  showEvent(kind, ev);
+  const kept = storedEvents();
+  kept.push([kind, ev]);
+  sessionStorage.setItem(EVENTS, JSON.stringify(kept.slice(-MAX_EVENTS)));
 }
 
 function setLive(on) {
@@ -173,7 +192,7 @@ function setLive(on) {
 // streamEvents reads the node's Server-Sent Events with fetch, so it can send
 // the key in a header, and reconnects with Last-Event-ID after a drop.
 async function streamEvents(signal) {
-  let lastId = '';
+  let lastId = sessionStorage.getItem(LAST_ID) || '';
   while (!signal.aborted) {
     try {
       const headers = { 'Authorization': 'Bearer ' + key };
@@ -203,7 +222,10 @@ async function streamEvents(signal) {
             else if (f === 'data') data += (data ? '\n' : '') + v;
             else if (f === 'id') id = v;
           }
-          if (id) lastId = id;
+          if (id) {
+            lastId = id;
+            sessionStorage.setItem(LAST_ID, id);
+          }
           if (!data) continue;
           const ev = JSON.parse(data);
           if (event !== 'resync') addEvent(event, ev);
@@ -219,6 +241,8 @@ async function streamEvents(signal) {
 }
 
 function start() {
+  $('#events').replaceChildren();
+  for (const [kind, ev] of storedEvents()) showEvent(kind, ev);
   $('#login').hidden = true;
   $('#main').hidden = false;
   $('#logout').hidden = false;
@@ -229,6 +253,8 @@ function start() {
 
 function logout(why) {
   sessionStorage.removeItem(KEY);
+  sessionStorage.removeItem(EVENTS);
+  sessionStorage.removeItem(LAST_ID);
   key = '';
   if (streamAbort) streamAbort.abort();
   setLive(false);
