@@ -80,6 +80,12 @@ const (
 	defaultUDPFlows         = 16
 )
 
+// Check reports what is wrong with c, as Listen would.
+func (c Config) Check() error {
+	_, err := c.withDefaults()
+	return err
+}
+
 func (c Config) withDefaults() (Config, error) {
 	if c.MaxConns == 0 {
 		c.MaxConns = defaultMaxConns

@@ -71,6 +71,16 @@ func addrOf(ln net.Listener) net.Addr {
 	return ln.Addr()
 }
 
+// Close closes the listeners of a Server that is not going to Serve (Serve
+// closes them itself when its ctx ends).
+func (s *Server) Close() {
+	for _, ln := range []net.Listener{s.socksLn, s.httpLn} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
 // Serve serves until ctx ends, then closes the listeners and every
 // connection, and returns when all are done.
 func (s *Server) Serve(ctx context.Context) error {
