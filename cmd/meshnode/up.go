@@ -17,6 +17,7 @@ import (
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 )
 
 func (a *app) upCommand() *cli.Command {
@@ -144,6 +145,17 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The proxy entries listen now, so that a port in use stops the start;
+	// they serve once the node is ready.
+	var entry *proxyentry.Server
+	if cfg.entry.SOCKS5 != "" || cfg.entry.HTTPProxy != "" {
+		ec := cfg.entry
+		ec.Logger = log
+		if entry, err = proxyentry.Listen(ec, entryDialer{n: node}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
 	// The control API answers once the node restored its live state and the
@@ -153,9 +165,18 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-node.Ready():
 	case err := <-runDone:
 		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
 		return err
 	}
 	d.applyAtStart()
+	entryDone := make(chan error, 1)
+	if entry != nil {
+		go func() { entryDone <- entry.Serve(ctx) }()
+	} else {
+		entryDone <- nil
+	}
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
@@ -180,6 +201,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := <-ctlDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	<-entryDone
 	return runErr
 }
 

@@ -12,6 +12,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/xtaci/smux"
+
 	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
@@ -383,10 +385,16 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r.local != nil && r.local.Proto == "udp" {
+		return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
+	}
+	return n.dialResolved(ctx, r)
+}
+
+// dialResolved connects to a resolved service: a TCP connection to a local
+// TCP target, a service stream otherwise (a local UDP target is the caller's).
+func (n *Node) dialResolved(ctx context.Context, r resolved) (halfCloser, error) {
 	if r.local != nil {
-		if r.local.Proto == "udp" {
-			return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
-		}
 		d := net.Dialer{Timeout: n.cfg.DialTimeout}
 		c, err := d.DialContext(ctx, "tcp", r.local.Target)
 		if err != nil {
@@ -408,7 +416,7 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 		cc.Close()
 		return nil, fmt.Errorf("open service stream: %w", err)
 	}
-	return &serviceStream{chunkConn: cc}, nil
+	return &serviceStream{chunkConn: cc, smux: st}, nil
 }
 
 // serviceStream is the opener's side of a service stream. The opener writes at
@@ -416,24 +424,35 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 // node's status and turns a refusal into an error.
 type serviceStream struct {
 	*chunkConn
+	smux       *smux.Stream // for deadlines
 	statusDone bool
 }
 
 func (s *serviceStream) Read(p []byte) (int, error) {
 	if !s.statusDone {
-		s.statusDone = true
-		if err := readStatus(s.st); err != nil {
-			var se *statusError
-			if errors.As(err, &se) || errors.Is(err, errMalformed) {
-				return 0, err
-			}
-			if err := s.endErr(err); !errors.Is(err, errAborted) {
-				return 0, err // the link went down, or we closed the stream
-			}
-			return 0, fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
+		if err := s.awaitStatus(); err != nil {
+			return 0, err
 		}
 	}
 	return s.chunkConn.Read(p)
+}
+
+// awaitStatus reads the serving node's answer: nil when it connected the
+// stream to its target, the refusal (a *statusError) or why there is none.
+func (s *serviceStream) awaitStatus() error {
+	s.statusDone = true
+	err := readStatus(s.st)
+	if err == nil {
+		return nil
+	}
+	var se *statusError
+	if errors.As(err, &se) || errors.Is(err, errMalformed) {
+		return err
+	}
+	if err := s.endErr(err); !errors.Is(err, errAborted) {
+		return err // the link went down, we closed the stream, or a deadline passed
+	}
+	return fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
 }
 
 // restoreServices brings back the services added through the API in the last run,
