@@ -33,7 +33,7 @@ type mapping struct {
 	ln    net.Listener // tcp: nil when it could not listen (restored mapping)
 	pc    *net.UDPConn // udp
 	flows map[string]*udpFlow
-	slots slots
+	lim   *limiter
 	log   *slog.Logger
 
 	total, failed atomic.Uint64
@@ -60,6 +60,12 @@ func (req *mappingReq) normalize() (target, error) {
 		return target{}, invalid("%v", err)
 	}
 	req.Target = t.String()
+	if err := req.Limits.Validate(true); err != nil {
+		return target{}, invalid("%v", err)
+	}
+	if req.Limits.IsZero() {
+		req.Limits = nil
+	}
 	return t, nil
 }
 
@@ -109,6 +115,9 @@ func (n *Node) checkPortFree(port int) error {
 
 // startMapping listens and registers the mapping.
 func (n *Node) startMapping(req mappingReq, t target) (*mapping, error) {
+	if err := udpLimitsErr(req.Proto, req.Limits); err != nil {
+		return nil, invalid("mapping of %s: %v", req.Target, err)
+	}
 	if req.Proto == "udp" {
 		return n.startUDPMapping(req, t)
 	}
@@ -143,7 +152,7 @@ func (n *Node) registerMapping(m *mapping) error {
 func (n *Node) newMapping(req mappingReq, t target) *mapping {
 	return &mapping{
 		n: n, req: req, t: t,
-		slots:     newSlots(n.cfg.MaxConnsPerMapping),
+		lim:       newLimiter(req.Limits, n.cfg.MaxConnsPerMapping),
 		conns:     make(map[net.Conn]struct{}),
 		acceptEnd: make(chan struct{}),
 		log:       n.log.With("port", req.Port, "bind", req.Bind, "service", req.Target),
@@ -252,13 +261,14 @@ func (m *mapping) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if !m.slots.tryAcquire() {
-			m.noteErr(fmt.Errorf("connection limit (%d) reached; refusing a connection", cap(m.slots)))
+		if !m.lim.slots.tryAcquire() {
+			m.lim.refused.Add(1)
+			m.noteErr(fmt.Errorf("connection limit (max-conns %d) reached; refusing a connection", cap(m.lim.slots)))
 			c.Close()
 			continue
 		}
 		if !m.track(c) {
-			m.slots.release()
+			m.lim.slots.release()
 			c.Close()
 			return
 		}
@@ -282,7 +292,7 @@ func (m *mapping) forward(c *net.TCPConn) {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
-		m.slots.release()
+		m.lim.slots.release()
 	}()
 	m.total.Add(1)
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
@@ -293,9 +303,18 @@ func (m *mapping) forward(c *net.TCPConn) {
 		abort(c) // a reset: the client must not take it for an empty answer
 		return
 	}
-	up, down, err := splice(c, remote)
+	var local halfCloser = c
+	var lc *limitedConn
+	if m.lim.shapes() {
+		lc = m.lim.wrap(m.n.runContext(), c)
+		defer lc.done()
+		local = lc
+	}
+	up, down, err := splice(local, remote)
 	var se *statusError
 	switch {
+	case lc != nil && lc.Idled():
+		m.log.Info("mapped connection closed: idle", "idle_timeout", m.lim.idle, "bytes_out", up, "bytes_in", down)
 	case errors.As(err, &se):
 		m.noteErr(fmt.Errorf("refused by the serving node: %w", err))
 	case isCutOff(err):

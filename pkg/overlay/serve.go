@@ -75,12 +75,14 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) 
 		refuse(statusNoService, reason)
 		return
 	}
-	if !ls.active.tryAcquire() {
-		l.log.Warn("service connection limit reached; refusing", "serveid", id, "limit", cap(ls.active))
-		refuse(statusBusy, fmt.Sprintf("serveid %d has %d connections open, the limit", id, cap(ls.active)))
+	if !ls.lim.slots.tryAcquire() {
+		ls.lim.refused.Add(1)
+		n.warn(fmt.Sprintf("service busy: %d", id), "service connection limit reached; refusing a connection",
+			"serveid", id, "max_conns", cap(ls.lim.slots), "peer", l.peer.Short(), "refused_total", ls.lim.refused.Load())
+		refuse(statusBusy, fmt.Sprintf("serveid %d has %d connections open, its max-conns", id, cap(ls.lim.slots)))
 		return
 	}
-	defer ls.active.release()
+	defer ls.lim.slots.release()
 	ls.total.Add(1)
 
 	if ls.Proto == "udp" {
@@ -98,8 +100,17 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) 
 		c.Close()
 		return
 	}
-	in, out, err := splice(newStreamConn(st, g), c.(*net.TCPConn))
+	var target halfCloser = c.(*net.TCPConn)
+	var lc *limitedConn
+	if ls.lim.shapes() {
+		lc = ls.lim.wrap(n.runContext(), c.(*net.TCPConn))
+		defer lc.done()
+		target = lc
+	}
+	in, out, err := splice(newStreamConn(st, g), target)
 	switch {
+	case lc != nil && lc.Idled():
+		l.log.Info("served connection closed: idle", "serveid", id, "idle_timeout", ls.lim.idle, "bytes_in", in, "bytes_out", out)
 	case errors.Is(err, errLinkDown):
 		// The client's node died, went silent or restarted: the target's
 		// connection was reset, so it does not take the cut-off for an end.

@@ -132,7 +132,7 @@ func (m *mapping) flowFor(addr *net.UDPAddr) *udpFlow {
 	if f, ok := m.flows[key]; ok {
 		return f
 	}
-	if m.stopped || !m.slots.tryAcquire() {
+	if m.stopped || !m.lim.slots.tryAcquire() {
 		if !m.stopped {
 			m.failed.Add(1)
 		}
@@ -154,7 +154,7 @@ func (f *udpFlow) run() {
 		m.mu.Lock()
 		delete(m.flows, f.key)
 		m.mu.Unlock()
-		m.slots.release()
+		m.lim.slots.release()
 	}()
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
 	remote, err := m.n.dialTarget(ctx, m.t)

@@ -265,11 +265,11 @@ func readCatalog(r io.Reader) (catalogEntry, error) {
 	return parseEntry(body)
 }
 
-// marshalEntry encodes an entry for peers: service targets stay private.
+// marshalEntry encodes an entry for peers: service targets and limits stay private.
 func marshalEntry(e catalogEntry) ([]byte, error) {
 	svcs := make([]Service, len(e.Services))
 	for i, s := range e.Services {
-		s.Target = ""
+		s.Target, s.Limits = "", nil
 		svcs[i] = s
 	}
 	e.Services = svcs
@@ -313,7 +313,7 @@ func validateEntry(e *catalogEntry) error {
 			return fmt.Errorf("catalog of %s lists serveid %d twice: %w", e.Owner.Short(), s.ID, errMalformed)
 		}
 		seen[s.ID] = true
-		e.Services[i].Target = ""
+		e.Services[i].Target, e.Services[i].Limits = "", nil
 	}
 	return nil
 }

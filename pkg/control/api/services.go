@@ -67,6 +67,8 @@ type Service struct {
 	// Was is the serveid the mesh moved this service from after a dynamic
 	// serveid conflict (0: never moved). Set by the mesh.
 	Was ServeID `json:"was,omitempty"`
+	// Limits bound the service's connections; only the owner knows them.
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // LocalService is a service this node serves, with where it comes from.
