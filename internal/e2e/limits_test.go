@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -8,6 +9,8 @@ import (
 	"regexp"
 	"testing"
 	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
 	"github.com/meshnode/meshnode/pkg/control/api"
@@ -195,4 +198,70 @@ func tryEcho(addr, msg string) error {
 	}
 	defer c.Close()
 	return echoOn(c, msg)
+}
+
+// proxyProtoServer accepts PROXY protocol connections (go-proxyproto, an
+// independent implementation) and answers each with what its header said:
+// "from SRC node NODE\n" (NODE from the v2 TLV 0xE0, "-" without one).
+func proxyProtoServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pl := &proxyproto.Listener{Listener: ln, Policy: func(net.Addr) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}
+	t.Cleanup(func() { pl.Close() })
+	go func() {
+		for {
+			c, err := pl.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				node := "-"
+				pc := c.(*proxyproto.Conn)
+				src := pc.RemoteAddr().String() // reads the header
+				if h := pc.ProxyHeader(); h != nil {
+					if tlvs, err := h.TLVs(); err == nil {
+						for _, tlv := range tlvs {
+							if tlv.Type == 0xE0 {
+								node = string(tlv.Value)
+							}
+						}
+					}
+				} else {
+					src = "no header"
+				}
+				fmt.Fprintf(c, "from %s node %s\n", src, node)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestProxyProtocol: a service with proxy-protocol v1 or v2 gives its target
+// the real client's address on the mapping node (and v2 that node's ID).
+func TestProxyProtocol(t *testing.T) {
+	srv := proxyProtoServer(t)
+	r := startRendezvous(t, "")
+	startNode(t, r, nodeOpts{Name: "home", Serve: []string{"700=" + srv + ",proxy-protocol=v1", "701=" + srv + ",proxy-protocol=v2"}})
+	office := startNode(t, r, nodeOpts{Name: "office"})
+	st, err := office.Ctl.Status(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ serveid, node string }{{"700", "-"}, {"701", st.ID}} {
+		c, err := net.Dial("tcp", mapService(t, office, tc.serveid))
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(15 * time.Second))
+		line, err := bufio.NewReader(c).ReadString('\n')
+		c.Close()
+		want := fmt.Sprintf("from %s node %s\n", c.LocalAddr(), tc.node)
+		if err != nil || line != want {
+			t.Errorf("serveid %s: the target heard %q (%v), want %q", tc.serveid, line, err, want)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
@@ -296,7 +297,7 @@ func (m *mapping) forward(c *net.TCPConn) {
 	}()
 	m.total.Add(1)
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
-	remote, err := m.n.dialTarget(ctx, m.t)
+	remote, err := m.n.dialTarget(ctx, m.t, addrPortOf(c.RemoteAddr()))
 	cancel()
 	if err != nil {
 		m.noteErr(err)
@@ -399,7 +400,9 @@ func (m *mapping) info() api.MappingInfo {
 
 // dialTarget opens a connection to a service: a stream to its owner, or a plain
 // TCP connection when this node serves it.
-func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
+// from is the client's address (invalid: unknown), for a service that sends
+// its target a PROXY protocol header.
+func (n *Node) dialTarget(ctx context.Context, t target, from netip.AddrPort) (halfCloser, error) {
 	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
 	if err != nil {
 		return nil, err
@@ -407,17 +410,21 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 	if r.local != nil && r.local.Proto == "udp" {
 		return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
 	}
-	return n.dialResolved(ctx, r)
+	return n.dialResolved(ctx, r, from)
 }
 
 // dialResolved connects to a resolved service: a TCP connection to a local
 // TCP target, a service stream otherwise (a local UDP target is the caller's).
-func (n *Node) dialResolved(ctx context.Context, r resolved) (halfCloser, error) {
+func (n *Node) dialResolved(ctx context.Context, r resolved, from netip.AddrPort) (halfCloser, error) {
 	if r.local != nil {
 		d := net.Dialer{Timeout: n.cfg.DialTimeout}
 		c, err := d.DialContext(ctx, "tcp", r.local.Target)
 		if err != nil {
 			return nil, fmt.Errorf("serveid %d (local): %w", r.local.ID, err)
+		}
+		if err := writeProxyHeader(c, proxyVersion(r.local.Limits), from, addrPortOf(c.RemoteAddr()), n.pub.String()); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("serveid %d (local): PROXY header: %w", r.local.ID, err)
 		}
 		return c.(*net.TCPConn), nil
 	}
@@ -430,7 +437,11 @@ func (n *Node) dialResolved(ctx context.Context, r resolved) (halfCloser, error)
 		return nil, err
 	}
 	cc := newStreamConn(st, g)
-	if _, err := st.Write(streamOpen{Kind: streamService, ServeID: r.owner.service.ID}.marshal()); err != nil {
+	open := streamOpen{Kind: streamService, ServeID: r.owner.service.ID}
+	if r.owner.service.WantsClient && from.IsValid() {
+		open.Kind, open.From = streamServiceFrom, from
+	}
+	if _, err := st.Write(open.marshal()); err != nil {
 		err = cc.endErr(err) // before Close, which makes every error our own
 		cc.Close()
 		return nil, fmt.Errorf("open service stream: %w", err)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -53,14 +54,15 @@ func (n *Node) handleStream(l *link, g *generation, st *smux.Stream) {
 			return
 		}
 		g.tr.deliverStream(st)
-	case streamService:
+	case streamService, streamServiceFrom:
 		st.SetReadDeadline(time.Time{})
-		n.serveStream(l, g, st, open.ServeID)
+		n.serveStream(l, g, st, open.ServeID, open.From)
 	}
 }
 
 // serveStream connects a peer's stream to the local target of a service.
-func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) {
+// from is the client's address when the opener sent it (invalid otherwise).
+func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID, from netip.AddrPort) {
 	defer st.Close()
 	refuse := func(code byte, reason string) {
 		st.SetWriteDeadline(time.Now().Add(headerTimeout))
@@ -94,6 +96,12 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) 
 	if err != nil {
 		l.log.Warn("service target unreachable", "serveid", id, "target", ls.Target, "err", err)
 		refuse(statusDialFailed, fmt.Sprintf("serveid %d: %v", id, err))
+		return
+	}
+	if err := writeProxyHeader(c, proxyVersion(ls.Limits), from, addrPortOf(c.RemoteAddr()), l.peer.String()); err != nil {
+		c.Close()
+		l.log.Warn("service target: cannot send the PROXY header", "serveid", id, "target", ls.Target, "err", err)
+		refuse(statusDialFailed, fmt.Sprintf("serveid %d: PROXY header: %v", id, err))
 		return
 	}
 	if _, err := st.Write(marshalStatus(statusOK, "")); err != nil {

@@ -36,6 +36,10 @@ type Service struct {
 	// Limits bound the service's connections (limits.go); like Target, only
 	// the owner knows them (not sent to peers).
 	Limits *api.Limits `json:"limits,omitempty"`
+	// WantsClient says the owner wants each connection's client address
+	// (for its PROXY protocol header): openers send streamServiceFrom.
+	// Public, unlike Limits. Set by the mesh.
+	WantsClient bool `json:"wants_client,omitempty"`
 }
 
 // Static reports whether the serveid is static (500-999): the mesh never changes

@@ -80,6 +80,7 @@ func (n *Node) addServiceLocked(s Service, persist bool) (Service, error) {
 	if s.Claimed == 0 {
 		s.Claimed = time.Now().UnixNano()
 	}
+	s.WantsClient = proxyVersion(s.Limits) != ""
 	origin := api.OriginFlag
 	if persist {
 		origin = api.OriginLive

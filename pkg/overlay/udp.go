@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -157,7 +158,7 @@ func (f *udpFlow) run() {
 		m.lim.slots.release()
 	}()
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
-	remote, err := m.n.dialTarget(ctx, m.t)
+	remote, err := m.n.dialTarget(ctx, m.t, netip.AddrPort{})
 	cancel()
 	if err != nil {
 		m.noteErr(err)

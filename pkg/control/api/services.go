@@ -69,6 +69,10 @@ type Service struct {
 	Was ServeID `json:"was,omitempty"`
 	// Limits bound the service's connections; only the owner knows them.
 	Limits *Limits `json:"limits,omitempty"`
+	// WantsClient says the owner wants each connection's client address
+	// (for its PROXY protocol header): openers send streamServiceFrom.
+	// Public, unlike Limits. Set by the mesh.
+	WantsClient bool `json:"wants_client,omitempty"`
 }
 
 // LocalService is a service this node serves, with where it comes from.
