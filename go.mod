@@ -13,7 +13,9 @@ require (
 	github.com/pion/logging v0.2.4
 	github.com/pion/stun v0.6.1
 	github.com/pion/transport/v2 v2.2.10
+	github.com/pires/go-proxyproto v0.8.1
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
+	github.com/things-go/go-socks5 v0.1.0
 	github.com/urfave/cli/v2 v2.27.7
 	github.com/xtaci/kcp-go/v5 v5.7.6
 	github.com/xtaci/smux v1.5.56
@@ -56,7 +58,6 @@ require (
 	github.com/russross/blackfriday/v2 v2.1.0 // indirect
 	github.com/sean-/seed v0.0.0-20170313163322-e2103e2c3529 // indirect
 	github.com/stretchr/testify v1.12.1 // indirect
-	github.com/things-go/go-socks5 v0.1.0 // indirect
 	github.com/tjfoc/gmsm v1.4.1 // indirect
 	github.com/wlynxg/anet v0.0.5 // indirect
 	github.com/xrash/smetrics v0.0.0-20240521201337-686a1a2994c1 // indirect

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -39,7 +40,7 @@ func (n *Node) DialService(ctx context.Context, spec string) (net.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := n.dialResolved(ctx, r)
+	c, err := n.dialResolved(ctx, r, netip.AddrPort{})
 	if err != nil {
 		if r.local != nil {
 			return nil, fmt.Errorf("%w: %w", ErrServiceRefused, err)
@@ -136,7 +137,7 @@ func (n *Node) DialServiceUDP(ctx context.Context, spec string) (*DatagramFlow, 
 		}
 		return &DatagramFlow{local: c}, nil
 	}
-	c, err := n.dialResolved(ctx, r)
+	c, err := n.dialResolved(ctx, r, netip.AddrPort{})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
