@@ -17,6 +17,7 @@ import (
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 )
 
 func (a *app) upCommand() *cli.Command {
@@ -148,9 +149,23 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The proxy entries listen now, so that a port in use stops the start;
+	// they serve once the node is ready.
+	var entry *proxyentry.Server
+	if cfg.entry.SOCKS5 != "" || cfg.entry.HTTPProxy != "" {
+		ec := cfg.entry
+		ec.Logger = log
+		if entry, err = proxyentry.Listen(ec, entryDialer{n: node}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	apiLn, apiKey, err := d.listenAPI()
 	if err != nil {
 		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
 		return err
 	}
 	runDone := make(chan error, 1)
@@ -162,12 +177,21 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-node.Ready():
 	case err := <-runDone:
 		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
 		if apiLn != nil {
 			apiLn.Close()
 		}
 		return err
 	}
 	d.applyAtStart()
+	entryDone := make(chan error, 1)
+	if entry != nil {
+		go func() { entryDone <- entry.Serve(ctx) }()
+	} else {
+		entryDone <- nil
+	}
 	ctl := control.NewServer(node, log).WithLifecycle(d)
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- ctl.Serve(ctx, ln) }()
@@ -179,6 +203,7 @@ func (d *daemon) run(ctx context.Context) error {
 		d.stop()
 		<-runDone
 		<-ctlDone
+		<-entryDone
 		return err
 	}
 	d.notifyReady(ctx)
@@ -205,6 +230,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := <-apiDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	<-entryDone
 	return runErr
 }
 

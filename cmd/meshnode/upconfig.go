@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -32,6 +33,7 @@ type upConfig struct {
 	level               slog.Level
 	format              string
 	declared            []declItem
+	entry               proxyentry.Config // the proxy entries (SOCKS5, HTTP)
 	secretOnCommandLine bool
 	api                 apiConfig
 	warnings            []string // logged once the logger exists
@@ -103,6 +105,9 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	}
 	var err error
 	if u.declared, err = declaredItems(vals); err != nil {
+		return nil, err
+	}
+	if u.entry, err = entryConfig(vals); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -23,7 +23,8 @@ type richStub struct{ *stub }
 
 func (richStub) Status() api.StatusInfo {
 	t0 := time.Date(2026, 12, 6, 1, 2, 3, 4, time.UTC)
-	svc := api.Service{ID: 700, Name: "ssh", Proto: "tcp", Info: "i", Target: "127.0.0.1:22", Claimed: 5, Was: 7}
+	svc := api.Service{ID: 700, Name: "ssh", Proto: "tcp", Info: "i", Target: "127.0.0.1:22", Claimed: 5, Was: 7,
+		Limits: &api.Limits{MaxConns: 10, Rate: 1000, IdleTimeout: "5m", ProxyProtocol: "v2"}, WantsClient: true}
 	return api.StatusInfo{ID: "id", Name: "n", Group: "g", Started: t0, Cipher: "c", Transport: "t",
 		Rendezvous: api.RendezvousStatus{Addr: "a", Connected: true, Since: t0, RTTMillis: 1.5, LastError: "e", Refused: "r", OthersInGroup: 2},
 		PeersUp:    1, Peers: 2, Services: []api.LocalService{{Service: svc, Origin: api.OriginFile, Ref: "[serve.ssh]"}},
@@ -42,7 +43,8 @@ func (richStub) Services() []api.CatalogEntry {
 }
 
 func (richStub) Mappings() []api.MappingInfo {
-	return []api.MappingInfo{{MappingRequest: api.MappingRequest{Target: "700", Port: 2222, Bind: "127.0.0.1", Proto: "tcp"},
+	return []api.MappingInfo{{MappingRequest: api.MappingRequest{Target: "700", Port: 2222, Bind: "127.0.0.1", Proto: "tcp",
+		Limits: &api.Limits{MaxConns: 1, Rate: 2, IdleTimeout: "1s"}},
 		Origin: api.OriginLive, Ref: "r", Listen: "l", Active: 1, Total: 2, Failed: 3, LastError: "x"}}
 }
 
@@ -119,12 +121,12 @@ func TestOpenAPIResponses(t *testing.T) {
 		{"GET", "/api/v1/peers", "", 200, nil},
 		{"GET", "/api/v1/services", "", 200, nil},
 		{"GET", "/api/v1/mappings", "", 200, nil},
-		{"POST", "/api/v1/mappings", `{"target":"700","port":2222}`, 201, nil},
+		{"POST", "/api/v1/mappings", `{"target":"700","port":2222,"limits":{"max_conns":5,"idle_timeout":"1m"}}`, 201, nil},
 		{"POST", "/api/v1/mappings", `{"port":"x"}`, 400, nil},
 		{"DELETE", "/api/v1/mappings/2222", "", 204, nil},
 		{"DELETE", "/api/v1/mappings/0", "", 400, nil},
 		{"GET", "/api/v1/serve", "", 200, nil},
-		{"POST", "/api/v1/serve", `{"target":"127.0.0.1:22","name":"ssh"}`, 201, nil},
+		{"POST", "/api/v1/serve", `{"target":"127.0.0.1:22","name":"ssh","limits":{"proxy_protocol":"v1"}}`, 201, nil},
 		{"PUT", "/api/v1/serve/5", `{"target":"127.0.0.1:23"}`, 200, nil},
 		{"PUT", "/api/v1/serve/9", `{"target":"127.0.0.1:23"}`, 404, nil},
 		{"DELETE", "/api/v1/serve/5", "", 204, nil},
