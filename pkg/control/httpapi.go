@@ -121,14 +121,13 @@ func guard(key string, next http.Handler) http.Handler {
 	})
 }
 
-// presentedKey is the key of "Authorization: Bearer KEY" or "X-API-Key: KEY".
+// presentedKey is the key of "Authorization: Bearer KEY", else of
+// "X-API-Key: KEY" (so a reverse proxy's own Basic authorization can stand
+// beside it).
 func presentedKey(r *http.Request) string {
-	if a := r.Header.Get("Authorization"); a != "" {
-		scheme, tok, ok := strings.Cut(a, " ")
-		if ok && strings.EqualFold(scheme, "Bearer") {
-			return strings.TrimSpace(tok)
-		}
-		return ""
+	scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(tok)
 	}
 	return r.Header.Get("X-API-Key")
 }

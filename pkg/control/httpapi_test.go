@@ -109,7 +109,8 @@ func TestAPIAuth(t *testing.T) {
 	if err := json.Unmarshal([]byte(unauthorized), &eb); err != nil || eb.Error.Code != api.ErrUnauthorized {
 		t.Errorf("401 body %q: %v", unauthorized, err)
 	}
-	for _, hdr := range []map[string]string{bearer, {"X-API-Key": testKey}, {"authorization": "bearer " + testKey}} {
+	for _, hdr := range []map[string]string{bearer, {"X-API-Key": testKey}, {"authorization": "bearer " + testKey},
+		{"Authorization": "Basic cHJveHk6cHc=", "X-API-Key": testKey}} {
 		if code, _, body := call(t, "GET", base+"/api/v1/status", "", hdr); code != 200 || !strings.Contains(body, `"name": "n1"`) {
 			t.Errorf("status with %v: %d %s", hdr, code, body)
 		}
