@@ -172,6 +172,19 @@ func TestOpenAPIResponses(t *testing.T) {
 			continue
 		}
 		seen[tc.method+" "+route.Path] = true
+		// What the handlers took, the document allows.
+		if resp.StatusCode < 300 {
+			rreq, _ := http.NewRequest(tc.method, "http://meshnode"+tc.path, strings.NewReader(tc.body))
+			rreq.Header.Set("Authorization", "Bearer "+testKey)
+			if tc.body != "" {
+				rreq.Header.Set("Content-Type", "application/json")
+			}
+			rin := &openapi3filter.RequestValidationInput{Request: rreq, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+			if err := openapi3filter.ValidateRequest(ctx, rin); err != nil {
+				t.Errorf("%s %s %s: the request does not match the document: %v", tc.method, tc.path, tc.body, err)
+			}
+		}
 		in := &openapi3filter.ResponseValidationInput{
 			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: vreq, PathParams: params, Route: route},
 			Status:                 resp.StatusCode,
@@ -196,7 +209,7 @@ func TestOpenAPIResponses(t *testing.T) {
 }
 
 // TestOpenAPICatchesDrift: the validation is real: an answer with a field
-// the document does not have fails it.
+// the document does not have fails it, and so does such a request.
 func TestOpenAPICatchesDrift(t *testing.T) {
 	doc := loadDoc(t)
 	router, _ := legacy.NewRouter(doc)
@@ -218,6 +231,19 @@ func TestOpenAPICatchesDrift(t *testing.T) {
 		})
 		if (err != nil) != bad {
 			t.Errorf("%s: %v (want failure: %v)", body, err, bad)
+		}
+	}
+	for body, bad := range map[string]bool{`{"target":"700","port":2222}`: false, `{"target":"700","prot":2222}`: true, `{"port":1}`: true} {
+		req, _ := http.NewRequest("POST", "http://meshnode/api/v1/mappings", strings.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		err = openapi3filter.ValidateRequest(context.Background(), &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+			Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}})
+		if (err != nil) != bad {
+			t.Errorf("request %s: %v (want failure: %v)", body, err, bad)
 		}
 	}
 
