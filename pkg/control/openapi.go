@@ -8,7 +8,7 @@ import (
 
 // openAPIDoc is the HTTP API's OpenAPI 3.1 document. openapi_test.go checks
 // it against the router (every route documented, nothing else) and the
-// handlers' answers against its schemas.
+// handlers' requests and answers against its schemas (kin-openapi).
 //
 //go:embed openapi.json
 var openAPIDoc string
