@@ -209,7 +209,7 @@ func proxyProtoServer(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pl := &proxyproto.Listener{Listener: ln, Policy: func(net.Addr) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}
+	pl := &proxyproto.Listener{Listener: ln, ConnPolicy: func(proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) { return proxyproto.REQUIRE, nil }}
 	t.Cleanup(func() { pl.Close() })
 	go func() {
 		for {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"net"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -75,7 +74,6 @@ type limitedConn struct {
 	last  atomic.Int64 // unix ns of the last byte either way
 	timer *time.Timer
 	idled atomic.Bool
-	once  sync.Once
 }
 
 func (c *limitedConn) touch() { c.last.Store(time.Now().UnixNano()) }
