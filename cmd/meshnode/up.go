@@ -35,7 +35,11 @@ Examples:
    meshnode up --group home --rendezvous vps.example.net:7749 \
        --secret-file /etc/meshnode/home.secret --serve 700=127.0.0.1:22,name=ssh
    meshnode up --config /etc/meshnode/meshnode.toml
-   meshnode up --config /etc/meshnode/meshnode.toml --print-config`,
+   meshnode up --config /etc/meshnode/meshnode.toml --print-config
+   meshnode up --config /etc/meshnode/meshnode.toml --api on
+
+--api serves the control API over HTTP(S) under /api/v1 and a dashboard at /,
+behind the key in --api-key-file (default STATE/api.key, generated 0600).`,
 		Flags: append(a.table.Flags(false),
 			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source (secrets as <set>) and exit"}),
 		Action: a.verb("", a.runUp),
@@ -156,6 +160,14 @@ func (d *daemon) run(ctx context.Context) error {
 			return err
 		}
 	}
+	apiLn, apiKey, err := d.listenAPI()
+	if err != nil {
+		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
+		return err
+	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
 	// The control API answers once the node restored its live state and the
@@ -168,6 +180,9 @@ func (d *daemon) run(ctx context.Context) error {
 		if entry != nil {
 			entry.Close()
 		}
+		if apiLn != nil {
+			apiLn.Close()
+		}
 		return err
 	}
 	d.applyAtStart()
@@ -177,9 +192,20 @@ func (d *daemon) run(ctx context.Context) error {
 	} else {
 		entryDone <- nil
 	}
+	ctl := control.NewServer(node, log).WithLifecycle(d)
 	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
+	go func() { ctlDone <- ctl.Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
+	apiDone := make(chan error, 1)
+	if apiLn == nil {
+		apiDone <- nil
+	} else if err := d.serveAPI(ctx, ctl, apiLn, apiKey, apiDone); err != nil {
+		d.stop()
+		<-runDone
+		<-ctlDone
+		<-entryDone
+		return err
+	}
 	d.notifyReady(ctx)
 
 	var hup <-chan os.Signal
@@ -199,6 +225,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.stop()
 	if err := <-ctlDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := <-apiDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	<-entryDone

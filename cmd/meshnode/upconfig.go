@@ -35,6 +35,7 @@ type upConfig struct {
 	declared            []declItem
 	entry               proxyentry.Config // the proxy entries (SOCKS5, HTTP)
 	secretOnCommandLine bool
+	api                 apiConfig
 	warnings            []string // logged once the logger exists
 }
 
@@ -98,6 +99,9 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	}
 	if u.format != "text" && u.format != "json" {
 		return nil, vals.Errorf("log-format", "invalid %s %q: want text or json", vals.Ref("log-format"), u.format)
+	}
+	if err := a.readAPI(vals, u); err != nil {
+		return nil, err
 	}
 	var err error
 	if u.declared, err = declaredItems(vals); err != nil {

@@ -120,6 +120,12 @@ func TestUpConfigErrors(t *testing.T) {
 		{"dup port", baseConfig + "[use.a]\nservice = \"1\"\nport = 22\n[use.b]\nservice = \"2\"\nport = 22\n", nil, `meshnode.toml:7: key "use.b": port 22 is already mapped by [use.a]`},
 		{"two secrets", baseConfig + "secret-file = \"/x\"\n", nil, "give the group secret once: secret or secret-file, not both"},
 		{"syntax", baseConfig + "log-level = = 1\n", nil, "meshnode.toml:4: "},
+		{"api port range", baseConfig, []string{"--api", "70000"}, `meshnode: --api: port 70000 out of range 1-65535`},
+		{"api garbage", baseConfig + "api = \"somewhere\"\n", nil, `meshnode.toml:4: key "api": api: "somewhere" is not HOST:PORT, a port, on or off`},
+		{"api host name", baseConfig, []string{"--api", "example.net:80"}, `host "example.net" is not an IP address`},
+		{"api tls without api", baseConfig, []string{"--api-tls-cert", "c.pem"}, `--api-tls-cert is set but the HTTP API is off (give --api ADDR)`},
+		{"api cert without key", baseConfig, []string{"--api", "on", "--api-tls-cert", "c.pem"}, `--api-tls-cert needs api-tls-key too`},
+		{"api bad cert", baseConfig, []string{"--api", "on", "--api-tls-cert", "/nonexistent/c.pem", "--api-tls-key", "/nonexistent/k.pem"}, `--api-tls-cert / --api-tls-key: open /nonexistent/c.pem`},
 		{"socks5 exposed", baseConfig + "socks5 = \"0.0.0.0:1080\"\n", nil, `meshnode.toml:4: key "socks5": socks5: proxy entry: SOCKS5 on "0.0.0.0:1080" is reachable from other machines: set a username and password`},
 		{"http proxy no port", baseConfig, []string{"--http-proxy", "127.0.0.1"}, `--http-proxy: proxy entry: HTTP proxy address "127.0.0.1": address 127.0.0.1: missing port`},
 		{"proxy user alone", baseConfig, []string{"--proxy-user", "me"}, `--proxy-user needs --proxy-password-file`},
@@ -158,6 +164,15 @@ func TestUpConfigErrors(t *testing.T) {
 	code, _, errOut = runT(t, &env{}, "--state", dir, "up", "--config", filepath.Join(dir, "none.toml"))
 	if code == 0 || !strings.Contains(errOut, "config file: open "+filepath.Join(dir, "none.toml")) {
 		t.Fatalf("missing file: %d %q", code, errOut)
+	}
+}
+
+func TestParseAPIAddr(t *testing.T) {
+	for in, want := range map[string]string{"": "", "off": "", "on": "127.0.0.1:7750", "8080": "127.0.0.1:8080",
+		"0.0.0.0:9000": "0.0.0.0:9000", "[::1]:9000": "[::1]:9000", "localhost:1": "localhost:1", ":9000": ":9000"} {
+		if got, err := parseAPIAddr(in); err != nil || got != want {
+			t.Errorf("parseAPIAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
 	}
 }
 

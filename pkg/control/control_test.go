@@ -91,7 +91,7 @@ func (s *stub) AddMapping(_ context.Context, r api.MappingRequest) (api.MappingI
 	if s.addErr != nil {
 		return api.MappingInfo{}, s.addErr
 	}
-	return api.MappingInfo{MappingRequest: r, Listen: "127.0.0.1:1"}, nil
+	return api.MappingInfo{MappingRequest: r, Origin: api.OriginLive, Listen: "127.0.0.1:1"}, nil
 }
 
 func serve(t *testing.T, b Backend) (*client.Client, string) {
@@ -227,7 +227,7 @@ func TestErrors(t *testing.T) {
 		b.addErr = tc.err
 		_, err := c.AddMapping(ctx, api.MappingRequest{Target: "9", Port: 1})
 		var ae *api.Error
-		if !errors.As(err, &ae) || ae.Status != tc.status || ae.Message != tc.err.Error() {
+		if !errors.As(err, &ae) || ae.Status != tc.status || ae.Message != tc.err.Error() || ae.Code != api.CodeOf(tc.status) {
 			t.Errorf("%s: got %v (%#v), want %d %q", tc.name, err, ae, tc.status, tc.err)
 		}
 	}

@@ -25,11 +25,6 @@ func (s *Server) WithLifecycle(l Lifecycle) *Server {
 	return s
 }
 
-func (s *Server) lifecycleRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/reload", s.reload)
-	mux.HandleFunc("POST /v1/down", s.down)
-}
-
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
 	st := s.b.Status()
 	if s.life != nil {

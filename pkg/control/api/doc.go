@@ -17,5 +17,5 @@
 //	events.go    Event, EventKind
 //	ping.go      PingRequest, PingResult
 //	netcheck.go  NetcheckResult, NetcheckReport
-//	errors.go    the error body and Error, an error the node answered with
+//	errors.go    the error body {"error": {"code", "message"}}, ErrorCode, and Error, an error the node answered with
 package api
