@@ -3,8 +3,10 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/control/api"
@@ -140,8 +142,14 @@ func serveItem(it *config.Item) (declItem, error) {
 func useItem(it *config.Item) (declItem, error) {
 	svc := it.String("service")
 	if _, err := api.ParseServeID(svc); err != nil {
-		if name, node, ok := cutAt(svc); !ok || node == "" || name == "" {
-			return declItem{}, it.Errorf("service", "service %q: want a serveid (1-%d) or NAME@NODE", svc, api.MaxServeID)
+		name, node, ok := cutAt(svc)
+		if !ok || node == "" || name == "" {
+			return declItem{}, it.Errorf("service", "service %q: want a serveid (1-%d), NAME@NODE or IP:PORT@NODE (ad-hoc)", svc, api.MaxServeID)
+		}
+		if strings.Contains(name, ":") {
+			if ap, err := netip.ParseAddrPort(name); err != nil || ap.Port() == 0 {
+				return declItem{}, it.Errorf("service", "ad-hoc service %q: want IP:PORT@NODE, such as 127.0.0.1:8888@home", svc)
+			}
 		}
 	}
 	port := it.Int("port")

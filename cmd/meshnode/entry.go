@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/overlay"
@@ -65,17 +65,11 @@ func entryConfig(vals *config.Values) (proxyentry.Config, error) {
 type entryDialer struct{ n *overlay.Node }
 
 func (d entryDialer) DialTCP(ctx context.Context, t proxyentry.Target) (net.Conn, error) {
-	if t.AdHoc() {
-		return nil, errAdHoc(t)
-	}
 	c, err := d.n.DialService(ctx, t.Spec())
 	return c, entryErr(err)
 }
 
 func (d entryDialer) DialUDP(ctx context.Context, t proxyentry.Target) (proxyentry.DatagramConn, error) {
-	if t.AdHoc() {
-		return nil, errAdHoc(t)
-	}
 	f, err := d.n.DialServiceUDP(ctx, t.Spec())
 	if err != nil {
 		return nil, entryErr(err)
@@ -83,14 +77,11 @@ func (d entryDialer) DialUDP(ctx context.Context, t proxyentry.Target) (proxyent
 	return f, nil
 }
 
-func errAdHoc(t proxyentry.Target) error {
-	return fmt.Errorf("%w: %s asks for ad-hoc access, which this version does not offer", proxyentry.ErrNotAllowed, t)
-}
-
 // entryErr gives a node's dial error the meaning the proxy entries answer by.
 func entryErr(err error) error {
 	for _, m := range []struct{ node, entry error }{
 		{overlay.ErrNoService, proxyentry.ErrNoSuchService},
+		{overlay.ErrNotAllowed, proxyentry.ErrNotAllowed},
 		{overlay.ErrWrongProto, proxyentry.ErrWrongProto},
 		{overlay.ErrServiceRefused, proxyentry.ErrRefused},
 		{overlay.ErrUnreachable, proxyentry.ErrUnreachable},
@@ -108,3 +99,35 @@ type classified struct{ kind, err error }
 func (e *classified) Error() string        { return e.err.Error() }
 func (e *classified) Unwrap() error        { return e.err }
 func (e *classified) Is(target error) bool { return target == e.kind }
+
+// adhocConfig checks the ad-hoc settings (allow-adhoc, adhoc-remote,
+// adhoc-allow, adhoc-max, adhoc-unused-expiry, adhoc-idle-expiry).
+func adhocConfig(vals *config.Values) (overlay.AdhocConfig, error) {
+	c := overlay.AdhocConfig{Allow: vals.Bool("allow-adhoc"), Remote: vals.Bool("adhoc-remote"), Max: vals.Int("adhoc-max")}
+	for _, v := range vals.List("adhoc-allow") {
+		for _, f := range strings.Split(v, ",") {
+			r, err := overlay.ParseAdhocRule(strings.TrimSpace(f))
+			if err != nil {
+				return c, vals.Errorf("adhoc-allow", "%s: %w", vals.Ref("adhoc-allow"), err)
+			}
+			c.Rules = append(c.Rules, r)
+		}
+	}
+	if len(c.Rules) > 0 && !c.Remote {
+		return c, vals.Errorf("adhoc-allow", "%s lists remote targets, but %s is off (only loopback targets are allowed)", vals.Ref("adhoc-allow"), vals.Ref("adhoc-remote"))
+	}
+	if c.Max < 1 || c.Max > 100 {
+		return c, vals.Errorf("adhoc-max", "%s %d out of range 1-100", vals.Ref("adhoc-max"), c.Max)
+	}
+	for _, d := range []struct {
+		key string
+		to  *time.Duration
+	}{{"adhoc-unused-expiry", &c.UnusedExpiry}, {"adhoc-idle-expiry", &c.IdleExpiry}} {
+		v, err := time.ParseDuration(vals.String(d.key))
+		if err != nil || v < time.Second {
+			return c, vals.Errorf(d.key, "%s %q: want a duration of 1s or more, such as 3m", vals.Ref(d.key), vals.String(d.key))
+		}
+		*d.to = v
+	}
+	return c, nil
+}

@@ -14,7 +14,8 @@ func (a *app) mapCommand() *cli.Command {
 		Name:      "map",
 		Usage:     "make a group service reachable on a local port (live; persists)",
 		ArgsUsage: "SERVICE LOCALPORT",
-		Description: `SERVICE is a serveid (e.g. 700) or NAME@NODE (e.g. ssh@office). The running node
+		Description: `SERVICE is a serveid (e.g. 700), NAME@NODE (e.g. ssh@office), or IP:PORT@NODE for
+ad-hoc access to a target NODE never declared (it must allow it: allow-adhoc). The running node
 listens on 127.0.0.1:LOCALPORT (or --bind ADDR) and forwards every connection to the
 service. LOCALPORT 0 picks a free port. The mapping is live: it persists in the
 state dir across restarts, and reloads of the config file never touch it
@@ -22,9 +23,11 @@ state dir across restarts, and reloads of the config file never touch it
 
    meshnode map 700 2222
    meshnode map ssh@home 2222 --bind 0.0.0.0
-   meshnode map web@home 8080 --max-conns 20 --rate 1MB --idle-timeout 10m`,
+   meshnode map web@home 8080 --max-conns 20 --rate 1MB --idle-timeout 10m
+   meshnode map 127.0.0.1:8888@home 8888     # ad-hoc: home's Jupyter, never declared`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bind", Value: api.DefaultBind, Usage: "local `ADDR` to listen on"},
+			&cli.StringFlag{Name: "proto", Usage: "tcp or udp, `PROTO` of an ad-hoc target (IP:PORT@NODE; default tcp); a declared service has its own"},
 			&cli.IntFlag{Name: "max-conns", Usage: "connections open at once, `N`; more are refused at once (0: the node's default, 4096)"},
 			&cli.StringFlag{Name: "rate", Usage: "bytes per second in each direction, shared by the mapping's connections: `RATE` such as 1MB or 500KiB (TCP)"},
 			&cli.StringFlag{Name: "idle-timeout", Usage: "close a connection that moved nothing for `DURATION`, such as 5m (TCP)"},
@@ -50,7 +53,7 @@ state dir across restarts, and reloads of the config file never touch it
 			if lim.IsZero() {
 				lim = nil
 			}
-			mi, err := cl.AddMapping(c.Context, api.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind"), Limits: lim})
+			mi, err := cl.AddMapping(c.Context, api.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind"), Proto: c.String("proto"), Limits: lim})
 			if err != nil {
 				return err
 			}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -101,6 +102,12 @@ Examples:
 						}
 						if s.Was != 0 {
 							kind += fmt.Sprintf(" (moved from %d)", s.Was)
+						}
+						if s.Origin == api.OriginAdhoc {
+							kind = "ad-hoc (in use)"
+							if !s.Expires.IsZero() {
+								kind = fmt.Sprintf("ad-hoc (expires in %v)", max(time.Until(s.Expires).Round(time.Second), 0))
+							}
 						}
 						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, kind, dash(s.Name), s.Proto, s.Target, origin(s.Origin, s.Ref), dash(s.Info))
 					}

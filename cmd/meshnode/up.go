@@ -139,6 +139,7 @@ func (d *daemon) run(ctx context.Context) error {
 		RelayOnly:     cfg.relayOnly,
 		DirectOnly:    cfg.directOnly,
 		ICEInterfaces: cfg.ifaces,
+		Adhoc:         cfg.adhoc,
 	})
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/proxyentry"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -34,6 +35,7 @@ type upConfig struct {
 	format              string
 	declared            []declItem
 	entry               proxyentry.Config // the proxy entries (SOCKS5, HTTP)
+	adhoc               overlay.AdhocConfig
 	secretOnCommandLine bool
 	api                 apiConfig
 	warnings            []string // logged once the logger exists
@@ -108,6 +110,9 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 		return nil, err
 	}
 	if u.entry, err = entryConfig(vals); err != nil {
+		return nil, err
+	}
+	if u.adhoc, err = adhocConfig(vals); err != nil {
 		return nil, err
 	}
 	return u, nil

@@ -336,6 +336,8 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case overlay.KindConflict:
 		return http.StatusConflict
+	case overlay.KindForbidden:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

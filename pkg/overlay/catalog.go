@@ -3,6 +3,7 @@ package overlay
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
@@ -134,23 +135,36 @@ func (c *catalog) find(match func(peer identity.PublicKey, nodeName string, s Se
 
 // target is what a mapping points at: a serveid, or a service name on a node.
 type target struct {
-	id   ServeID
-	name string // with node: name@node
-	node string
+	id    ServeID
+	name  string // with node: name@node
+	node  string
+	adhoc netip.AddrPort // with node: an ad-hoc target, IP:PORT@node (adhoc.go)
+	proto string         // of an ad-hoc target: tcp or udp
 }
 
 func (t target) String() string {
-	if t.id != 0 {
+	switch {
+	case t.id != 0:
 		return fmt.Sprint(t.id)
+	case t.adhoc.IsValid():
+		return t.adhoc.String() + "@" + t.node
 	}
 	return t.name + "@" + t.node
 }
 
 // parseTarget parses "700" or "ssh@office".
 func parseTarget(s string) (target, error) {
-	if name, node, ok := strings.Cut(s, "@"); ok {
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		name, node := s[:i], s[i+1:]
 		if name == "" || node == "" {
-			return target{}, fmt.Errorf("service %q: want SERVEID or NAME@NODE", s)
+			return target{}, fmt.Errorf("service %q: want SERVEID, NAME@NODE or IP:PORT@NODE", s)
+		}
+		if strings.Contains(name, ":") {
+			ap, err := netip.ParseAddrPort(name)
+			if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+				return target{}, fmt.Errorf("ad-hoc target %q: want IP:PORT@NODE, such as 127.0.0.1:8888@home", s)
+			}
+			return target{adhoc: ap, node: node, proto: "tcp"}, nil
 		}
 		if err := validateLabel("service name", name, MaxServiceName); err != nil {
 			return target{}, err
@@ -216,6 +230,9 @@ func (n *Node) resolve(t target) (resolved, error) {
 // resolveWait is resolve that waits up to d for t to appear in the catalog (a node
 // that just started has not heard from its peers yet).
 func (n *Node) resolveWait(ctx context.Context, t target, d time.Duration) (resolved, error) {
+	if t.adhoc.IsValid() {
+		return n.resolveAdhoc(ctx, t)
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {

@@ -123,7 +123,11 @@ func (n *Node) localServiceInfos() []api.LocalService {
 	defer n.mu.Unlock()
 	out := make([]api.LocalService, 0, len(n.services))
 	for _, s := range n.services {
-		out = append(out, api.LocalService{Service: api.Service(s.Service), Origin: s.origin, Ref: s.ref})
+		ls := api.LocalService{Service: api.Service(s.Service), Origin: s.origin, Ref: s.ref}
+		if s.adhoc != nil {
+			ls.Expires = s.adhoc.expiry(n.cfg.Adhoc, s.total.Load() > 0, len(s.lim.slots))
+		}
+		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -64,8 +64,14 @@ func (n *Node) resolveSpec(ctx context.Context, spec, proto string) (resolved, e
 	if err != nil {
 		return resolved{}, fmt.Errorf("%w: %w", ErrNoService, err)
 	}
+	t.proto = proto
 	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
 	if err != nil {
+		for _, known := range []error{ErrNoService, ErrNotAllowed, ErrServiceRefused, ErrUnreachable} {
+			if errors.Is(err, known) {
+				return r, err
+			}
+		}
 		if isKind(err, KindNotFound) || isKind(err, KindConflict) {
 			return r, fmt.Errorf("%w: %w", ErrNoService, err)
 		}

@@ -61,6 +61,16 @@ func (req *mappingReq) normalize() (target, error) {
 		return target{}, invalid("%v", err)
 	}
 	req.Target = t.String()
+	if t.adhoc.IsValid() {
+		switch req.Proto {
+		case "":
+			req.Proto = "tcp"
+		case "tcp", "udp":
+		default:
+			return target{}, invalid("proto %q: want tcp or udp", req.Proto)
+		}
+		t.proto = req.Proto
+	}
 	if err := req.Limits.Validate(true); err != nil {
 		return target{}, invalid("%v", err)
 	}

@@ -55,6 +55,10 @@ type Config struct {
 	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
 	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
 	ICEInterfaces []string // interfaces that give ICE host candidates (default all but loopback; "lo" adds loopback)
+
+	// Adhoc is this node's rules for other members' ad-hoc requests (off
+	// unless Adhoc.Allow).
+	Adhoc AdhocConfig
 }
 
 func (c *Config) setDefaults() {
@@ -86,6 +90,7 @@ func (c *Config) setDefaults() {
 	defd(&c.OpenTimeout, 15*time.Second)
 	defd(&c.ResolveWait, 5*time.Second)
 	defd(&c.LinkGrace, smuxKeepAliveLimit)
+	c.Adhoc.setDefaults()
 }
 
 // Node is one member of a group.
@@ -230,6 +235,9 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { relayDone <- n.relay.Run(life, relayEvents{n}) }()
 	go n.netcheckLoop(life)
 	go n.janitor(life)
+	if n.cfg.Adhoc.Allow {
+		go n.adhocLoop(life)
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-relayDone: // only if it could not run at all

@@ -57,6 +57,8 @@ func (n *Node) handleStream(l *link, g *generation, st *smux.Stream) {
 	case streamService, streamServiceFrom:
 		st.SetReadDeadline(time.Time{})
 		n.serveStream(l, g, st, open.ServeID, open.From)
+	case streamAdhoc:
+		n.serveAdhoc(n.runContext(), l, st, open.Adhoc)
 	}
 }
 
@@ -85,6 +87,9 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID, 
 		return
 	}
 	defer ls.lim.slots.release()
+	if ls.adhoc != nil { // runs before the release: expiry sees no gap
+		defer func() { ls.adhoc.lastClose.Store(time.Now().UnixNano()) }()
+	}
 	ls.total.Add(1)
 
 	if ls.Proto == "udp" {

@@ -40,6 +40,8 @@ type Service struct {
 	// (for its PROXY protocol header): openers send streamServiceFrom.
 	// Public, unlike Limits. Set by the mesh.
 	WantsClient bool `json:"wants_client,omitempty"`
+	// AdHoc marks a temporary service served for an ad-hoc request (adhoc.go).
+	AdHoc bool `json:"adhoc,omitempty"`
 }
 
 // Static reports whether the serveid is static (500-999): the mesh never changes

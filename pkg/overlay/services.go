@@ -19,6 +19,7 @@ type localService struct {
 	ref     string     // where a declared service is declared: "[serve.ssh]", "--serve 700=..."
 	lim     *limiter
 	total   atomic.Uint64
+	adhoc   *adhocState // nil unless served for an ad-hoc request
 }
 
 // Dynamic serveids: 1..MinStaticID-1.

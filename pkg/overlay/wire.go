@@ -34,6 +34,9 @@ package overlay
 //	                 PROXY protocol header. Only sent for a service whose catalog
 //	                 entry says WantsClient, so a node that predates it never
 //	                 receives one.
+//	adhoc: u8 proto (0 tcp, 1 udp) | u8 n, n bytes "IP:PORT": ask the node for
+//	                 ad-hoc access to a target it never declared (adhoc.go); it
+//	                 answers a status, then on ok u16 serveid, and closes
 //	gossip: then memberlist's own stream protocol
 //
 // Service stream status (first bytes the acceptor writes back):
@@ -85,6 +88,7 @@ const (
 const (
 	streamService     byte = 1
 	streamServiceFrom byte = 4
+	streamAdhoc       byte = 5
 	streamCatalog     byte = 2
 	streamGossip      byte = 3
 )
@@ -99,6 +103,10 @@ const (
 	statusNoService  byte = 1 // the serveid is not served by this node
 	statusDialFailed byte = 2 // the local target refused or timed out
 	statusBusy       byte = 3 // too many connections for this service
+	// Ad-hoc refusals (answers to streamAdhoc only).
+	statusNotAllowed byte = 4 // the node's ad-hoc rules refuse the target
+	statusQuotaFull  byte = 5 // adhoc-max ad-hoc services exist
+	statusLast            = statusQuotaFull
 )
 
 const (
@@ -176,6 +184,14 @@ type streamOpen struct {
 	Kind    byte
 	ServeID ServeID
 	From    netip.AddrPort // streamServiceFrom: the client's address
+	Adhoc   adhocRequest   // streamAdhoc
+}
+
+// adhocRequest asks for ad-hoc access to Target (IP:PORT as the serving node
+// reaches it).
+type adhocRequest struct {
+	Proto  string // tcp | udp
+	Target netip.AddrPort
 }
 
 func (o streamOpen) marshal() []byte {
@@ -190,6 +206,13 @@ func (o streamOpen) marshal() []byte {
 		}
 		b = append(b, a.AsSlice()...)
 		return binary.BigEndian.AppendUint16(b, o.From.Port())
+	case streamAdhoc:
+		p := byte(0)
+		if o.Adhoc.Proto == "udp" {
+			p = 1
+		}
+		t := o.Adhoc.Target.String()
+		return append([]byte{o.Kind, p, byte(len(t))}, t...)
 	}
 	return []byte{o.Kind}
 }
@@ -217,6 +240,28 @@ func readStreamOpen(r io.Reader) (streamOpen, error) {
 				return o, err
 			}
 		}
+	case streamAdhoc:
+		var h [2]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return o, fmt.Errorf("read ad-hoc request: %w", err)
+		}
+		switch h[0] {
+		case 0:
+			o.Adhoc.Proto = "tcp"
+		case 1:
+			o.Adhoc.Proto = "udp"
+		default:
+			return o, fmt.Errorf("ad-hoc request proto %d: %w", h[0], errMalformed)
+		}
+		t := make([]byte, h[1])
+		if _, err := io.ReadFull(r, t); err != nil {
+			return o, fmt.Errorf("read ad-hoc target: %w", err)
+		}
+		ap, err := netip.ParseAddrPort(string(t))
+		if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" || ap.String() != string(t) { // canonical only
+			return o, fmt.Errorf("ad-hoc target %q is not IP:PORT: %w", t, errMalformed)
+		}
+		o.Adhoc.Target = ap
 	case streamCatalog, streamGossip:
 	default:
 		return o, fmt.Errorf("stream kind %d: %w", o.Kind, errMalformed)
@@ -278,7 +323,7 @@ func readStatus(r io.Reader) error {
 		}
 		return nil
 	}
-	if h[0] > statusBusy {
+	if h[0] > statusLast {
 		return fmt.Errorf("service status code %d: %w", h[0], errMalformed)
 	}
 	return &statusError{Code: h[0], Reason: string(reason)}

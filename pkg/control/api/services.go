@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // ServeID numbers a service within a group. vnet's convention: 500-999 are static
@@ -51,6 +52,8 @@ const (
 	OriginLive Origin = "live"
 	OriginFile Origin = "file"
 	OriginFlag Origin = "flag"
+	// OriginAdhoc: served for another member's ad-hoc request; it expires.
+	OriginAdhoc Origin = "adhoc"
 )
 
 // Service is something a node serves to its group: a local target reachable
@@ -73,6 +76,9 @@ type Service struct {
 	// (for its PROXY protocol header): openers send streamServiceFrom.
 	// Public, unlike Limits. Set by the mesh.
 	WantsClient bool `json:"wants_client,omitempty"`
+	// AdHoc marks a temporary service served for an ad-hoc request. Set by
+	// the mesh.
+	AdHoc bool `json:"adhoc,omitempty"`
 }
 
 // LocalService is a service this node serves, with where it comes from.
@@ -80,6 +86,9 @@ type LocalService struct {
 	Service
 	Origin Origin `json:"origin"`
 	Ref    string `json:"ref,omitempty"` // a declared one's place: "[serve.ssh]", "--serve 700=..."
+	// Expires is when an ad-hoc service goes unless used (zero while a
+	// connection is open).
+	Expires time.Time `json:"expires,omitzero"`
 }
 
 // CatalogEntry is one service of the group, for `meshnode services`.
