@@ -35,6 +35,8 @@ type mapping struct {
 	log   *slog.Logger
 
 	total, failed atomic.Uint64
+	// bytesOut: from local clients to the service; bytesIn: back to them.
+	bytesOut, bytesIn atomic.Uint64
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -291,7 +293,7 @@ func (m *mapping) forward(c *net.TCPConn) {
 		abort(c) // a reset: the client must not take it for an empty answer
 		return
 	}
-	up, down, err := splice(c, remote)
+	up, down, err := spliceCounted(c, remote, &m.bytesOut, &m.bytesIn)
 	var se *statusError
 	switch {
 	case errors.As(err, &se):

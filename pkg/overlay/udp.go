@@ -182,6 +182,7 @@ func (f *udpFlow) run() {
 				return
 			}
 			f.clock.touch()
+			m.bytesIn.Add(uint64(len(p)))
 			m.pc.WriteToUDP(p, f.addr)
 		}
 	}()
@@ -192,6 +193,7 @@ func (f *udpFlow) run() {
 		select {
 		case p := <-f.queue:
 			f.clock.touch()
+			m.bytesOut.Add(uint64(len(p)))
 			if err := writeDatagram(remote, wbuf, p); err != nil {
 				return
 			}
