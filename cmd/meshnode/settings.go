@@ -52,6 +52,8 @@ func upTable() *config.Table {
 			{Name: "transport", Env: "MESHNODE_TRANSPORT", Default: builtinTCP,
 				Usage: "how to reach the rendezvous, `NAME`: built-in " + builtinTCP + " or " + builtinTLS + ", or a plugin (meshnode-transport-NAME, e.g. websocket)"},
 			{Name: "plugin-dir", Env: "MESHNODE_PLUGIN_DIR", Usage: "`DIR` with plugin executables (default: plugins/ beside the meshnode executable if it exists, else PREFIX/lib/meshnode/plugins for PREFIX/bin/meshnode)"},
+			{Name: "metrics", Env: "MESHNODE_METRICS",
+				Usage: "serve Prometheus metrics at http://`ADDR`/metrics (host:port; a bare port or :port listens on 127.0.0.1; plain HTTP without auth: keep it on loopback or a private network); \"\" = off"},
 			{Name: "log-level", Env: "MESHNODE_LOG_LEVEL", Default: "info", Live: true, Usage: "log `LEVEL`: debug, info, warn or error"},
 			{Name: "log-format", Env: "MESHNODE_LOG_FORMAT", Default: "text", Usage: "log `FORMAT`: text or json"},
 		},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
 )
@@ -140,6 +142,13 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.node = node
 	close(nodeReady)
+	var metricsLn net.Listener
+	if cfg.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metrics); err != nil {
+			return fmt.Errorf("--metrics %s: %w", cfg.metrics, err)
+		}
+		defer metricsLn.Close()
+	}
 	ln, err := control.Listen(cfg.paths.control)
 	if err != nil {
 		return err
@@ -156,6 +165,14 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.applyAtStart()
+	metricsDone := make(chan error, 1)
+	if metricsLn != nil {
+		h := metrics.Mux(metrics.Handler(metrics.NewNodeRegistry(node, metrics.NodeOptions{}), log))
+		go func() { metricsDone <- metrics.Serve(ctx, metricsLn, h) }()
+		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", metrics.Path)
+	} else {
+		metricsDone <- nil
+	}
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
@@ -178,6 +195,9 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.stop()
 	if err := <-ctlDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := <-metricsDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	return runErr

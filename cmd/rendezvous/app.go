@@ -15,6 +15,7 @@ import (
 
 	cfgtab "github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/internal/sdnotify"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -34,6 +35,9 @@ type config struct {
 	idleTimeout time.Duration
 	tlsCert     string
 	tlsKey      string
+	metrics     string // the metrics listener; "" = off
+	admin       string // the admin API's listener; "" = off
+	adminKey    string // the admin key file
 	logLevel    slog.Level
 	logJSON     bool
 	vals        *cfgtab.Values // the merged settings, with sources
@@ -233,6 +237,25 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 		RelayBurst:       rates["relay-burst"],
 		GroupRelayRate:   rates["group-relay-rate"],
 		QueueMemory:      rates["queue-memory"],
+	}
+	for _, name := range []string{"metrics", "admin"} {
+		s := v.String(name)
+		if s == "" {
+			continue
+		}
+		addr, _, err := metrics.ListenAddr(s)
+		if err != nil {
+			return cfg, v.Errorf(name, "%s %w", v.Ref(name), err)
+		}
+		if name == "metrics" {
+			cfg.metrics = addr
+		} else {
+			cfg.admin = addr
+		}
+	}
+	cfg.adminKey = v.String("admin-key-file")
+	if cfg.admin != "" && cfg.adminKey == "" {
+		return cfg, v.Errorf("admin", "%s needs admin-key-file: the FILE with the admin API's key (created when it does not exist)", v.Ref("admin"))
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, errors.New("--tls-cert and --tls-key go together: give both or neither")

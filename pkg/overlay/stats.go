@@ -164,9 +164,6 @@ type Metrics struct {
 
 	Catalog CatalogMetrics
 	Relay   relay.Status // the rendezvous connection (Drops: datagrams its full send queue refused)
-	// KCPDrops are inbound link segments the current sessions dropped
-	// (arrived before their session existed, or after it closed).
-	KCPDrops uint64
 }
 
 // Count is one labeled counter value; Labels follow the field's documented order.
@@ -219,7 +216,6 @@ func (n *Node) Metrics() Metrics {
 		if l.gen != nil {
 			pm.Up = down == ""
 			pm.RTT = time.Duration(l.gen.kcp.GetSRTT()) * time.Millisecond
-			m.KCPDrops += l.gen.conn.drops.Load()
 		}
 		l.mu.Unlock()
 		m.Peers = append(m.Peers, pm)
