@@ -119,6 +119,8 @@ func TestUpConfigErrors(t *testing.T) {
 		{"dup port", baseConfig + "[use.a]\nservice = \"1\"\nport = 22\n[use.b]\nservice = \"2\"\nport = 22\n", nil, `meshnode.toml:7: key "use.b": port 22 is already mapped by [use.a]`},
 		{"two secrets", baseConfig + "secret-file = \"/x\"\n", nil, "give the group secret once: secret or secret-file, not both"},
 		{"syntax", baseConfig + "log-level = = 1\n", nil, "meshnode.toml:4: "},
+		{"bad metrics", baseConfig + "metrics = \"nohost\"\n", nil, `meshnode.toml:4: key "metrics": metrics "nohost": want host:port, :port or a port`},
+		{"bad metrics port", baseConfig, []string{"--metrics", ":99999"}, `--metrics ":99999": port "99999" is not a number from 0 to 65535`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := writeConfig(t, dir, tc.file)
