@@ -56,12 +56,18 @@ func startRelay(t *testing.T) (string, *relay.Server) {
 
 func runNode(t *testing.T, rdv, name string, services ...overlay.Service) *overlay.Node {
 	t.Helper()
+	return runNodeWith(t, overlay.Config{Rendezvous: rdv, Name: name, Services: services, RelayOnly: true})
+}
+
+// runNodeWith runs a node of the test group with cfg (a new key, the test logger).
+func runNodeWith(t *testing.T, cfg overlay.Config) *overlay.Node {
+	t.Helper()
 	key, err := identity.GeneratePrivateKey()
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := overlay.New(overlay.Config{Group: testGroup, Secret: testSecret, Rendezvous: rdv, Name: name, Key: key,
-		Services: services, Logger: testLogger(t).With("node", name), RelayOnly: true})
+	cfg.Group, cfg.Secret, cfg.Key, cfg.Logger = testGroup, testSecret, key, testLogger(t).With("node", cfg.Name)
+	n, err := overlay.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,6 +273,39 @@ func TestScrapeCountersMove(t *testing.T) {
 	for _, k := range []identity.PublicKey{server.ID(), client.ID()} {
 		if strings.Contains(rbody, k.Short()) {
 			t.Errorf("the rendezvous' metrics name node %s", k.Short())
+		}
+	}
+}
+
+// TestScrapeDirectPath: when ICE finds a direct path (host candidates on
+// loopback), the peer's path gauge, the path change and the hole punch's
+// outcome and method show.
+func TestScrapeDirectPath(t *testing.T) {
+	rdv, _ := startRelay(t)
+	a := runNodeWith(t, overlay.Config{Rendezvous: rdv, Name: "a", ICEInterfaces: []string{"lo"}})
+	b := runNodeWith(t, overlay.Config{Rendezvous: rdv, Name: "b", ICEInterfaces: []string{"lo"}})
+	srv := httptest.NewServer(Mux(Handler(NewNodeRegistry(a, NodeOptions{}), nil)))
+	defer srv.Close()
+	peer := b.ID().Short()
+	var fams map[string]*dto.MetricFamily
+	waitFor(t, "a direct path to b", func() error {
+		_, fams = scrape(t, srv.URL+Path)
+		if v, ok := value(fams, "meshnode_peer_direct", "peer", peer); !ok || v != 1 {
+			return fmt.Errorf("meshnode_peer_direct{peer=%s} = %v, %v", peer, v, ok)
+		}
+		return nil
+	})
+	for _, c := range []struct {
+		name   string
+		labels []string
+	}{
+		{"meshnode_path_changes_total", []string{"to", "direct", "reason", "ice_connected"}},
+		{"meshnode_holepunch_attempts_total", []string{"outcome", "connected"}},
+		{"meshnode_holepunch_connected_total", []string{"local_type", "host", "remote_type", "host"}},
+		{"meshnode_peers", []string{"path", "direct"}},
+	} {
+		if err := atLeast(fams, 1, c.name, c.labels...); err != nil {
+			t.Error(err)
 		}
 	}
 }
