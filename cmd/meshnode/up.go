@@ -167,7 +167,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.applyAtStart()
 	metricsDone := make(chan error, 1)
 	if metricsLn != nil {
-		h := metrics.Mux(metrics.Handler(metrics.NewNodeRegistry(node, metrics.NodeOptions{}), log))
+		h := metrics.Mux(metrics.NodeHandler(node, log))
 		go func() { metricsDone <- metrics.Serve(ctx, metricsLn, h) }()
 		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", metrics.Path)
 	} else {

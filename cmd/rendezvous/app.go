@@ -59,7 +59,7 @@ func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "rendezvous",
 		Usage:     "where meshnode nodes meet: authentication, group presence and relay",
-		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--auth-keys FILE | --open] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--tls-cert FILE --tls-key FILE] [limits...] [--log-level LEVEL] [--log-format FORMAT]\n   rendezvous keygen [--label NAME] [--groups G1,G2] [--expires DATE]",
+		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--auth-keys FILE | --open] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--tls-cert FILE --tls-key FILE] [--metrics ADDR] [--admin ADDR --admin-key-file FILE] [limits...] [--log-level LEVEL] [--log-format FORMAT]\n   rendezvous keygen [--label NAME] [--groups G1,G2] [--expires DATE]",
 		Version:   version,
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,

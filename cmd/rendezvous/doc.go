@@ -6,7 +6,8 @@
 //
 //	rendezvous [--config FILE] [--listen :7749] [--ws-listen ADDR [--ws-path /meshnode/v1/relay]]
 //	           [--stun :3478] [--stun2 :3479] [--max-conns 10000] [--idle-timeout 60s]
-//	           [--tls-cert FILE --tls-key FILE] [--log-level info] [--log-format text]
+//	           [--tls-cert FILE --tls-key FILE] [--metrics ADDR] [--admin ADDR --admin-key-file FILE]
+//	           [--log-level info] [--log-format text]
 //
 // Every setting is a flag, an environment variable (RENDEZVOUS_LISTEN, ...) and
 // a key of the TOML config file (--config, RENDEZVOUS_CONFIG; keys are the long

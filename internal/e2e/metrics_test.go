@@ -27,7 +27,7 @@ var (
 	nodeMetricsRE = regexp.MustCompile(`msg="metrics listening" addr=(\S+)`)
 )
 
-// httpGet does one request to url with the admin key (if any) and returns the
+// httpDo does one request to url with the admin key (if any) and returns the
 // status and body.
 func httpDo(t *testing.T, method, url, key string) (int, []byte) {
 	t.Helper()

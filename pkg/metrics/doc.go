@@ -15,5 +15,10 @@
 // meshnode_peer_series_omitted instead.
 //
 // Files: node.go (the node's collector), rendezvous.go (the rendezvous'
-// collector), handler.go (registries and the HTTP handler).
+// collector), handler.go (registries and the HTTP handler), serve.go (listen
+// addresses and a bounded HTTP server for the --metrics and --admin
+// listeners).
+//
+// A node's HTTP API mounts NodeHandler at Path; `meshnode up --metrics` serves
+// it alone on a listener of its own.
 package metrics

@@ -1,6 +1,8 @@
 package metrics
 
 import (
+	"log/slog"
+	"net/http"
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +33,12 @@ func NewNodeRegistry(n NodeSource, opts NodeOptions) *prometheus.Registry {
 	reg := newRegistry()
 	reg.MustRegister(newNodeCollector(n, opts))
 	return reg
+}
+
+// NodeHandler serves the node's metrics (a registry of its own) at whatever
+// path it is mounted on (Path by convention); log gets scrape errors.
+func NodeHandler(n NodeSource, log *slog.Logger) http.Handler {
+	return Handler(NewNodeRegistry(n, NodeOptions{}), log)
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
