@@ -327,7 +327,8 @@ func checkHygiene(t *testing.T, body string, keys ...identity.PublicKey) {
 }
 
 // TestPeerSeriesCapped: past MaxPeerSeries, peers get no series of their own
-// and are counted as omitted; a peer that is gone has no series.
+// and are counted as omitted; a peer that is gone has no series, nor has a
+// link that never authenticated.
 func TestPeerSeriesCapped(t *testing.T) {
 	var keys []identity.PublicKey
 	for range 5 {
@@ -339,8 +340,13 @@ func TestPeerSeriesCapped(t *testing.T) {
 	}
 	src := &fakeSource{}
 	for _, k := range keys {
-		src.m.Peers = append(src.m.Peers, overlay.PeerMetrics{ID: k, BytesIn: 1})
+		src.m.Peers = append(src.m.Peers, overlay.PeerMetrics{ID: k, Authenticated: true, BytesIn: 1})
 	}
+	stranger, err := identity.GeneratePrivateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	src.m.Peers = append([]overlay.PeerMetrics{{ID: stranger.Public(), BytesIn: 1}}, src.m.Peers...)
 	srv := httptest.NewServer(Mux(Handler(NewNodeRegistry(src, NodeOptions{MaxPeerSeries: 3}), nil)))
 	defer srv.Close()
 	_, fams := scrape(t, srv.URL+Path)
@@ -350,7 +356,13 @@ func TestPeerSeriesCapped(t *testing.T) {
 	if v, _ := value(fams, "meshnode_peer_series_omitted"); v != 2 {
 		t.Errorf("meshnode_peer_series_omitted = %v, want 2", v)
 	}
-	src.m.Peers = src.m.Peers[:1] // the others' links closed
+	if _, ok := value(fams, "meshnode_peer_received_bytes_total", "peer", stranger.Public().Short()); ok {
+		t.Error("a link that never authenticated has series")
+	}
+	if v, _ := value(fams, "meshnode_unauthenticated_links"); v != 1 {
+		t.Errorf("meshnode_unauthenticated_links = %v, want 1", v)
+	}
+	src.m.Peers = src.m.Peers[1:2] // the others' links closed
 	_, fams = scrape(t, srv.URL+Path)
 	if n := len(fams["meshnode_peer_received_bytes_total"].GetMetric()); n != 1 {
 		t.Errorf("%d peers with series after 4 left, want 1", n)

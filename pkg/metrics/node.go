@@ -53,6 +53,7 @@ var (
 	dPeerRTT   = desc("meshnode_peer_rtt_seconds", "Smoothed round trip time of the link's KCP session.", "peer")
 	dPeers     = desc("meshnode_peers", "Links to peers, by path.", "path")
 	dOmitted   = desc("meshnode_peer_series_omitted", "Peers left without series of their own (over the cap).")
+	dPending   = desc("meshnode_unauthenticated_links", "Links to nodes that never completed a handshake (connecting, or not holding the group secret); they get no per-peer series.")
 	dPathChg   = desc("meshnode_path_changes_total", "Link route changes, by the route taken and why.", "to", "reason")
 	dPunch     = desc("meshnode_holepunch_attempts_total", "ICE attempts (hole punches) that ended, by outcome.", "outcome")
 	dPunchPath = desc("meshnode_holepunch_connected_total", "ICE attempts that connected, by the selected pair's local and remote candidate type (the method that got through).", "local_type", "remote_type")
@@ -83,7 +84,7 @@ var (
 	dRlDrop    = desc("meshnode_relay_queue_drops_total", "Datagrams dropped because the send queue to the rendezvous was full.")
 )
 
-var nodeDescs = []*prometheus.Desc{dPeerIn, dPeerOut, dPeerDir, dPeerUp, dPeerRTT, dPeers, dOmitted, dPathChg, dPunch, dPunchPath,
+var nodeDescs = []*prometheus.Desc{dPeerIn, dPeerOut, dPeerDir, dPeerUp, dPeerRTT, dPeers, dOmitted, dPending, dPathChg, dPunch, dPunchPath,
 	dHSOK, dHSFail, dMapOpen, dMapTotal, dMapErr, dMapOut, dMapIn, dMapOmit, dCatMem, dCatOwn, dCatSvc, dCatLocal, dCatMiss,
 	dCatPend, dCatConv, dCatChg, dCatVer, dRvConn, dRvConns, dRvRTT, dRlIn, dRlOut, dRlPIn, dRlPOut, dRlDrop}
 
@@ -126,17 +127,21 @@ func b2f(b bool) float64 {
 func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	m := c.n.Metrics()
 
-	direct := 0
+	direct, pending, listed, omitted := 0, 0, 0, 0
 	seen := make(map[string]bool, min(len(m.Peers), c.opts.MaxPeerSeries))
-	omitted := 0
-	for i, p := range m.Peers {
+	for _, p := range m.Peers {
 		if p.Direct {
 			direct++
 		}
-		if i >= c.opts.MaxPeerSeries {
+		if !p.Authenticated {
+			pending++
+			continue
+		}
+		if listed >= c.opts.MaxPeerSeries {
 			omitted++
 			continue
 		}
+		listed++
 		id := p.ID.Short()
 		if seen[id] { // two keys with one short form: the full key tells them apart
 			id = p.ID.String()
@@ -151,6 +156,7 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(ch, dPeers, float64(direct), "direct")
 	gauge(ch, dPeers, float64(len(m.Peers)-direct), "relay")
 	gauge(ch, dOmitted, float64(omitted))
+	gauge(ch, dPending, float64(pending))
 
 	for _, v := range m.PathChanges {
 		counter(ch, dPathChg, v.Value, v.Labels...)

@@ -174,7 +174,10 @@ type Count struct {
 
 // PeerMetrics are one link's counters.
 type PeerMetrics struct {
-	ID                identity.PublicKey
+	ID identity.PublicKey
+	// Authenticated: a session with the peer was up once (it proved the group
+	// secret). Links that never got there are strangers' or still connecting.
+	Authenticated     bool
 	BytesIn, BytesOut uint64 // sealed link packets, both routes
 	Direct            bool   // the route is a direct path (else the relay)
 	Up                bool   // a session is up and its route can carry it
@@ -210,7 +213,7 @@ type CatalogMetrics struct {
 func (n *Node) Metrics() Metrics {
 	var m Metrics
 	for _, l := range n.linkList() {
-		pm := PeerMetrics{ID: l.peer, BytesIn: l.bytesIn.Load(), BytesOut: l.bytesOut.Load(), Direct: l.route.isDirect()}
+		pm := PeerMetrics{ID: l.peer, Authenticated: l.everUp.Load(), BytesIn: l.bytesIn.Load(), BytesOut: l.bytesOut.Load(), Direct: l.route.isDirect()}
 		down, _ := l.routeDown()
 		l.mu.Lock()
 		if l.gen != nil {
