@@ -29,9 +29,50 @@ func (d declItem) same(o declItem) bool {
 		return false
 	}
 	if d.svc != nil {
-		return *d.svc == *o.svc
+		a, b := *d.svc, *o.svc
+		a.Limits, b.Limits = nil, nil
+		return a == b && sameLimits(d.svc.Limits, o.svc.Limits)
 	}
-	return *d.use == *o.use
+	a, b := *d.use, *o.use
+	a.Limits, b.Limits = nil, nil
+	return a == b && sameLimits(d.use.Limits, o.use.Limits)
+}
+
+func sameLimits(a, b *api.Limits) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() == b.IsZero()
+	}
+	return *a == *b
+}
+
+// limitsItem reads a section's limits keys (max-conns, rate, idle-timeout,
+// and for a service proto-protocol); nil when it sets none.
+func limitsItem(it *config.Item, forMapping bool) (*api.Limits, error) {
+	l := &api.Limits{MaxConns: it.Int("max-conns"), IdleTimeout: it.String("idle-timeout")}
+	if !forMapping {
+		l.ProxyProtocol = it.String("proxy-protocol")
+	}
+	r, err := api.ParseRate(it.String("rate"))
+	if err != nil {
+		return nil, it.Errorf("rate", "rate %w", err)
+	}
+	l.Rate = r
+	for _, chk := range []struct {
+		key string
+		l   api.Limits
+	}{
+		{"max-conns", api.Limits{MaxConns: l.MaxConns}},
+		{"idle-timeout", api.Limits{IdleTimeout: l.IdleTimeout}},
+		{"proxy-protocol", api.Limits{ProxyProtocol: l.ProxyProtocol}},
+	} {
+		if err := chk.l.Validate(forMapping); err != nil {
+			return nil, it.Errorf(chk.key, "%w", err)
+		}
+	}
+	if l.IsZero() {
+		return nil, nil
+	}
+	return l, nil
 }
 
 // declaredItems builds the declared services and mappings from --serve and the
@@ -75,6 +116,10 @@ func serveItem(it *config.Item) (declItem, error) {
 		return declItem{}, it.Errorf("serveid", "serveid %d out of range: 500-%d static, 1-%d dynamic, 0 = assign one", id, api.MaxServeID, api.MinStaticID-1)
 	}
 	s := overlay.Service{ID: api.ServeID(id), Name: name, Target: it.String("target"), Proto: it.String("proto"), Info: it.String("info")}
+	var err error
+	if s.Limits, err = limitsItem(it, false); err != nil {
+		return declItem{}, err
+	}
 	for _, chk := range []struct {
 		key string
 		svc overlay.Service
@@ -83,6 +128,7 @@ func serveItem(it *config.Item) (declItem, error) {
 		{nameKey, overlay.Service{ID: 1, Proto: "tcp", Name: s.Name}},
 		{"info", overlay.Service{ID: 1, Proto: "tcp", Info: s.Info}},
 		{"target", overlay.Service{ID: 1, Proto: "tcp", Target: s.Target}},
+		{"", overlay.Service{ID: 1, Proto: s.Proto, Limits: s.Limits}}, // limits a UDP service cannot have
 	} {
 		if err := chk.svc.Validate(); err != nil {
 			return declItem{}, it.Errorf(chk.key, "%w", err)
@@ -110,7 +156,14 @@ func useItem(it *config.Item) (declItem, error) {
 	if proto != "tcp" && proto != "udp" {
 		return declItem{}, it.Errorf("proto", "proto %q: want tcp or udp", proto)
 	}
-	req := api.MappingRequest{Target: svc, Port: port, Bind: bind, Proto: proto}
+	lim, err := limitsItem(it, true)
+	if err != nil {
+		return declItem{}, err
+	}
+	if proto == "udp" && lim != nil && (lim.Rate != 0 || lim.IdleTimeout != "") {
+		return declItem{}, it.Errorf("", "rate and idle-timeout apply to TCP only; a UDP mapping takes max-conns")
+	}
+	req := api.MappingRequest{Target: svc, Port: port, Bind: bind, Proto: proto, Limits: lim}
 	return declItem{key: "use " + it.Name, ref: it.Ref(), origin: api.OriginFile, active: it.Bool("active"), use: &req}, nil
 }
 

@@ -21,9 +21,13 @@ state dir across restarts, and reloads of the config file never touch it
 ([use.NAME] sections declare mappings in the file instead). Examples:
 
    meshnode map 700 2222
-   meshnode map ssh@home 2222 --bind 0.0.0.0`,
+   meshnode map ssh@home 2222 --bind 0.0.0.0
+   meshnode map web@home 8080 --max-conns 20 --rate 1MB --idle-timeout 10m`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "bind", Value: api.DefaultBind, Usage: "local `ADDR` to listen on"},
+			&cli.IntFlag{Name: "max-conns", Usage: "connections open at once, `N`; more are refused at once (0: the node's default, 4096)"},
+			&cli.StringFlag{Name: "rate", Usage: "bytes per second in each direction, shared by the mapping's connections: `RATE` such as 1MB or 500KiB (TCP)"},
+			&cli.StringFlag{Name: "idle-timeout", Usage: "close a connection that moved nothing for `DURATION`, such as 5m (TCP)"},
 			jsonFlag(),
 		},
 		Action: a.verb("SERVICE LOCALPORT", func(c *cli.Context) error {
@@ -35,14 +39,29 @@ state dir across restarts, and reloads of the config file never touch it
 			if err != nil {
 				return err
 			}
-			mi, err := cl.AddMapping(c.Context, api.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind")})
+			r, err := api.ParseRate(c.String("rate"))
+			if err != nil {
+				return fmt.Errorf("--rate %w", err)
+			}
+			lim := &api.Limits{MaxConns: c.Int("max-conns"), Rate: r, IdleTimeout: c.String("idle-timeout")}
+			if err := lim.Validate(true); err != nil {
+				return fmt.Errorf("--%s", err) // "max-conns -1 out of range ..."
+			}
+			if lim.IsZero() {
+				lim = nil
+			}
+			mi, err := cl.AddMapping(c.Context, api.MappingRequest{Target: c.Args().Get(0), Port: port, Bind: c.String("bind"), Limits: lim})
 			if err != nil {
 				return err
 			}
 			if c.Bool("json") {
 				return printJSON(c.App.Writer, mi)
 			}
-			fmt.Fprintf(c.App.Writer, "mapped %s/%s -> service %s\n", mi.Listen, mi.Proto, mi.Target)
+			fmt.Fprintf(c.App.Writer, "mapped %s/%s -> service %s", mi.Listen, mi.Proto, mi.Target)
+			if l := mi.Limits.String(); l != "" {
+				fmt.Fprintf(c.App.Writer, " (%s)", l)
+			}
+			fmt.Fprintln(c.App.Writer)
 			return nil
 		}),
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 )
 
 func (a *app) upCommand() *cli.Command {
@@ -153,6 +154,17 @@ func (d *daemon) run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The proxy entries listen now, so that a port in use stops the start;
+	// they serve once the node is ready.
+	var entry *proxyentry.Server
+	if cfg.entry.SOCKS5 != "" || cfg.entry.HTTPProxy != "" {
+		ec := cfg.entry
+		ec.Logger = log
+		if entry, err = proxyentry.Listen(ec, entryDialer{n: node}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
 	runDone := make(chan error, 1)
 	go func() { runDone <- node.Run(ctx) }()
 	// The control API answers once the node restored its live state and the
@@ -162,6 +174,9 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-node.Ready():
 	case err := <-runDone:
 		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
 		return err
 	}
 	d.applyAtStart()
@@ -172,6 +187,12 @@ func (d *daemon) run(ctx context.Context) error {
 		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", metrics.Path)
 	} else {
 		metricsDone <- nil
+	}
+	entryDone := make(chan error, 1)
+	if entry != nil {
+		go func() { entryDone <- entry.Serve(ctx) }()
+	} else {
+		entryDone <- nil
 	}
 	ctlDone := make(chan error, 1)
 	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
@@ -200,6 +221,7 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := <-metricsDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	<-entryDone
 	return runErr
 }
 

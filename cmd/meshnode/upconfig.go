@@ -12,6 +12,7 @@ import (
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/metrics"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -34,6 +35,7 @@ type upConfig struct {
 	level               slog.Level
 	format              string
 	declared            []declItem
+	entry               proxyentry.Config // the proxy entries (SOCKS5, HTTP)
 	secretOnCommandLine bool
 	warnings            []string // logged once the logger exists
 }
@@ -111,6 +113,9 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	}
 	var err error
 	if u.declared, err = declaredItems(vals); err != nil {
+		return nil, err
+	}
+	if u.entry, err = entryConfig(vals); err != nil {
 		return nil, err
 	}
 	return u, nil

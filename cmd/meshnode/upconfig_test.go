@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -61,7 +62,7 @@ port = 8080
 		"[serve.ssh]", "serveid = 700", `proto   = "tcp"`,
 		"[use.web]", `service = "web@office"`, `bind    = "127.0.0.1"`,
 	} {
-		if !strings.Contains(out, want) {
+		if !strings.Contains(squash(out), squash(want)) {
 			t.Errorf("--print-config lacks %q:\n%s", want, out)
 		}
 	}
@@ -73,7 +74,7 @@ func TestDefaultConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	def := writeConfig(t, dir, baseConfig)
 	code, out, _ := runT(t, &env{defaultConfig: def}, "up", "--print-config")
-	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(out, `group          = "home"`) {
+	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(squash(out), `group = "home"`) {
 		t.Fatalf("default file not read: %d\n%s", code, out)
 	}
 	code, out, _ = runT(t, &env{defaultConfig: def}, "up", "--print-config", "--group", "other")
@@ -121,6 +122,10 @@ func TestUpConfigErrors(t *testing.T) {
 		{"syntax", baseConfig + "log-level = = 1\n", nil, "meshnode.toml:4: "},
 		{"bad metrics", baseConfig + "metrics = \"nohost\"\n", nil, `meshnode.toml:4: key "metrics": metrics "nohost": want host:port, :port or a port`},
 		{"bad metrics port", baseConfig, []string{"--metrics", ":99999"}, `--metrics ":99999": port "99999" is not a number from 0 to 65535`},
+		{"socks5 exposed", baseConfig + "socks5 = \"0.0.0.0:1080\"\n", nil, `meshnode.toml:4: key "socks5": socks5: proxy entry: SOCKS5 on "0.0.0.0:1080" is reachable from other machines: set a username and password`},
+		{"http proxy no port", baseConfig, []string{"--http-proxy", "127.0.0.1"}, `--http-proxy: proxy entry: HTTP proxy address "127.0.0.1": address 127.0.0.1: missing port`},
+		{"proxy user alone", baseConfig, []string{"--proxy-user", "me"}, `--proxy-user needs --proxy-password-file`},
+		{"proxy password missing", baseConfig, []string{"--proxy-user", "me", "--proxy-password-file", "/nonexistent/pw"}, `--proxy-password-file: stat /nonexistent/pw`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := writeConfig(t, dir, tc.file)
@@ -133,10 +138,17 @@ func TestUpConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	// A file that holds the secret must not be world-readable.
+	// The proxy entries' password file must be readable by its owner only.
 	cfg := writeConfig(t, dir, baseConfig)
+	pw := filepath.Join(dir, "proxy.pw")
+	os.WriteFile(pw, []byte("hunter2-proxy\n"), 0o640)
+	code, _, errOut := runT(t, &env{}, "--state", dir, "up", "--config", cfg, "--proxy-user", "me", "--proxy-password-file", pw)
+	if code == 0 || !strings.Contains(errOut, "is readable by other users (mode 0640); chmod 600 it") || strings.Contains(errOut, "hunter2") {
+		t.Fatalf("group-readable proxy password file: %d %q", code, errOut)
+	}
+	// A file that holds the secret must not be world-readable.
 	os.Chmod(cfg, 0o644)
-	code, _, errOut := runT(t, &env{}, "--state", dir, "up", "--config", cfg)
+	code, _, errOut = runT(t, &env{}, "--state", dir, "up", "--config", cfg)
 	if code == 0 || !strings.Contains(errOut, `meshnode.toml:2: key "secret": the config file holds the group secret and is readable by every user (mode 0644)`) {
 		t.Fatalf("world-readable secret: %d %q", code, errOut)
 	}
@@ -150,3 +162,9 @@ func TestUpConfigErrors(t *testing.T) {
 		t.Fatalf("missing file: %d %q", code, errOut)
 	}
 }
+
+// squash collapses runs of spaces: --print-config aligns its columns to the
+// longest key, which the tests need not know.
+func squash(s string) string { return spaces.ReplaceAllString(s, " ") }
+
+var spaces = regexp.MustCompile(` +`)

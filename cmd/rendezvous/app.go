@@ -15,6 +15,7 @@ import (
 
 	cfgtab "github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/internal/sdnotify"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -210,7 +211,7 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 	}
 	rates := map[string]int64{}
 	for _, name := range []string{"relay-rate", "relay-burst", "group-relay-rate", "queue-memory"} {
-		n, err := parseRate(v.String(name))
+		n, err := api.ParseRate(v.String(name))
 		if err != nil {
 			return cfg, v.Errorf(name, "%s %w", v.Ref(name), err)
 		}

@@ -329,7 +329,9 @@ func TestRelayFlood(t *testing.T) {
 		return size / time.Since(start).Seconds() / 1e6
 	}
 	measure(1) // warm up: links, windows
-	alone := measure(2)
+	// The best of two runs each: the machine may be busy with other work
+	// during one of them, which says nothing about the rendezvous' fairness.
+	alone := max(measure(2), measure(3))
 
 	st, err := b.Ctl.Status(context.Background())
 	if err != nil {
@@ -367,7 +369,7 @@ func TestRelayFlood(t *testing.T) {
 		}
 		return nil
 	})
-	flooded := measure(3)
+	flooded := max(measure(4), measure(5))
 	cancel()
 	wg.Wait()
 	t.Logf("relayed echo of 16 MiB: %.1f MB/s alone, %.1f MB/s while a member floods the receiver (%.2fx); the flooder offered %d MiB",

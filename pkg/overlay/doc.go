@@ -54,6 +54,15 @@
 // The node logs one warning per cut-off (rate-limited): "mapped connection cut
 // off" or "served connection cut off", with the peer and why.
 //
+// # Entries other than mappings
+//
+// DialService and DialServiceUDP (dial.go) reach a service by its spec for a
+// front door that is not a mapped port (the SOCKS5/HTTP proxy entry). Unlike a
+// mapping's connection, which writes at once and learns of a refusal on its
+// first read, they wait for the serving node's answer, so that the entry can
+// reply with the right code; their errors wrap ErrNoService, ErrWrongProto,
+// ErrServiceRefused or ErrUnreachable.
+//
 // # Rendezvous outages
 //
 // A link whose route is the relay moves nothing while this node is not connected

@@ -6,11 +6,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xtaci/smux"
 
 	"github.com/meshnode/meshnode/pkg/control/api"
 )
@@ -31,7 +34,7 @@ type mapping struct {
 	ln    net.Listener // tcp: nil when it could not listen (restored mapping)
 	pc    *net.UDPConn // udp
 	flows map[string]*udpFlow
-	slots slots
+	lim   *limiter
 	log   *slog.Logger
 
 	total, failed atomic.Uint64
@@ -60,6 +63,12 @@ func (req *mappingReq) normalize() (target, error) {
 		return target{}, invalid("%v", err)
 	}
 	req.Target = t.String()
+	if err := req.Limits.Validate(true); err != nil {
+		return target{}, invalid("%v", err)
+	}
+	if req.Limits.IsZero() {
+		req.Limits = nil
+	}
 	return t, nil
 }
 
@@ -109,6 +118,9 @@ func (n *Node) checkPortFree(port int) error {
 
 // startMapping listens and registers the mapping.
 func (n *Node) startMapping(req mappingReq, t target) (*mapping, error) {
+	if err := udpLimitsErr(req.Proto, req.Limits); err != nil {
+		return nil, invalid("mapping of %s: %v", req.Target, err)
+	}
 	if req.Proto == "udp" {
 		return n.startUDPMapping(req, t)
 	}
@@ -143,7 +155,7 @@ func (n *Node) registerMapping(m *mapping) error {
 func (n *Node) newMapping(req mappingReq, t target) *mapping {
 	return &mapping{
 		n: n, req: req, t: t,
-		slots:     newSlots(n.cfg.MaxConnsPerMapping),
+		lim:       newLimiter(req.Limits, n.cfg.MaxConnsPerMapping),
 		conns:     make(map[net.Conn]struct{}),
 		acceptEnd: make(chan struct{}),
 		log:       n.log.With("port", req.Port, "bind", req.Bind, "service", req.Target),
@@ -252,13 +264,14 @@ func (m *mapping) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if !m.slots.tryAcquire() {
-			m.noteErr(fmt.Errorf("connection limit (%d) reached; refusing a connection", cap(m.slots)))
+		if !m.lim.slots.tryAcquire() {
+			m.lim.refused.Add(1)
+			m.noteErr(fmt.Errorf("connection limit (max-conns %d) reached; refusing a connection", cap(m.lim.slots)))
 			c.Close()
 			continue
 		}
 		if !m.track(c) {
-			m.slots.release()
+			m.lim.slots.release()
 			c.Close()
 			return
 		}
@@ -282,20 +295,29 @@ func (m *mapping) forward(c *net.TCPConn) {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
-		m.slots.release()
+		m.lim.slots.release()
 	}()
 	m.total.Add(1)
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
-	remote, err := m.n.dialTarget(ctx, m.t)
+	remote, err := m.n.dialTarget(ctx, m.t, addrPortOf(c.RemoteAddr()))
 	cancel()
 	if err != nil {
 		m.noteErr(err)
 		abort(c) // a reset: the client must not take it for an empty answer
 		return
 	}
-	up, down, err := spliceCounted(c, remote, &m.bytesOut, &m.bytesIn)
+	var local halfCloser = c
+	var lc *limitedConn
+	if m.lim.shapes() {
+		lc = m.lim.wrap(m.n.runContext(), c)
+		defer lc.done()
+		local = lc
+	}
+	up, down, err := spliceCounted(local, remote, &m.bytesOut, &m.bytesIn)
 	var se *statusError
 	switch {
+	case lc != nil && lc.Idled():
+		m.log.Info("mapped connection closed: idle", "idle_timeout", m.lim.idle, "bytes_out", up, "bytes_in", down)
 	case errors.As(err, &se):
 		m.noteErr(fmt.Errorf("refused by the serving node: %w", err))
 	case isCutOff(err):
@@ -380,19 +402,31 @@ func (m *mapping) info() api.MappingInfo {
 
 // dialTarget opens a connection to a service: a stream to its owner, or a plain
 // TCP connection when this node serves it.
-func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
+// from is the client's address (invalid: unknown), for a service that sends
+// its target a PROXY protocol header.
+func (n *Node) dialTarget(ctx context.Context, t target, from netip.AddrPort) (halfCloser, error) {
 	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
 	if err != nil {
 		return nil, err
 	}
+	if r.local != nil && r.local.Proto == "udp" {
+		return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
+	}
+	return n.dialResolved(ctx, r, from)
+}
+
+// dialResolved connects to a resolved service: a TCP connection to a local
+// TCP target, a service stream otherwise (a local UDP target is the caller's).
+func (n *Node) dialResolved(ctx context.Context, r resolved, from netip.AddrPort) (halfCloser, error) {
 	if r.local != nil {
-		if r.local.Proto == "udp" {
-			return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
-		}
 		d := net.Dialer{Timeout: n.cfg.DialTimeout}
 		c, err := d.DialContext(ctx, "tcp", r.local.Target)
 		if err != nil {
 			return nil, fmt.Errorf("serveid %d (local): %w", r.local.ID, err)
+		}
+		if err := writeProxyHeader(c, proxyVersion(r.local.Limits), from, addrPortOf(c.RemoteAddr()), n.pub.String()); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("serveid %d (local): PROXY header: %w", r.local.ID, err)
 		}
 		return c.(*net.TCPConn), nil
 	}
@@ -405,12 +439,16 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 		return nil, err
 	}
 	cc := newStreamConn(st, g)
-	if _, err := st.Write(streamOpen{Kind: streamService, ServeID: r.owner.service.ID}.marshal()); err != nil {
+	open := streamOpen{Kind: streamService, ServeID: r.owner.service.ID}
+	if r.owner.service.WantsClient && from.IsValid() {
+		open.Kind, open.From = streamServiceFrom, from
+	}
+	if _, err := st.Write(open.marshal()); err != nil {
 		err = cc.endErr(err) // before Close, which makes every error our own
 		cc.Close()
 		return nil, fmt.Errorf("open service stream: %w", err)
 	}
-	return &serviceStream{chunkConn: cc}, nil
+	return &serviceStream{chunkConn: cc, smux: st}, nil
 }
 
 // serviceStream is the opener's side of a service stream. The opener writes at
@@ -418,24 +456,35 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 // node's status and turns a refusal into an error.
 type serviceStream struct {
 	*chunkConn
+	smux       *smux.Stream // for deadlines
 	statusDone bool
 }
 
 func (s *serviceStream) Read(p []byte) (int, error) {
 	if !s.statusDone {
-		s.statusDone = true
-		if err := readStatus(s.st); err != nil {
-			var se *statusError
-			if errors.As(err, &se) || errors.Is(err, errMalformed) {
-				return 0, err
-			}
-			if err := s.endErr(err); !errors.Is(err, errAborted) {
-				return 0, err // the link went down, or we closed the stream
-			}
-			return 0, fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
+		if err := s.awaitStatus(); err != nil {
+			return 0, err
 		}
 	}
 	return s.chunkConn.Read(p)
+}
+
+// awaitStatus reads the serving node's answer: nil when it connected the
+// stream to its target, the refusal (a *statusError) or why there is none.
+func (s *serviceStream) awaitStatus() error {
+	s.statusDone = true
+	err := readStatus(s.st)
+	if err == nil {
+		return nil
+	}
+	var se *statusError
+	if errors.As(err, &se) || errors.Is(err, errMalformed) {
+		return err
+	}
+	if err := s.endErr(err); !errors.Is(err, errAborted) {
+		return err // the link went down, we closed the stream, or a deadline passed
+	}
+	return fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
 }
 
 // restoreServices brings back the services added through the API in the last run,

@@ -33,6 +33,13 @@ type Service struct {
 	// Was is the serveid the mesh moved this service from after a dynamic
 	// serveid conflict (0: never moved), so the other owner can say so too.
 	Was ServeID `json:"was,omitempty"`
+	// Limits bound the service's connections (limits.go); like Target, only
+	// the owner knows them (not sent to peers).
+	Limits *api.Limits `json:"limits,omitempty"`
+	// WantsClient says the owner wants each connection's client address
+	// (for its PROXY protocol header): openers send streamServiceFrom.
+	// Public, unlike Limits. Set by the mesh.
+	WantsClient bool `json:"wants_client,omitempty"`
 }
 
 // Static reports whether the serveid is static (500-999): the mesh never changes
@@ -63,6 +70,21 @@ func (s Service) Validate() error {
 		if _, _, err := splitHostPort(s.Target); err != nil {
 			return fmt.Errorf("service target: %w", err)
 		}
+	}
+	if err := s.Limits.Validate(false); err != nil {
+		return err
+	}
+	return udpLimitsErr(s.Proto, s.Limits)
+}
+
+// udpLimitsErr refuses the limits only TCP connections have: UDP flows take
+// connection slots (max-conns) and end after their own idle time.
+func udpLimitsErr(proto string, l *api.Limits) error {
+	if proto != "udp" || l == nil {
+		return nil
+	}
+	if l.Rate != 0 || l.IdleTimeout != "" || l.ProxyProtocol != "" {
+		return fmt.Errorf("rate, idle-timeout and proxy-protocol apply to TCP only; a UDP service or mapping takes max-conns")
 	}
 	return nil
 }
@@ -96,7 +118,7 @@ func splitHostPort(hp string) (string, int, error) {
 
 // ParseServeSpec parses the --serve flag syntax:
 //
-//	SERVEID=HOST:PORT[,name=X][,info=Y][,proto=tcp]
+//	SERVEID=HOST:PORT[,name=X][,info=Y][,proto=tcp][,max-conns=N][,rate=1MB][,idle-timeout=5m][,proxy-protocol=v1|v2]
 //
 // SERVEID 0 asks the mesh for a free dynamic serveid (1-499).
 func ParseServeSpec(spec string) (Service, error) {
@@ -124,8 +146,21 @@ func ParseServeSpec(spec string) (Service, error) {
 				s.Info = v
 			case "proto":
 				s.Proto = v
+			case "max-conns":
+				lim := s.limits()
+				if lim.MaxConns, err = strconv.Atoi(v); err != nil {
+					return s, fmt.Errorf("--serve %q: max-conns %q is not a number", spec, v)
+				}
+			case "rate":
+				if s.limits().Rate, err = api.ParseRate(v); err != nil {
+					return s, fmt.Errorf("--serve %q: rate %w", spec, err)
+				}
+			case "idle-timeout":
+				s.limits().IdleTimeout = v
+			case "proxy-protocol":
+				s.limits().ProxyProtocol = v
 			default:
-				return s, fmt.Errorf("--serve %q: unknown option %q (name, info, proto)", spec, k)
+				return s, fmt.Errorf("--serve %q: unknown option %q (name, info, proto, max-conns, rate, idle-timeout, proxy-protocol)", spec, k)
 			}
 		}
 	}
@@ -136,6 +171,14 @@ func ParseServeSpec(spec string) (Service, error) {
 		return s, fmt.Errorf("--serve %q: %w", spec, err)
 	}
 	return s, nil
+}
+
+// limits returns s.Limits, making it first.
+func (s *Service) limits() *api.Limits {
+	if s.Limits == nil {
+		s.Limits = &api.Limits{}
+	}
+	return s.Limits
 }
 
 // ValidateDeclared is Validate for a service being declared: it needs a target,

@@ -17,7 +17,7 @@ type localService struct {
 	persist bool       // added through the API (kept in the state dir), not by --serve
 	origin  api.Origin // api.OriginLive, OriginFile or OriginFlag (declared.go)
 	ref     string     // where a declared service is declared: "[serve.ssh]", "--serve 700=..."
-	active  slots
+	lim     *limiter
 	total   atomic.Uint64
 }
 
@@ -80,11 +80,12 @@ func (n *Node) addServiceLocked(s Service, persist bool) (Service, error) {
 	if s.Claimed == 0 {
 		s.Claimed = time.Now().UnixNano()
 	}
+	s.WantsClient = proxyVersion(s.Limits) != ""
 	origin := api.OriginFlag
 	if persist {
 		origin = api.OriginLive
 	}
-	n.services[s.ID] = &localService{Service: s, persist: persist, origin: origin, active: newSlots(n.cfg.MaxConnsPerService)}
+	n.services[s.ID] = &localService{Service: s, persist: persist, origin: origin, lim: newLimiter(s.Limits, n.cfg.MaxConnsPerService)}
 	n.bumpVersionLocked()
 	return s, nil
 }

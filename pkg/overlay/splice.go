@@ -102,15 +102,18 @@ func spliceCounted(a, b halfCloser, ab, ba *atomic.Uint64) (aToB, bToA int64, er
 // stream is closed without its end-of-data marker, which the other side reads
 // as errAborted.
 func abort(c io.Closer) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok { // *net.TCPConn, *limitedConn
 		tc.SetLinger(0)
 	}
 	c.Close()
 }
 
 func isTCP(c halfCloser) bool {
-	_, ok := c.(*net.TCPConn)
-	return ok
+	switch c.(type) {
+	case *net.TCPConn, *limitedConn:
+		return true
+	}
+	return false
 }
 
 // onlyReader and onlyWriter hide WriteTo/ReadFrom so io.CopyBuffer uses our pooled

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -132,7 +133,7 @@ func (m *mapping) flowFor(addr *net.UDPAddr) *udpFlow {
 	if f, ok := m.flows[key]; ok {
 		return f
 	}
-	if m.stopped || !m.slots.tryAcquire() {
+	if m.stopped || !m.lim.slots.tryAcquire() {
 		if !m.stopped {
 			m.failed.Add(1)
 		}
@@ -154,10 +155,10 @@ func (f *udpFlow) run() {
 		m.mu.Lock()
 		delete(m.flows, f.key)
 		m.mu.Unlock()
-		m.slots.release()
+		m.lim.slots.release()
 	}()
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
-	remote, err := m.n.dialTarget(ctx, m.t)
+	remote, err := m.n.dialTarget(ctx, m.t, netip.AddrPort{})
 	cancel()
 	if err != nil {
 		m.noteErr(err)

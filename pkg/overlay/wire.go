@@ -27,8 +27,13 @@ package overlay
 //
 // Stream open (first bytes a stream opener writes):
 //
-//	u8  kind         streamService | streamCatalog | streamGossip
+//	u8  kind         streamService | streamServiceFrom | streamCatalog | streamGossip
 //	service: u16 serveid
+//	service from: u16 serveid | u8 family (4, 6) | address (4 or 16 bytes) | u16 port:
+//	                 the client's address, for a service that sends its target a
+//	                 PROXY protocol header. Only sent for a service whose catalog
+//	                 entry says WantsClient, so a node that predates it never
+//	                 receives one.
 //	gossip: then memberlist's own stream protocol
 //
 // Service stream status (first bytes the acceptor writes back):
@@ -55,6 +60,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
@@ -77,9 +83,10 @@ const (
 
 // Stream kinds.
 const (
-	streamService byte = 1
-	streamCatalog byte = 2
-	streamGossip  byte = 3
+	streamService     byte = 1
+	streamServiceFrom byte = 4
+	streamCatalog     byte = 2
+	streamGossip      byte = 3
 )
 
 // Gossip user message kinds (1, a whole entry, is retired: entries come only
@@ -168,11 +175,21 @@ func parseHello(b []byte) (hello, error) {
 type streamOpen struct {
 	Kind    byte
 	ServeID ServeID
+	From    netip.AddrPort // streamServiceFrom: the client's address
 }
 
 func (o streamOpen) marshal() []byte {
-	if o.Kind == streamService {
+	switch o.Kind {
+	case streamService:
 		return []byte{o.Kind, byte(o.ServeID >> 8), byte(o.ServeID)}
+	case streamServiceFrom:
+		a := o.From.Addr() // as given: the opener unmaps 4-in-6 addresses
+		b := []byte{o.Kind, byte(o.ServeID >> 8), byte(o.ServeID), 4}
+		if a.Is6() {
+			b[3] = 6
+		}
+		b = append(b, a.AsSlice()...)
+		return binary.BigEndian.AppendUint16(b, o.From.Port())
 	}
 	return []byte{o.Kind}
 }
@@ -185,7 +202,7 @@ func readStreamOpen(r io.Reader) (streamOpen, error) {
 	}
 	o.Kind = k[0]
 	switch o.Kind {
-	case streamService:
+	case streamService, streamServiceFrom:
 		var id [2]byte
 		if _, err := io.ReadFull(r, id[:]); err != nil {
 			return o, fmt.Errorf("read serveid: %w", err)
@@ -194,11 +211,39 @@ func readStreamOpen(r io.Reader) (streamOpen, error) {
 		if o.ServeID == 0 || o.ServeID > api.MaxServeID {
 			return o, fmt.Errorf("serveid %d out of range: %w", o.ServeID, errMalformed)
 		}
+		if o.Kind == streamServiceFrom {
+			var err error
+			if o.From, err = readAddrPort(r); err != nil {
+				return o, err
+			}
+		}
 	case streamCatalog, streamGossip:
 	default:
 		return o, fmt.Errorf("stream kind %d: %w", o.Kind, errMalformed)
 	}
 	return o, nil
+}
+
+// readAddrPort reads a client address: u8 family | address | u16 port.
+func readAddrPort(r io.Reader) (netip.AddrPort, error) {
+	var fam [1]byte
+	if _, err := io.ReadFull(r, fam[:]); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("read client address family: %w", err)
+	}
+	var b [18]byte
+	n := 4
+	switch fam[0] {
+	case 4:
+	case 6:
+		n = 16
+	default:
+		return netip.AddrPort{}, fmt.Errorf("client address family %d: %w", fam[0], errMalformed)
+	}
+	if _, err := io.ReadFull(r, b[:n+2]); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("read client address: %w", err)
+	}
+	a, _ := netip.AddrFromSlice(b[:n])
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(b[n:])), nil
 }
 
 func marshalStatus(code byte, reason string) []byte {
@@ -265,11 +310,11 @@ func readCatalog(r io.Reader) (catalogEntry, error) {
 	return parseEntry(body)
 }
 
-// marshalEntry encodes an entry for peers: service targets stay private.
+// marshalEntry encodes an entry for peers: service targets and limits stay private.
 func marshalEntry(e catalogEntry) ([]byte, error) {
 	svcs := make([]Service, len(e.Services))
 	for i, s := range e.Services {
-		s.Target = ""
+		s.Target, s.Limits = "", nil
 		svcs[i] = s
 	}
 	e.Services = svcs
@@ -313,7 +358,7 @@ func validateEntry(e *catalogEntry) error {
 			return fmt.Errorf("catalog of %s lists serveid %d twice: %w", e.Owner.Short(), s.ID, errMalformed)
 		}
 		seen[s.ID] = true
-		e.Services[i].Target = ""
+		e.Services[i].Target, e.Services[i].Limits = "", nil
 	}
 	return nil
 }

@@ -11,6 +11,8 @@ type MappingRequest struct {
 	Port   int    `json:"port"`            // local port; 0 picks a free one
 	Bind   string `json:"bind,omitempty"`  // local address, default DefaultBind
 	Proto  string `json:"proto,omitempty"` // tcp or udp: the service's, filled in by the node
+	// Limits bound the mapping's connections (no proxy-protocol here).
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // MappingInfo describes a mapping for status and `map` answers.

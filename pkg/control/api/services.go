@@ -67,6 +67,12 @@ type Service struct {
 	// Was is the serveid the mesh moved this service from after a dynamic
 	// serveid conflict (0: never moved). Set by the mesh.
 	Was ServeID `json:"was,omitempty"`
+	// Limits bound the service's connections; only the owner knows them.
+	Limits *Limits `json:"limits,omitempty"`
+	// WantsClient says the owner wants each connection's client address
+	// (for its PROXY protocol header): openers send streamServiceFrom.
+	// Public, unlike Limits. Set by the mesh.
+	WantsClient bool `json:"wants_client,omitempty"`
 }
 
 // LocalService is a service this node serves, with where it comes from.
