@@ -258,6 +258,23 @@ func TestScrapeCountersMove(t *testing.T) {
 	}
 	checkHygiene(t, body, server.ID(), client.ID())
 
+	// The serving node counts the same connection on its service.
+	serverHTTP := httptest.NewServer(Mux(NodeHandler(server, testLogger(t))))
+	defer serverHTTP.Close()
+	sbody, sfams := scrape(t, serverHTTP.URL+Path)
+	for _, name := range []string{"meshnode_service_received_bytes_total", "meshnode_service_sent_bytes_total"} {
+		if err := atLeast(sfams, size, name, "serveid", "700", "proto", "tcp"); err != nil {
+			t.Error(err)
+		}
+	}
+	if err := atLeast(sfams, 1, "meshnode_service_connections_total", "serveid", "700"); err != nil {
+		t.Error(err)
+	}
+	if v, _ := value(sfams, "meshnode_service_target_errors_total", "serveid", "700"); v != 0 {
+		t.Errorf("meshnode_service_target_errors_total = %v, want 0", v)
+	}
+	checkHygiene(t, sbody, server.ID(), client.ID())
+
 	rbody, fams := scrape(t, rdvHTTP.URL+Path)
 	// Both directions of 200 KB crossed the relay (plus KCP's overhead).
 	if err := atLeast(fams, relayedBefore+2*size, "rendezvous_relayed_bytes_total"); err != nil {

@@ -20,7 +20,8 @@ type NodeOptions struct {
 	// MaxPeerSeries caps the peers with series of their own (default 256);
 	// the others are counted in meshnode_peer_series_omitted.
 	MaxPeerSeries int
-	// MaxMappingSeries caps the mappings with series of their own (default 256).
+	// MaxMappingSeries caps the mappings, and this node's services, with
+	// series of their own (default 256 each).
 	MaxMappingSeries int
 }
 
@@ -64,6 +65,12 @@ var (
 	dMapErr    = desc("meshnode_mapping_connection_errors_total", "Connections (UDP: flows) the mapping could not serve or that were cut off.", "port", "proto")
 	dMapOut    = desc("meshnode_mapping_sent_bytes_total", "Bytes from the mapping's local clients to the service.", "port", "proto")
 	dMapIn     = desc("meshnode_mapping_received_bytes_total", "Bytes from the service to the mapping's local clients.", "port", "proto")
+	dSvcOpen   = desc("meshnode_service_connections_open", "Connections (UDP: flows) this node's service is serving now.", "serveid", "proto")
+	dSvcTotal  = desc("meshnode_service_connections_total", "Connections (UDP: flows) this node's service served.", "serveid", "proto")
+	dSvcRef    = desc("meshnode_service_refused_total", "Connections refused at the service's max-conns.", "serveid", "proto")
+	dSvcErr    = desc("meshnode_service_target_errors_total", "Connections whose target (the service's host:port) could not be reached.", "serveid", "proto")
+	dSvcIn     = desc("meshnode_service_received_bytes_total", "Bytes from the mesh's clients to the service's target.", "serveid", "proto")
+	dSvcOut    = desc("meshnode_service_sent_bytes_total", "Bytes from the service's target back to the mesh's clients.", "serveid", "proto")
 	dMapOmit   = desc("meshnode_mapping_series_omitted", "Mappings left without series of their own (over the cap).")
 	dCatMem    = desc("meshnode_catalog_members", "Alive group members other than this node (gossip).")
 	dCatOwn    = desc("meshnode_catalog_entries", "Members whose catalog entry this node holds.")
@@ -85,7 +92,8 @@ var (
 )
 
 var nodeDescs = []*prometheus.Desc{dPeerIn, dPeerOut, dPeerDir, dPeerUp, dPeerRTT, dPeers, dOmitted, dPending, dPathChg, dPunch, dPunchPath,
-	dHSOK, dHSFail, dMapOpen, dMapTotal, dMapErr, dMapOut, dMapIn, dMapOmit, dCatMem, dCatOwn, dCatSvc, dCatLocal, dCatMiss,
+	dHSOK, dHSFail, dMapOpen, dMapTotal, dMapErr, dMapOut, dMapIn, dMapOmit,
+	dSvcOpen, dSvcTotal, dSvcRef, dSvcErr, dSvcIn, dSvcOut, dCatMem, dCatOwn, dCatSvc, dCatLocal, dCatMiss,
 	dCatPend, dCatConv, dCatChg, dCatVer, dRvConn, dRvConns, dRvRTT, dRlIn, dRlOut, dRlPIn, dRlPOut, dRlDrop}
 
 type nodeCollector struct {
@@ -184,6 +192,19 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(ch, dMapIn, mp.BytesIn, port, mp.Proto)
 	}
 	gauge(ch, dMapOmit, float64(max(len(m.Mappings)-c.opts.MaxMappingSeries, 0)))
+
+	for i, s := range m.Services {
+		if i >= c.opts.MaxMappingSeries {
+			break
+		}
+		id := strconv.Itoa(int(s.ID))
+		gauge(ch, dSvcOpen, float64(s.Open), id, s.Proto)
+		counter(ch, dSvcTotal, s.Total, id, s.Proto)
+		counter(ch, dSvcRef, s.Refused, id, s.Proto)
+		counter(ch, dSvcErr, s.Failed, id, s.Proto)
+		counter(ch, dSvcIn, s.BytesIn, id, s.Proto)
+		counter(ch, dSvcOut, s.BytesOut, id, s.Proto)
+	}
 
 	cat := m.Catalog
 	gauge(ch, dCatMem, float64(cat.Members))

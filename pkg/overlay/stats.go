@@ -155,6 +155,7 @@ func (s *nodeStats) countHandshakeFailure(err error) {
 type Metrics struct {
 	Peers    []PeerMetrics    // by key
 	Mappings []MappingMetrics // by port
+	Services []ServiceMetrics // this node's services, by serveid
 
 	PathChanges       []Count // Labels: {to, reason}
 	HolePunches       []Count // Labels: {outcome}
@@ -195,6 +196,18 @@ type MappingMetrics struct {
 	BytesOut, BytesIn uint64
 }
 
+// ServiceMetrics are the counters of one service this node serves.
+type ServiceMetrics struct {
+	ID      ServeID
+	Proto   string // tcp or udp
+	Open    int    // connections (UDP: flows) being served now
+	Total   uint64 // connections (flows) served so far
+	Refused uint64 // connections refused at the service's max-conns
+	Failed  uint64 // connections whose target could not be reached
+	// BytesIn went from the mesh's clients to the target, BytesOut back.
+	BytesIn, BytesOut uint64
+}
+
 // CatalogMetrics describe the group's catalog as this node sees it.
 type CatalogMetrics struct {
 	Members  int    // alive group members other than this node (gossip)
@@ -231,7 +244,17 @@ func (n *Node) Metrics() Metrics {
 		maps = append(maps, mp)
 	}
 	local := len(n.services)
+	for _, ls := range n.services {
+		proto := ls.Proto
+		if proto == "" {
+			proto = "tcp"
+		}
+		m.Services = append(m.Services, ServiceMetrics{ID: ls.ID, Proto: proto, Open: len(ls.lim.slots),
+			Total: ls.total.Load(), Refused: ls.lim.refused.Load(), Failed: ls.failed.Load(),
+			BytesIn: ls.bytesIn.Load(), BytesOut: ls.bytesOut.Load()})
+	}
 	n.mu.Unlock()
+	sort.Slice(m.Services, func(i, j int) bool { return m.Services[i].ID < m.Services[j].ID })
 	for _, mp := range maps {
 		mp.mu.Lock()
 		open := len(mp.conns) + len(mp.flows)

@@ -212,6 +212,7 @@ func (f *udpFlow) run() {
 func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 	c, err := net.Dial("udp", ls.Target)
 	if err != nil {
+		ls.failed.Add(1)
 		l.log.Warn("service target unreachable", "serveid", ls.ID, "target", ls.Target, "err", err)
 		st.st.Write(marshalStatus(statusDialFailed, fmt.Sprintf("serveid %d: %v", ls.ID, err)))
 		return
@@ -246,6 +247,7 @@ func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 				continue
 			}
 			clock.touch()
+			ls.bytesOut.Add(uint64(nr))
 			if writeDatagram(st, wbuf, buf[:nr]) != nil {
 				return
 			}
@@ -258,6 +260,7 @@ func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 			break
 		}
 		clock.touch()
+		ls.bytesIn.Add(uint64(len(p)))
 		c.Write(p)
 	}
 	c.Close() // ends the reader
