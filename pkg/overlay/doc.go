@@ -106,7 +106,7 @@
 // mappings' own counters, read at call time, and event counters (path
 // changes, ICE attempts, handshakes) kept as atomic adds in fixed arrays
 // indexed by small reason sets, so no error text becomes a label. Nothing on
-// the per-packet path is added for it; mappings count bytes once per copied
-// buffer (splice.go). pkg/metrics turns the snapshot into Prometheus series:
+// the per-packet path is added for it; mappings and served connections count
+// bytes once per copied buffer (splice.go), UDP flows once per datagram. pkg/metrics turns the snapshot into Prometheus series:
 // this package does not import Prometheus.
 package overlay
