@@ -13,6 +13,7 @@ import (
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/control/web"
+	"github.com/meshnode/meshnode/pkg/metrics"
 )
 
 // defaultAPIPort is the HTTP API's port for `--api on` and `--api` with a host
@@ -128,7 +129,7 @@ func (d *daemon) serveAPI(ctx context.Context, ctl *control.Server, ln net.Liste
 	h, err := ctl.APIHandler(ctx, control.APIConfig{
 		Key:       key,
 		Dashboard: web.Handler(),
-		Metrics:   nil, // the Prometheus handler plugs in here
+		Metrics:   metrics.NodeHandler(d.node, d.log), // behind the same key
 	})
 	if err != nil {
 		ln.Close()

@@ -58,6 +58,8 @@ func upTable() *config.Table {
 				Usage: "the HTTP API's key `FILE` (default STATE/api.key, generated 0600 when absent); clients send it as Authorization: Bearer KEY or X-API-Key"},
 			{Name: "api-tls-cert", Env: "MESHNODE_API_TLS_CERT", Usage: "serve the HTTP API over HTTPS with this PEM certificate `FILE` (with api-tls-key)"},
 			{Name: "api-tls-key", Env: "MESHNODE_API_TLS_KEY", Usage: "the PEM private key `FILE` of api-tls-cert (not readable by other users)"},
+			{Name: "metrics", Env: "MESHNODE_METRICS",
+				Usage: "serve Prometheus metrics at http://`ADDR`/metrics (host:port; a bare port or :port listens on 127.0.0.1; plain HTTP without auth: keep it on loopback or a private network); \"\" = off"},
 			{Name: "socks5", Env: "MESHNODE_SOCKS5",
 				Usage: "serve a SOCKS5 proxy entry on `ADDR` (e.g. 127.0.0.1:1080): apps reach services by name, SERVEID.mesh or NAME.NODE.mesh (curl --socks5-hostname; UDP ASSOCIATE for UDP services)"},
 			{Name: "http-proxy", Env: "MESHNODE_HTTP_PROXY",

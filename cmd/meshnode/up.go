@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/meshnode/meshnode/pkg/control"
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
 	"github.com/meshnode/meshnode/pkg/proxyentry"
@@ -146,6 +148,13 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.node = node
 	close(nodeReady)
+	var metricsLn net.Listener
+	if cfg.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metrics); err != nil {
+			return fmt.Errorf("--metrics %s: %w", cfg.metrics, err)
+		}
+		defer metricsLn.Close()
+	}
 	ln, err := control.Listen(cfg.paths.control)
 	if err != nil {
 		return err
@@ -187,6 +196,14 @@ func (d *daemon) run(ctx context.Context) error {
 		return err
 	}
 	d.applyAtStart()
+	metricsDone := make(chan error, 1)
+	if metricsLn != nil {
+		h := metrics.Mux(metrics.NodeHandler(node, log))
+		go func() { metricsDone <- metrics.Serve(ctx, metricsLn, h) }()
+		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", metrics.Path)
+	} else {
+		metricsDone <- nil
+	}
 	entryDone := make(chan error, 1)
 	if entry != nil {
 		go func() { entryDone <- entry.Serve(ctx) }()
@@ -205,6 +222,7 @@ func (d *daemon) run(ctx context.Context) error {
 		<-runDone
 		<-ctlDone
 		<-entryDone
+		<-metricsDone
 		return err
 	}
 	d.notifyReady(ctx)
@@ -229,6 +247,9 @@ func (d *daemon) run(ctx context.Context) error {
 		runErr = err
 	}
 	if err := <-apiDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := <-metricsDone; err != nil && runErr == nil {
 		runErr = err
 	}
 	<-entryDone

@@ -11,6 +11,7 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/proxyentry"
 	"github.com/meshnode/meshnode/pkg/relay"
@@ -29,6 +30,7 @@ type upConfig struct {
 	relayOnly           bool
 	directOnly          bool
 	ifaces              []string
+	metrics             string // the metrics listener's address; "" = off
 	cipher, transport   string
 	pluginDir           string
 	level               slog.Level
@@ -94,6 +96,16 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 				return nil, vals.Errorf("ice-interfaces", "%s %q: empty interface name", vals.Ref("ice-interfaces"), v)
 			}
 			u.ifaces = append(u.ifaces, name)
+		}
+	}
+	if m := vals.String("metrics"); m != "" {
+		addr, loopback, err := metrics.ListenAddr(m)
+		if err != nil {
+			return nil, vals.Errorf("metrics", "%s %w", vals.Ref("metrics"), err)
+		}
+		u.metrics = addr
+		if !loopback {
+			u.warnings = append(u.warnings, "metrics on "+addr+" are served without authentication to anyone who can reach that address (peer IDs, traffic, mappings' ports); prefer a loopback address")
 		}
 	}
 	if err := u.level.UnmarshalText([]byte(vals.String("log-level"))); err != nil {

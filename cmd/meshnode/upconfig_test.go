@@ -131,6 +131,8 @@ func TestUpConfigErrors(t *testing.T) {
 		{"api tls without api", baseConfig, []string{"--api-tls-cert", "c.pem"}, `--api-tls-cert is set but the HTTP API is off (give --api ADDR)`},
 		{"api cert without key", baseConfig, []string{"--api", "on", "--api-tls-cert", "c.pem"}, `--api-tls-cert needs api-tls-key too`},
 		{"api bad cert", baseConfig, []string{"--api", "on", "--api-tls-cert", "/nonexistent/c.pem", "--api-tls-key", "/nonexistent/k.pem"}, `--api-tls-cert / --api-tls-key: open /nonexistent/c.pem`},
+		{"bad metrics", baseConfig + "metrics = \"nohost\"\n", nil, `meshnode.toml:4: key "metrics": metrics "nohost": want host:port, :port or a port`},
+		{"bad metrics port", baseConfig, []string{"--metrics", ":99999"}, `--metrics ":99999": port "99999" is not a number from 0 to 65535`},
 		{"socks5 exposed", baseConfig + "socks5 = \"0.0.0.0:1080\"\n", nil, `meshnode.toml:4: key "socks5": socks5: proxy entry: SOCKS5 on "0.0.0.0:1080" is reachable from other machines: set a username and password`},
 		{"http proxy no port", baseConfig, []string{"--http-proxy", "127.0.0.1"}, `--http-proxy: proxy entry: HTTP proxy address "127.0.0.1": address 127.0.0.1: missing port`},
 		{"proxy user alone", baseConfig, []string{"--proxy-user", "me"}, `--proxy-user needs --proxy-password-file`},

@@ -244,4 +244,20 @@ func TestHTTPAPI(t *testing.T) {
 	if code := bapi.do(t, "DELETE", fmt.Sprintf("/api/v1/mappings/%d", mi.Port), nil, true, nil); code != 404 {
 		t.Fatalf("second remove: %d", code)
 	}
+	// /metrics on the API listener, behind the same key; the mapping's
+	// peer's bytes are in it.
+	if code := bapi.do(t, "GET", "/metrics", nil, false, nil); code != 401 {
+		t.Fatalf("metrics without the key: %d", code)
+	}
+	req, _ = http.NewRequest("GET", bapi.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+bapi.key)
+	resp, err := bapi.hc.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !regexp.MustCompile(`(?m)^meshnode_peer_received_bytes_total\{[^}]*\} [1-9]`).Match(scrape) {
+		t.Fatalf("metrics on the API listener: %d, no peer bytes in:\n%.2000s", resp.StatusCode, scrape)
+	}
 }

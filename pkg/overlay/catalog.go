@@ -23,6 +23,7 @@ type catalog struct {
 	entries map[identity.PublicKey]*catalogEntry
 	fence   map[identity.PublicKey]uint64 // owners that left: their last version
 	changed chan struct{}                 // closed and replaced on every change
+	changes uint64                        // how many changes (metrics)
 }
 
 // catalogEntry is one owner's services.
@@ -42,6 +43,7 @@ func newCatalog() *catalog {
 }
 
 func (c *catalog) notifyLocked() {
+	c.changes++
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -102,6 +104,13 @@ func (c *catalog) snapshot() []catalogEntry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Owner.Less(out[j].Owner) })
 	return out
+}
+
+// changeCount is how many times the catalog changed.
+func (c *catalog) changeCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changes
 }
 
 // wait returns a channel closed at the next change.

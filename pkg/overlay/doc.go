@@ -99,4 +99,14 @@
 // fields (a Go conversion between the two fails to compile if they drift), so
 // the gossip wire format does not change with the API. Netcheck answers
 // ice.Report; pkg/control converts it.
+//
+// # Metrics
+//
+// Node.Metrics (stats.go) is a snapshot for monitoring: the links' and
+// mappings' own counters, read at call time, and event counters (path
+// changes, ICE attempts, handshakes) kept as atomic adds in fixed arrays
+// indexed by small reason sets, so no error text becomes a label. Nothing on
+// the per-packet path is added for it; mappings and served connections count
+// bytes once per copied buffer (splice.go), UDP flows once per datagram. pkg/metrics turns the snapshot into Prometheus series:
+// this package does not import Prometheus.
 package overlay

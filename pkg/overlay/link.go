@@ -179,6 +179,7 @@ func (l *link) established(e seal.Established) {
 		l.name = h.Name
 	}
 	l.everUp.Store(true)
+	l.n.stats.handshakesOK.Add(1)
 	var info []byte
 	if e.Initiator {
 		info = l.fullHello().marshal()
@@ -360,6 +361,7 @@ func (l *link) watch(g *generation) {
 // failed is the seal.Channel callback for a failed handshake. It logs one line per
 // distinct reason, not one per retry.
 func (l *link) failed(err error) {
+	l.n.stats.countHandshakeFailure(err)
 	l.mu.Lock()
 	l.lastErr = err
 	reason := failureReason(err)

@@ -38,6 +38,8 @@ type mapping struct {
 	log   *slog.Logger
 
 	total, failed atomic.Uint64
+	// bytesOut: from local clients to the service; bytesIn: back to them.
+	bytesOut, bytesIn atomic.Uint64
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -321,7 +323,7 @@ func (m *mapping) forward(c *net.TCPConn) {
 		defer lc.done()
 		local = lc
 	}
-	up, down, err := splice(local, remote)
+	up, down, err := spliceCounted(local, remote, &m.bytesOut, &m.bytesIn)
 	var se *statusError
 	switch {
 	case lc != nil && lc.Idled():

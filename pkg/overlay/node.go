@@ -114,6 +114,7 @@ type Node struct {
 	ready       chan struct{}          // closed when Run has restored state and started gossip
 	events      *eventBus
 	warnings    warnings
+	stats       nodeStats // counters for Metrics (stats.go)
 
 	mu       sync.Mutex
 	links    map[identity.PublicKey]*link

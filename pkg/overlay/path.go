@@ -161,6 +161,7 @@ func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
 	}()
 	path, err := s.Connect(ctx)
 	cancel()
+	n.stats.countPunch(path, err)
 	if err != nil {
 		return 0, err
 	}
@@ -186,6 +187,9 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 	p.since = time.Now()
 	p.mu.Unlock()
 	l.route.setDirect(path)
+	if path != nil || old != nil {
+		l.n.stats.countPathChange(path != nil, why)
+	}
 	if path != nil {
 		local, lt := path.Local()
 		remote, rt := path.Remote()

@@ -99,12 +99,14 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID, 
 	d := net.Dialer{Timeout: n.cfg.DialTimeout}
 	c, err := d.DialContext(n.runContext(), "tcp", ls.Target)
 	if err != nil {
+		ls.failed.Add(1)
 		l.log.Warn("service target unreachable", "serveid", id, "target", ls.Target, "err", err)
 		refuse(statusDialFailed, fmt.Sprintf("serveid %d: %v", id, err))
 		return
 	}
 	if err := writeProxyHeader(c, proxyVersion(ls.Limits), from, addrPortOf(c.RemoteAddr()), l.peer.String()); err != nil {
 		c.Close()
+		ls.failed.Add(1)
 		l.log.Warn("service target: cannot send the PROXY header", "serveid", id, "target", ls.Target, "err", err)
 		refuse(statusDialFailed, fmt.Sprintf("serveid %d: PROXY header: %v", id, err))
 		return
@@ -120,7 +122,7 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID, 
 		defer lc.done()
 		target = lc
 	}
-	in, out, err := splice(newStreamConn(st, g), target)
+	in, out, err := spliceCounted(newStreamConn(st, g), target, &ls.bytesIn, &ls.bytesOut)
 	switch {
 	case lc != nil && lc.Idled():
 		l.log.Info("served connection closed: idle", "serveid", id, "idle_timeout", ls.lim.idle, "bytes_in", in, "bytes_out", out)

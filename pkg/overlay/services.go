@@ -19,7 +19,10 @@ type localService struct {
 	ref     string     // where a declared service is declared: "[serve.ssh]", "--serve 700=..."
 	lim     *limiter
 	total   atomic.Uint64
-	adhoc   *adhocState // nil unless served for an ad-hoc request
+	adhoc   *adhocState   // nil unless served for an ad-hoc request
+	failed  atomic.Uint64 // connections whose target could not be reached
+	// bytesIn: from the mesh's clients to the target; bytesOut: back.
+	bytesIn, bytesOut atomic.Uint64
 }
 
 // Dynamic serveids: 1..MinStaticID-1.

@@ -183,6 +183,7 @@ func (f *udpFlow) run() {
 				return
 			}
 			f.clock.touch()
+			m.bytesIn.Add(uint64(len(p)))
 			m.pc.WriteToUDP(p, f.addr)
 		}
 	}()
@@ -193,6 +194,7 @@ func (f *udpFlow) run() {
 		select {
 		case p := <-f.queue:
 			f.clock.touch()
+			m.bytesOut.Add(uint64(len(p)))
 			if err := writeDatagram(remote, wbuf, p); err != nil {
 				return
 			}
@@ -210,6 +212,7 @@ func (f *udpFlow) run() {
 func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 	c, err := net.Dial("udp", ls.Target)
 	if err != nil {
+		ls.failed.Add(1)
 		l.log.Warn("service target unreachable", "serveid", ls.ID, "target", ls.Target, "err", err)
 		st.st.Write(marshalStatus(statusDialFailed, fmt.Sprintf("serveid %d: %v", ls.ID, err)))
 		return
@@ -244,6 +247,7 @@ func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 				continue
 			}
 			clock.touch()
+			ls.bytesOut.Add(uint64(nr))
 			if writeDatagram(st, wbuf, buf[:nr]) != nil {
 				return
 			}
@@ -256,6 +260,7 @@ func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 			break
 		}
 		clock.touch()
+		ls.bytesIn.Add(uint64(len(p)))
 		c.Write(p)
 	}
 	c.Close() // ends the reader
