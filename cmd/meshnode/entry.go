@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -65,7 +66,12 @@ func entryConfig(vals *config.Values) (proxyentry.Config, error) {
 type entryDialer struct{ n *overlay.Node }
 
 func (d entryDialer) DialTCP(ctx context.Context, t proxyentry.Target) (net.Conn, error) {
-	c, err := d.n.DialService(ctx, t.Spec())
+	var from netip.AddrPort
+	if ta, ok := proxyentry.ClientAddr(ctx).(*net.TCPAddr); ok {
+		from = ta.AddrPort()
+		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	}
+	c, err := d.n.DialService(ctx, t.Spec(), from)
 	return c, entryErr(err)
 }
 

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	proxyproto "github.com/pires/go-proxyproto"
+	"golang.org/x/net/proxy"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
 	"github.com/meshnode/meshnode/pkg/control/api"
@@ -246,7 +247,8 @@ func TestProxyProtocol(t *testing.T) {
 	srv := proxyProtoServer(t)
 	r := startRendezvous(t, "")
 	startNode(t, r, nodeOpts{Name: "home", Serve: []string{"700=" + srv + ",proxy-protocol=v1", "701=" + srv + ",proxy-protocol=v2"}})
-	office := startNode(t, r, nodeOpts{Name: "office"})
+	socks := freeAddr(t)
+	office := startNode(t, r, nodeOpts{Name: "office", Extra: []string{"--socks5", socks}})
 	st, err := office.Ctl.Status(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -263,5 +265,20 @@ func TestProxyProtocol(t *testing.T) {
 		if err != nil || line != want {
 			t.Errorf("serveid %s: the target heard %q (%v), want %q", tc.serveid, line, err, want)
 		}
+	}
+	// Through the SOCKS5 entry: the application's own address.
+	sd, err := proxy.SOCKS5("tcp", socks, nil, proxy.Direct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := sd.Dial("tcp", "701.mesh:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(15 * time.Second))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if want := fmt.Sprintf("from %s node %s\n", c.LocalAddr(), st.ID); err != nil || line != want {
+		t.Errorf("through the SOCKS5 entry the target heard %q (%v), want %q", line, err, want)
 	}
 }

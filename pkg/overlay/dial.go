@@ -35,12 +35,15 @@ func (a MeshAddr) String() string { return a.Service }
 // for the serving node's answer, so that a refusal is its error; the errors
 // wrap ErrNoService, ErrWrongProto, ErrServiceRefused or ErrUnreachable.
 // The connection's CloseWrite ends this side's direction only.
-func (n *Node) DialService(ctx context.Context, spec string) (net.Conn, error) {
+//
+// from is the application's address (invalid: unknown), for a service that
+// sends its target a PROXY protocol header.
+func (n *Node) DialService(ctx context.Context, spec string, from netip.AddrPort) (net.Conn, error) {
 	r, err := n.resolveSpec(ctx, spec, "tcp")
 	if err != nil {
 		return nil, err
 	}
-	c, err := n.dialResolved(ctx, r, netip.AddrPort{})
+	c, err := n.dialResolved(ctx, r, from)
 	if err != nil {
 		if r.local != nil {
 			return nil, fmt.Errorf("%w: %w", ErrServiceRefused, err)

@@ -13,7 +13,9 @@ import (
 // wrap one of the Err values below so that each protocol can answer with the
 // right code (an error wrapping none is a general failure).
 type Dialer interface {
-	// DialTCP connects to the TCP service t names (for an ad-hoc target, the
+	// DialTCP connects to the TCP service t names (ClientAddr(ctx) is the
+	// application's address when the connection is its own: SOCKS5 CONNECT,
+	// HTTP CONNECT; for an ad-hoc target, the
 	// serving node first registers it). The connection's CloseWrite, if it
 	// has one, ends the client's direction only.
 	DialTCP(ctx context.Context, t Target) (net.Conn, error)
@@ -27,6 +29,22 @@ type DatagramConn interface {
 	ReadDatagram(b []byte) (int, error)
 	WriteDatagram(b []byte) error
 	Close() error
+}
+
+// clientKey carries the application's address in a dial's context.
+type clientKey struct{}
+
+// withClient is ctx carrying the application's address a.
+func withClient(ctx context.Context, a net.Addr) context.Context {
+	return context.WithValue(ctx, clientKey{}, a)
+}
+
+// ClientAddr is the address of the application a DialTCP connects, when the
+// connection is the application's own (SOCKS5 and HTTP CONNECT; nil for
+// plain http:// requests, whose connections the proxy pools across clients).
+func ClientAddr(ctx context.Context) net.Addr {
+	a, _ := ctx.Value(clientKey{}).(net.Addr)
+	return a
 }
 
 // What a Dialer's error means, for the reply codes.

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httputil"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -124,7 +125,11 @@ func (s *Server) httpConnect(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "CONNECT is not supported on this connection (HTTP/2)", http.StatusHTTPVersionNotSupported)
 		return
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), s.cfg.HandshakeTimeout)
+	var client net.Addr
+	if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		client = net.TCPAddrFromAddrPort(ap)
+	}
+	ctx, cancel := context.WithTimeout(withClient(r.Context(), client), s.cfg.HandshakeTimeout)
 	defer cancel()
 	svc, err := s.httpDial(ctx, "tcp", net.JoinHostPort(host, portStr))
 	if err != nil {

@@ -93,7 +93,7 @@ func (s *Server) socksConnect(_ context.Context, w io.Writer, req *socks5.Reques
 // dialTCP reaches host:port for the client of c, within what is left of c's
 // handshake time, and logs a failure once.
 func (s *Server) dialTCP(c net.Conn, host string, port int) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+	ctx, cancel := context.WithTimeout(withClient(context.Background(), c.RemoteAddr()), s.cfg.HandshakeTimeout)
 	defer cancel()
 	t, mesh, err := s.cfg.target(host, port)
 	var svc net.Conn
