@@ -51,7 +51,8 @@ func TestDashboard(t *testing.T) {
 	}
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
-	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--api", "127.0.0.1:0"}})
+	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--api", "127.0.0.1:0"},
+		Serve: []string{"720=" + echo.addr() + ",name=limited,max-conns=3,rate=1MB"}})
 	bapi := apiOf(t, b, "")
 
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
@@ -77,6 +78,10 @@ func TestDashboard(t *testing.T) {
 		poll(`document.querySelector('#live').textContent === 'live'`),
 	); err != nil {
 		t.Fatalf("login: %v", err)
+	}
+	// A served service's limits are shown.
+	if err := chromedp.Do(ctx, poll(`document.querySelector('#served tr[data-serveid="720"]')?.textContent.includes('max-conns=3 rate=')`)); err != nil {
+		t.Fatalf("the served service's limits: %v", err)
 	}
 	if stored, err := chromedp.Run(ctx, chromedp.Evaluate[string](`sessionStorage.getItem('meshnode-api-key')`)); err != nil || stored != bapi.key {
 		t.Fatalf("key in sessionStorage: %q %v", stored, err)

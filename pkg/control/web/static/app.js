@@ -103,7 +103,7 @@ function renderPeers(peers) {
     el('td', { class: p.state === 'up' ? '' : 'bad' }, p.state + (p.error ? ': ' + p.error : '')),
     el('td', { class: 'path path-' + p.path }, p.path),
     el('td', { class: 'why' }, p.path === 'relay' ? p.why || '' : ''),
-    el('td', {}, p.endpoint || ''),
+    el('td', {}, (p.endpoint || '') + (p.method && p.method !== 'ice' ? ', found by ' + p.method : '')),
     el('td', {}, p.state === 'up' ? p.rtt_ms + ' ms' : ''),
     el('td', {}, bytes(p.bytes_in)), el('td', {}, bytes(p.bytes_out)), el('td', {}, p.streams))));
 }
@@ -116,6 +116,17 @@ function renderServices(list) {
     el('td', {}, (s.info || '') + (s.conflict ? ' conflict: ' + s.conflict : '')))));
 }
 
+// limits is a service's or mapping's limits for people: "max-conns=2 rate=1000000B/s".
+function limits(l) {
+  if (!l) return '';
+  const parts = [];
+  if (l.max_conns) parts.push('max-conns=' + l.max_conns);
+  if (l.rate) parts.push('rate=' + bytes(l.rate) + '/s');
+  if (l.idle_timeout) parts.push('idle-timeout=' + l.idle_timeout);
+  if (l.proxy_protocol) parts.push('proxy-protocol=' + l.proxy_protocol);
+  return parts.join(' ');
+}
+
 function renderMappings(list) {
   $('#mappings tbody').replaceChildren(...list.map((m) => {
     const rm = el('button', { type: 'button', textContent: 'remove' });
@@ -125,7 +136,7 @@ function renderMappings(list) {
     return el('tr', { 'data-port': m.port },
       el('td', {}, m.target), el('td', { class: m.listen ? '' : 'bad' }, m.listen || 'not listening'),
       el('td', {}, m.proto || ''), el('td', {}, m.active), el('td', {}, m.total), el('td', {}, m.failed),
-      el('td', {}, m.ref || m.origin), el('td', { class: 'bad' }, m.last_error || ''), el('td', {}, rm));
+      el('td', {}, m.ref || m.origin), el('td', {}, limits(m.limits)), el('td', { class: 'bad' }, m.last_error || ''), el('td', {}, rm));
   }));
 }
 
@@ -139,7 +150,10 @@ function renderServed(list, local) {
     rm.onclick = () => act(() => api('DELETE', 'serve/' + s.serveid));
     return el('tr', { 'data-serveid': s.serveid },
       el('td', {}, s.serveid), el('td', {}, s.name || ''), el('td', {}, s.proto),
-      el('td', {}, s.target || ''), el('td', {}, s.info || ''), el('td', {}, rm));
+      el('td', {}, s.target || ''), el('td', {}, limits(s.limits)),
+      el('td', {}, (s.info || '') + (ls.origin === 'adhoc' ? ' (ad-hoc, ' + (ls.ref || '') +
+        (ls.expires ? ', expires ' + new Date(ls.expires).toLocaleTimeString() : ', in use') + ')' : '')),
+      el('td', {}, rm));
   }));
 }
 
