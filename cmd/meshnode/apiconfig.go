@@ -129,7 +129,7 @@ func (d *daemon) serveAPI(ctx context.Context, ctl *control.Server, ln net.Liste
 	h, err := ctl.APIHandler(ctx, control.APIConfig{
 		Key:       key,
 		Dashboard: web.Handler(),
-		Metrics:   metrics.NodeHandler(d.node, d.log), // behind the same key
+		Metrics:   metrics.NodeHandler(d.node, d.log, d.metricsOptions()), // behind the same key
 	})
 	if err != nil {
 		ln.Close()

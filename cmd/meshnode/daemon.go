@@ -14,6 +14,7 @@ import (
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 )
 
 // daemon is a running `meshnode up`: the node and its configuration. It is the
@@ -25,7 +26,8 @@ type daemon struct {
 	log   *slog.Logger
 	level *slog.LevelVar
 	node  *overlay.Node
-	start *upConfig // restart-needed settings are compared with this
+	entry *proxyentry.Server // nil: no proxy entry
+	start *upConfig          // restart-needed settings are compared with this
 	stop  context.CancelFunc
 
 	mu         sync.Mutex // serializes reloads

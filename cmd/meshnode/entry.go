@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/proxyentry"
 )
@@ -136,4 +137,14 @@ func adhocConfig(vals *config.Values) (overlay.AdhocConfig, error) {
 		*d.to = v
 	}
 	return c, nil
+}
+
+// metricsOptions are the node's metrics settings: the proxy entry's series
+// when it runs.
+func (d *daemon) metricsOptions() metrics.NodeOptions {
+	var o metrics.NodeOptions
+	if d.entry != nil {
+		o.Entry = d.entry
+	}
+	return o
 }

@@ -169,6 +169,7 @@ func (d *daemon) run(ctx context.Context) error {
 			ln.Close()
 			return err
 		}
+		d.entry = entry
 	}
 	apiLn, apiKey, err := d.listenAPI()
 	if err != nil {
@@ -198,7 +199,7 @@ func (d *daemon) run(ctx context.Context) error {
 	d.applyAtStart()
 	metricsDone := make(chan error, 1)
 	if metricsLn != nil {
-		h := metrics.Mux(metrics.NodeHandler(node, log))
+		h := metrics.Mux(metrics.NodeHandler(node, log, d.metricsOptions()))
 		go func() { metricsDone <- metrics.Serve(ctx, metricsLn, h) }()
 		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", metrics.Path)
 	} else {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -32,8 +33,8 @@ func TestProxyEntry(t *testing.T) {
 
 	r := startRendezvous(t, "")
 	home := startNode(t, r, nodeOpts{Name: "home"})
-	socks, httpProxy := freeAddr(t), freeAddr(t)
-	startNode(t, r, nodeOpts{Name: "office", Extra: []string{"--socks5", socks, "--http-proxy", httpProxy}})
+	socks, httpProxy, metricsAddr := freeAddr(t), freeAddr(t), freeAddr(t)
+	startNode(t, r, nodeOpts{Name: "office", Extra: []string{"--socks5", socks, "--http-proxy", httpProxy, "--metrics", metricsAddr}})
 	ctx := context.Background()
 	for _, s := range []api.Service{
 		{ID: 700, Target: web.Listener.Addr().String(), Name: "web"},
@@ -79,6 +80,19 @@ func TestProxyEntry(t *testing.T) {
 		out, _ := run(tc.args...)
 		if !strings.Contains(out, tc.want) {
 			t.Errorf("curl %v: %q; want %q in it", tc.args, out, tc.want)
+		}
+	}
+
+	// The entry's series are in the node's metrics.
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	scrape, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{"meshnode_proxy_entry_connections_open ", "meshnode_proxy_entry_refused_total 0"} {
+		if !strings.Contains(string(scrape), want) {
+			t.Errorf("no %q in the node's metrics", want)
 		}
 	}
 

@@ -259,7 +259,7 @@ func TestScrapeCountersMove(t *testing.T) {
 	checkHygiene(t, body, server.ID(), client.ID())
 
 	// The serving node counts the same connection on its service.
-	serverHTTP := httptest.NewServer(Mux(NodeHandler(server, testLogger(t))))
+	serverHTTP := httptest.NewServer(Mux(NodeHandler(server, testLogger(t), NodeOptions{})))
 	defer serverHTTP.Close()
 	sbody, sfams := scrape(t, serverHTTP.URL+Path)
 	for _, name := range []string{"meshnode_service_received_bytes_total", "meshnode_service_sent_bytes_total"} {

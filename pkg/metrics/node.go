@@ -23,6 +23,15 @@ type NodeOptions struct {
 	// MaxMappingSeries caps the mappings, and this node's services, with
 	// series of their own (default 256 each).
 	MaxMappingSeries int
+	// Entry, when set, is the node's SOCKS5/HTTP proxy entry.
+	Entry EntrySource
+}
+
+// EntrySource is what the collector reads of the proxy entry:
+// *proxyentry.Server.
+type EntrySource interface {
+	Open() int       // connections served now
+	Refused() uint64 // connections refused because every slot was busy
 }
 
 // DefaultMaxPeerSeries is NodeOptions.MaxPeerSeries' default.
@@ -38,8 +47,8 @@ func NewNodeRegistry(n NodeSource, opts NodeOptions) *prometheus.Registry {
 
 // NodeHandler serves the node's metrics (a registry of its own) at whatever
 // path it is mounted on (Path by convention); log gets scrape errors.
-func NodeHandler(n NodeSource, log *slog.Logger) http.Handler {
-	return Handler(NewNodeRegistry(n, NodeOptions{}), log)
+func NodeHandler(n NodeSource, log *slog.Logger, opts NodeOptions) http.Handler {
+	return Handler(NewNodeRegistry(n, opts), log)
 }
 
 func desc(name, help string, labels ...string) *prometheus.Desc {
@@ -52,6 +61,8 @@ var (
 	dPeerDir   = desc("meshnode_peer_direct", "1 while the link to the peer takes a direct path, 0 while it takes the relay.", "peer")
 	dPeerUp    = desc("meshnode_peer_up", "1 while the link to the peer has a session and a route that can carry it.", "peer")
 	dPeerRTT   = desc("meshnode_peer_rtt_seconds", "Smoothed round trip time of the link's KCP session.", "peer")
+	dEntryOpen = desc("meshnode_proxy_entry_connections_open", "Connections the SOCKS5/HTTP proxy entry serves now.")
+	dEntryRef  = desc("meshnode_proxy_entry_refused_total", "Connections the proxy entry refused because all its slots were busy.")
 	dPeers     = desc("meshnode_peers", "Links to peers, by path.", "path")
 	dOmitted   = desc("meshnode_peer_series_omitted", "Peers left without series of their own (over the cap).")
 	dPending   = desc("meshnode_unauthenticated_links", "Links to nodes that never completed a handshake (connecting, or not holding the group secret); they get no per-peer series.")
@@ -94,7 +105,8 @@ var (
 var nodeDescs = []*prometheus.Desc{dPeerIn, dPeerOut, dPeerDir, dPeerUp, dPeerRTT, dPeers, dOmitted, dPending, dPathChg, dPunch, dPunchPath,
 	dHSOK, dHSFail, dMapOpen, dMapTotal, dMapErr, dMapOut, dMapIn, dMapOmit,
 	dSvcOpen, dSvcTotal, dSvcRef, dSvcErr, dSvcIn, dSvcOut, dCatMem, dCatOwn, dCatSvc, dCatLocal, dCatMiss,
-	dCatPend, dCatConv, dCatChg, dCatVer, dRvConn, dRvConns, dRvRTT, dRlIn, dRlOut, dRlPIn, dRlPOut, dRlDrop}
+	dCatPend, dCatConv, dCatChg, dCatVer, dRvConn, dRvConns, dRvRTT, dRlIn, dRlOut, dRlPIn, dRlPOut, dRlDrop,
+	dEntryOpen, dEntryRef}
 
 type nodeCollector struct {
 	n    NodeSource
@@ -174,6 +186,10 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, v := range m.HolePunchMethods {
 		counter(ch, dPunchPath, v.Value, v.Labels...)
+	}
+	if e := c.opts.Entry; e != nil {
+		gauge(ch, dEntryOpen, float64(e.Open()))
+		counter(ch, dEntryRef, e.Refused())
 	}
 	counter(ch, dHSOK, m.HandshakesOK)
 	for _, v := range m.HandshakeFailures {

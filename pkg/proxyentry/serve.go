@@ -160,6 +160,9 @@ func (s *Server) tryAcquire(c net.Conn, entry string) bool {
 
 func (s *Server) release() { <-s.slots }
 
+// Open counts the connections the entries serve now.
+func (s *Server) Open() int { return len(s.slots) }
+
 // Refused counts the connections refused because every slot was busy.
 func (s *Server) Refused() uint64 {
 	s.mu.Lock()
