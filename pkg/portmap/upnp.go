@@ -54,7 +54,7 @@ const maxDescription = 256 << 10
 
 // UPnP error codes (IGD spec).
 const (
-	upnpConflict          = 718 // ConflictInMappingEntry
+	upnpConflict           = 718 // ConflictInMappingEntry
 	upnpOnlyPermanentLease = 725 // OnlyPermanentLeasesSupported
 )
 
@@ -287,4 +287,3 @@ func readProcRoutes() ([]byte, error) {
 	}
 	return b, nil
 }
-
