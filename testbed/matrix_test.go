@@ -55,7 +55,6 @@ func (c matrixCell) name() string { return c.a + "-" + c.b }
 const (
 	pendingPredict  = "sequential port prediction not implemented yet"
 	pendingBirthday = "birthday punching not implemented yet"
-	pendingPortmap  = "port mapping not implemented yet"
 )
 
 // natMatrix is the NAT-pair matrix with expectations per cell. A symseq or
@@ -86,16 +85,16 @@ var natMatrix = []matrixCell{
 	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
 	{a: "portrestricted", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingPredict},
 	{a: "portrestricted", b: "symmetric", path: pathDirect, method: methodBirthday, pending: pendingBirthday},
-	{a: "portrestricted", b: "upnp", path: pathDirect, method: methodPortmap, pending: pendingPortmap},
+	{a: "portrestricted", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "portrestricted", b: "udpblock", path: pathRelay},
 	{a: "symseq", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingPredict},
 	{a: "symseq", b: "symmetric", path: pathRelay},
-	{a: "symseq", b: "upnp", path: pathDirect, method: methodPortmap, pending: pendingPortmap},
+	{a: "symseq", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "symseq", b: "udpblock", path: pathRelay},
 	{a: "symmetric", b: "symmetric", path: pathRelay},
-	{a: "symmetric", b: "upnp", path: pathDirect, method: methodPortmap, pending: pendingPortmap},
+	{a: "symmetric", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "symmetric", b: "udpblock", path: pathRelay},
-	{a: "upnp", b: "upnp", path: pathDirect, method: methodPortmap, pending: pendingPortmap},
+	{a: "upnp", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "upnp", b: "udpblock", path: pathRelay},
 	{a: "udpblock", b: "udpblock", path: pathRelay},
 }

@@ -44,6 +44,8 @@ func upTable() *config.Table {
 			{Name: "serve", Kind: config.List, FlagOnly: true,
 				Usage: "serve `SPEC` to the group: SERVEID=HOST:PORT[,name=X][,info=Y][,proto=udp] (repeatable); in the config file: [serve.NAME] sections"},
 			{Name: "relay-only", Env: "MESHNODE_RELAY_ONLY", Kind: config.Bool, Usage: "never look for direct paths: every link stays on the relay (networks that forbid UDP; debugging)"},
+			{Name: "no-port-mapping", Env: "MESHNODE_NO_PORT_MAPPING", Kind: config.Bool,
+				Usage: "do not ask the gateway (PCP, NAT-PMP, UPnP IGD) to map a port for direct paths"},
 			{Name: "direct-only", Env: "MESHNODE_DIRECT_ONLY", Kind: config.Bool, Usage: "move data only over direct paths (debugging: relayed peers get nothing)"},
 			{Name: "ice-interfaces", Env: "MESHNODE_ICE_INTERFACES", Kind: config.List,
 				Usage: "only these network interfaces, `IF[,IF]`, give direct-path candidates (repeatable; default all but loopback; \"lo\" adds loopback)"},

@@ -132,6 +132,7 @@ func (d *daemon) run(ctx context.Context) error {
 		PluginStatus:  pluginStatusOf(plugins),
 		RelayOnly:     cfg.relayOnly,
 		DirectOnly:    cfg.directOnly,
+		PortMapping:   !cfg.noPortMapping,
 		ICEInterfaces: cfg.ifaces,
 	})
 	if err != nil {

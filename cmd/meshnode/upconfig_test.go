@@ -51,12 +51,12 @@ port = 8080
 	}
 	for _, want := range []string{
 		"# config file: " + cfg,
-		`group          = "home"`, "# file " + cfg + ":1",
-		"secret         = <set>", "# file " + cfg + ":2",
-		`rendezvous     = "vps:7749"`, "# env MESHNODE_RENDEZVOUS",
-		`log-level      = "debug"`, "# flag --log-level",
-		`cipher         = "chacha20poly1305"`, "# env MESHNODE_CIPHER",
-		`log-format     = "text"`, "# default",
+		`group           = "home"`, "# file " + cfg + ":1",
+		"secret          = <set>", "# file " + cfg + ":2",
+		`rendezvous      = "vps:7749"`, "# env MESHNODE_RENDEZVOUS",
+		`log-level       = "debug"`, "# flag --log-level",
+		`cipher          = "chacha20poly1305"`, "# env MESHNODE_CIPHER",
+		`log-format      = "text"`, "# default",
 		`# --serve`, `["701=127.0.0.1:80"]`,
 		"[serve.ssh]", "serveid = 700", `proto   = "tcp"`,
 		"[use.web]", `service = "web@office"`, `bind    = "127.0.0.1"`,
@@ -73,7 +73,7 @@ func TestDefaultConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	def := writeConfig(t, dir, baseConfig)
 	code, out, _ := runT(t, &env{defaultConfig: def}, "up", "--print-config")
-	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(out, `group          = "home"`) {
+	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(out, `group           = "home"`) {
 		t.Fatalf("default file not read: %d\n%s", code, out)
 	}
 	code, out, _ = runT(t, &env{defaultConfig: def}, "up", "--print-config", "--group", "other")

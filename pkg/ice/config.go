@@ -1,10 +1,12 @@
 package ice
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -52,6 +54,15 @@ type Config struct {
 	InterfaceFilter func(name string) bool
 	// Logger gets the session's events; pion's own logging goes to it at Debug.
 	Logger *slog.Logger
+	// PortMapper, if set, is asked to map the port of each IPv4 host
+	// candidate's socket at the gateway (pkg/portmap); the first mapping
+	// granted is offered as a candidate (type "portmap") and released when
+	// the Session closes.
+	PortMapper PortMapper
+	// PeerReadsMapped says whether the peer's signaling parser knows mapped
+	// candidates (wire type 3); while it says no (or is nil) they are sent as
+	// server-reflexive, which older peers accept. Asked at every offer.
+	PeerReadsMapped func() bool
 
 	// SocketBuffer is the SO_RCVBUF/SO_SNDBUF of every UDP socket (default 4 MiB;
 	// as root it is forced past net.core.rmem_max). Negative keeps the system
@@ -68,6 +79,21 @@ type Config struct {
 	DisconnectedTimeout time.Duration
 	// ResendInterval caps the interval of repeated offers (default 1 s).
 	ResendInterval time.Duration
+}
+
+// PortMapper asks the gateway to forward a UDP port to a local socket.
+type PortMapper interface {
+	// MapUDP maps local (a socket's address); it fails fast for an address
+	// the gateway does not see (another interface). The mapping is kept
+	// alive until its Close, which deletes it.
+	MapUDP(ctx context.Context, local netip.AddrPort) (PortMapping, error)
+}
+
+// PortMapping is a mapping a PortMapper holds.
+type PortMapping interface {
+	External() netip.AddrPort
+	Protocol() string // "pcp", "nat-pmp", "upnp"
+	Close() error
 }
 
 // withDefaults checks c and fills in defaults.

@@ -12,6 +12,13 @@
 //     and server-reflexive (the rendezvous' STUN ports), UDP4 and optionally UDP6;
 //     peer-reflexive ones are learned by pion from the peer's checks. No mDNS, no
 //     TURN: the rendezvous relay is the fallback.
+//   - Mapped candidates (Config.PortMapper, pkg/portmap): each IPv4 host
+//     candidate's socket is offered to the gateway for a port mapping; the
+//     first one granted is sent as a "portmap" candidate (wire type 3; as
+//     server-reflexive to peers that do not read it) and released on Close.
+//     pion never sees it as a local candidate: the peer's checks to it arrive
+//     on the host socket and pion answers them as usual. Path.Method says
+//     "portmap" when the selected pair rests on a mapping.
 //   - Signaling (signal.go): each offer is a full snapshot (credentials, every
 //     candidate so far, end-of-candidates), sent at once, on every new candidate,
 //     on hearing from a peer that does not know us yet, and every 250 ms backing

@@ -67,6 +67,21 @@ type Report struct {
 	Hairpin Result[bool]           `json:"hairpin"` // a packet to our public endpoint comes back to us
 	RTT     Result[time.Duration]  `json:"rtt"`     // to the primary STUN port (best of the probes)
 	Probes  []Probe                `json:"probes"`
+	// PortMapping is what the gateway said about port mapping (filled by the
+	// node, not by Netcheck).
+	PortMapping PortMapReport `json:"port_mapping"`
+}
+
+// PortMapReport says whether the gateway maps ports and how.
+type PortMapReport struct {
+	Protocol string   `json:"protocol,omitempty"` // the one mappings use: pcp, nat-pmp, upnp ("" none)
+	PCP      bool     `json:"pcp"`
+	NATPMP   bool     `json:"nat_pmp"`
+	UPnP     bool     `json:"upnp"`
+	Gateway  string   `json:"gateway,omitempty"`
+	External string   `json:"external,omitempty"` // the gateway's external address
+	Mapped   []string `json:"mapped,omitempty"`   // mappings held now: "external -> internal (protocol)"
+	Why      string   `json:"why,omitempty"`      // why no protocol (or not all) answered, or why it is off
 }
 
 // Summary is a one-line verdict for people: what the network allows.

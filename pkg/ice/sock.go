@@ -65,6 +65,7 @@ type route struct {
 	raw                   rawAddr // sa, laid out for sendmmsg
 	localAddr, localType  string
 	remoteAddr, remoteTyp string
+	method                string // MethodICE, MethodPortmap...
 }
 
 // sock is one UDP socket of the Session (one per local candidate).

@@ -507,8 +507,9 @@ type PeerInfo struct {
 	ID        string    `json:"id"`
 	Name      string    `json:"name"`
 	Present   bool      `json:"present"`
-	State     string    `json:"state"` // one of the LinkState constants
-	Path      string    `json:"path"`  // relay (direct comes with ICE)
+	State     string    `json:"state"`            // one of the LinkState constants
+	Path      string    `json:"path"`             // relay (direct comes with ICE)
+	Method    string    `json:"method,omitempty"` // on a direct path, what found it: ice, portmap
 	RTTMillis int       `json:"rtt_ms"`
 	Since     time.Time `json:"since,omitempty"`
 	BytesIn   uint64    `json:"bytes_in"`
@@ -547,6 +548,7 @@ func (l *link) info() PeerInfo {
 		if ri.path == "direct" {
 			p.Endpoint = ri.remote + " (" + ri.remoteType + ")"
 			p.Local = ri.local + " (" + ri.localType + ")"
+			p.Method = ri.method
 		} else {
 			p.Why = relayReason(local, l.peerNAT, ri.lastErr)
 		}

@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/ice"
+	"github.com/meshnode/meshnode/pkg/portmap"
 )
 
 // natInfo is what a node tells its peers about its network (msgNAT), so either
@@ -16,6 +18,9 @@ type natInfo struct {
 	UDP       bool `json:"udp"`
 	Symmetric bool `json:"symmetric"` // endpoint-dependent mapping
 	RelayOnly bool `json:"relay_only"`
+	// MappedCands: this node's ICE signaling reads mapped candidates (wire
+	// type 3), so peers may send theirs as such.
+	MappedCands bool `json:"mapped_cands,omitempty"`
 }
 
 const maxNATInfo = 256
@@ -34,7 +39,7 @@ func parseNATInfo(b []byte) (natInfo, error) {
 func (ni natInfo) marshal() []byte { b, _ := json.Marshal(ni); return b }
 
 func natInfoOf(r ice.Report, relayOnly bool) natInfo {
-	ni := natInfo{Known: r.UDP.Known, UDP: r.UDP.Value, RelayOnly: relayOnly}
+	ni := natInfo{Known: r.UDP.Known, UDP: r.UDP.Value, RelayOnly: relayOnly, MappedCands: true}
 	ni.Symmetric = r.Mapping.Known && r.Mapping.Value == ice.MappingEndpointDependent
 	return ni
 }
@@ -42,18 +47,61 @@ func natInfoOf(r ice.Report, relayOnly bool) natInfo {
 // netcheckInterval is how often a node re-checks its network.
 const netcheckInterval = 5 * time.Minute
 
-// Netcheck probes the network now through the rendezvous' STUN ports.
+// Netcheck probes the network now through the rendezvous' STUN ports, and
+// asks the gateway whether it maps ports (at the same time).
 func (n *Node) Netcheck(ctx context.Context) (ice.Report, error) {
 	stun := n.relay.STUNServers()
 	if len(stun) == 0 {
 		return ice.Report{}, fmt.Errorf("the rendezvous announced no STUN ports (not connected yet, or it runs without --stun)")
 	}
+	var pm ice.PortMapReport
+	done := make(chan struct{})
+	go func() { defer close(done); pm = n.probePortMapping(ctx) }()
 	r, err := ice.Netcheck(ctx, ice.NetcheckConfig{STUN: stun, Logger: n.log})
+	<-done
+	r.PortMapping = pm
 	if err != nil {
 		return r, err
 	}
 	n.setNAT(r)
 	return r, nil
+}
+
+// probePortMapping asks the gateway which port mapping protocols it speaks.
+func (n *Node) probePortMapping(ctx context.Context) ice.PortMapReport {
+	if n.portmap == nil {
+		why := "off (--no-port-mapping)"
+		if n.cfg.RelayOnly {
+			why = "off (--relay-only)"
+		}
+		return ice.PortMapReport{Why: why}
+	}
+	st, err := n.portmap.Probe(ctx)
+	rep := ice.PortMapReport{Protocol: string(st.Protocol), PCP: st.PCP, NATPMP: st.NATPMP, UPnP: st.UPnP}
+	if st.Gateway.IsValid() {
+		rep.Gateway = st.Gateway.String()
+	}
+	if st.External.IsValid() {
+		rep.External = st.External.String()
+	}
+	for _, m := range st.Mappings {
+		rep.Mapped = append(rep.Mapped, m.External.String()+" -> "+m.Internal.String()+" ("+string(m.Protocol)+")")
+	}
+	if err != nil {
+		rep.Why = err.Error()
+	}
+	return rep
+}
+
+// portMapper adapts the portmap client to pkg/ice.
+type portMapper struct{ c *portmap.Client }
+
+func (p portMapper) MapUDP(ctx context.Context, local netip.AddrPort) (ice.PortMapping, error) {
+	m, err := p.c.Map(ctx, local)
+	if err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 // netcheckLoop checks the network once STUN is known and then periodically,
@@ -101,12 +149,16 @@ func (n *Node) natInfo() natInfo {
 	defer n.mu.Unlock()
 	ni := n.nat
 	ni.RelayOnly = n.cfg.RelayOnly
+	ni.MappedCands = true
 	return ni
 }
 
 // iceConfig is the ICE configuration for new sessions.
 func (n *Node) iceConfig() ice.Config {
 	cfg := ice.Config{Logger: n.log}
+	if n.portmap != nil {
+		cfg.PortMapper = portMapper{n.portmap}
+	}
 	if stun := n.relay.STUNServers(); len(stun) > 0 {
 		cfg.STUN = stun[:1] // one is enough for ICE; both are for netcheck
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/portmap"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/seal"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -54,6 +55,11 @@ type Config struct {
 	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
 	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
 	ICEInterfaces []string // interfaces that give ICE host candidates (default all but loopback; "lo" adds loopback)
+	// PortMapping asks the gateway (PCP, NAT-PMP, UPnP IGD) to map each ICE
+	// attempt's host socket and offers the mapped address as a candidate
+	// (pkg/portmap). Off in the zero Config; meshnode turns it on unless
+	// --no-port-mapping.
+	PortMapping bool
 }
 
 func (c *Config) setDefaults() {
@@ -99,6 +105,7 @@ type Node struct {
 	relay  Relay
 	start  time.Time
 
+	portmap     *portmap.Client // nil unless Config.PortMapping
 	streamSlots slots
 	hsBudget    *seal.HandshakeBudget // answers to strangers, node-wide
 	catalog     *catalog
@@ -172,6 +179,11 @@ func New(cfg Config) (*Node, error) {
 		conflictsLogged: make(map[string]bool),
 	}
 	n.cfg.Secret = "" // keep only the derived keys
+	if cfg.PortMapping && !cfg.RelayOnly {
+		if n.portmap, err = portmap.New(portmap.Config{Logger: cfg.Logger, Description: "meshnode " + cfg.Name}); err != nil {
+			return nil, err
+		}
+	}
 	if n.version, err = loadVersion(cfg.StateDir); err != nil {
 		return nil, err
 	}

@@ -132,7 +132,13 @@ func (p *pathFinder) run() {
 // until it dies. It returns how long the path lived (0: never connected).
 func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
 	n := p.l.n
-	s, err := ice.NewSession(n.iceConfig(), p.controlling,
+	cfg := n.iceConfig()
+	cfg.PeerReadsMapped = func() bool {
+		p.l.mu.Lock()
+		defer p.l.mu.Unlock()
+		return p.l.peerNAT.MappedCands
+	}
+	s, err := ice.NewSession(cfg, p.controlling,
 		func(m []byte) { p.l.sendMessage(msgICE, m) },
 		p.l.receive)
 	if err != nil {
@@ -189,7 +195,7 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 		local, lt := path.Local()
 		remote, rt := path.Remote()
 		l.log.Info("peer path changed", "name", l.peerName(), "path", "direct", "was", "relay",
-			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")")
+			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")", "method", path.Method())
 		l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "direct", Remote: remote})
 		return
 	}
@@ -210,6 +216,7 @@ type routeInfo struct {
 	local, remote string
 	localType     string
 	remoteType    string
+	method        string // what found the direct path (ice.Method*)
 	since         time.Time
 	lastErr       error
 	tries         int
@@ -223,6 +230,7 @@ func (p *pathFinder) info() routeInfo {
 		ri.path = "direct"
 		ri.local, ri.localType = p.path.Local()
 		ri.remote, ri.remoteType = p.path.Remote()
+		ri.method = p.path.Method()
 	}
 	return ri
 }

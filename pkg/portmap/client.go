@@ -137,7 +137,16 @@ type Client struct {
 	igdGW  netip.Addr
 	maps   map[*Mapping]struct{}
 	status Status
+	// noneUntil: no protocol answered on gateway noneGW; Map fails at once
+	// until then (a network without port mapping costs one round of
+	// timeouts per noneFor, not one per ICE attempt).
+	noneUntil time.Time
+	noneGW    netip.Addr
 }
+
+// noneFor is how long a gateway that answered no protocol is not asked again
+// by Map (Probe always asks).
+const noneFor = 5 * time.Minute
 
 // New checks cfg and returns a Client. It sends nothing yet.
 func New(cfg Config) (*Client, error) {
@@ -183,39 +192,62 @@ func (c *Client) Probe(ctx context.Context) (Status, error) {
 		c.setStatus(st)
 		return c.Status(), err
 	}
+	// All protocols at once: a gateway that answers none costs one timeout.
+	type answer struct {
+		ext netip.Addr
+		err error
+	}
+	answers := make([]answer, len(c.cfg.Protocols))
+	var wg sync.WaitGroup
+	for i, p := range c.cfg.Protocols {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			a := &answers[i]
+			switch p {
+			case PCP:
+				a.err = c.pcpAnnounce(ctx, gw, local)
+			case NATPMP:
+				a.ext, a.err = c.pmpAddress(ctx, gw, local)
+			case UPnP:
+				var g *igd
+				if g, a.err = c.igdFor(ctx, gw, local); a.err == nil {
+					a.ext, a.err = g.externalIP(ctx)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	var errs []error
-	for _, p := range c.cfg.Protocols {
-		var ext netip.Addr
-		var perr error
+	for i, p := range c.cfg.Protocols {
+		a := answers[i]
+		if a.err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", p, a.err))
+			continue
+		}
 		switch p {
 		case PCP:
-			perr = c.pcpAnnounce(ctx, gw, local)
-			st.PCP = perr == nil
+			st.PCP = true
 		case NATPMP:
-			ext, perr = c.pmpAddress(ctx, gw, local)
-			st.NATPMP = perr == nil
+			st.NATPMP = true
 		case UPnP:
-			var g *igd
-			if g, perr = c.igdFor(ctx, gw, local); perr == nil {
-				ext, perr = g.externalIP(ctx)
-			}
-			st.UPnP = perr == nil
-		}
-		if perr != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", p, perr))
-			continue
+			st.UPnP = true
 		}
 		if st.Protocol == "" {
 			st.Protocol = p
 		}
-		if !st.External.IsValid() && ext.IsValid() {
-			st.External = ext
+		if !st.External.IsValid() && a.ext.IsValid() {
+			st.External = a.ext
 		}
 	}
+	c.mu.Lock()
+	c.noneGW, c.noneUntil = gw, time.Time{}
 	if st.Protocol == "" {
 		err = fmt.Errorf("%w: %w", ErrNoProtocol, errors.Join(errs...))
 		st.Error = err.Error()
+		c.noneUntil = time.Now().Add(noneFor)
 	}
+	c.mu.Unlock()
 	c.setStatus(st)
 	return c.Status(), err
 }
@@ -282,6 +314,10 @@ func (c *Client) Map(ctx context.Context, local netip.AddrPort) (*Mapping, error
 		return nil, fmt.Errorf("%w: %v (the gateway %v sees %v)", ErrNotLocal, local, gw, la)
 	}
 	c.mu.Lock()
+	if c.noneGW == gw && time.Now().Before(c.noneUntil) {
+		c.mu.Unlock()
+		return nil, fmt.Errorf("%w: %v answered no protocol lately (asked again by the next netcheck or after %v)", ErrNoProtocol, gw, noneFor)
+	}
 	order := slices.Clone(c.cfg.Protocols)
 	if i := slices.Index(order, c.last); i > 0 {
 		order = append([]Protocol{c.last}, slices.Delete(order, i, i+1)...)
@@ -305,6 +341,11 @@ func (c *Client) Map(ctx context.Context, local netip.AddrPort) (*Mapping, error
 		c.log.Info("port mapped", "protocol", p, "gateway", gw, "internal", m.internal, "external", m.External(), "lifetime", m.Lifetime().String())
 		go m.keep()
 		return m, nil
+	}
+	if ctx.Err() == nil { // not just canceled: the gateway answered nothing usable
+		c.mu.Lock()
+		c.noneGW, c.noneUntil = gw, time.Now().Add(noneFor)
+		c.mu.Unlock()
 	}
 	return nil, fmt.Errorf("%w for %v: %w", ErrNoProtocol, local, errors.Join(errs...))
 }
