@@ -53,7 +53,9 @@ func (c matrixCell) name() string { return c.a + "-" + c.b }
 
 // Why cells are pending (issue 16's steps not landed yet).
 const (
-	pendingPredict  = "sequential port prediction not implemented yet"
+	// Both sides sequential: each side's probes move its own counter, so
+	// the predictions only meet if both spray in lockstep from one socket.
+	pendingBothSeq  = "prediction on both sides at once (lockstep) not implemented"
 	pendingBirthday = "birthday punching not implemented yet"
 )
 
@@ -83,11 +85,11 @@ var natMatrix = []matrixCell{
 	{a: "addrrestricted", b: "upnp", punch: false, learn: true, path: pathDirect, method: methodICE},
 	{a: "addrrestricted", b: "udpblock", path: pathRelay},
 	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
-	{a: "portrestricted", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingPredict},
+	{a: "portrestricted", b: "symseq", path: pathDirect, method: methodPredict},
 	{a: "portrestricted", b: "symmetric", path: pathDirect, method: methodBirthday, pending: pendingBirthday},
 	{a: "portrestricted", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "portrestricted", b: "udpblock", path: pathRelay},
-	{a: "symseq", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingPredict},
+	{a: "symseq", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingBothSeq},
 	{a: "symseq", b: "symmetric", path: pathRelay},
 	{a: "symseq", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "symseq", b: "udpblock", path: pathRelay},

@@ -111,6 +111,12 @@ func printNetcheck(w io.Writer, res control.NetcheckResult) {
 	fmt.Fprintf(w, "public    %s\n", result(r.Public, func(v netip.AddrPort) string { return v.String() }))
 	fmt.Fprintf(w, "nat       %s\n", result(r.NAT, yesNo))
 	fmt.Fprintf(w, "mapping   %s\n", result(r.Mapping, func(m ice.Mapping) string { return string(m) }))
+	fmt.Fprintf(w, "ports     %s\n", result(r.SeqDelta, func(d int) string {
+		if d > 0 {
+			return fmt.Sprintf("sequential (step %d): predictable", d)
+		}
+		return "random"
+	}))
 	fmt.Fprintf(w, "hairpin   %s\n", result(r.Hairpin, yesNo))
 	fmt.Fprintf(w, "rtt       %s\n", result(r.RTT, func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }))
 	fmt.Fprintf(w, "portmap   %s\n", portMapLine(r.PortMapping))

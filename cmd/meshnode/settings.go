@@ -46,6 +46,8 @@ func upTable() *config.Table {
 			{Name: "relay-only", Env: "MESHNODE_RELAY_ONLY", Kind: config.Bool, Usage: "never look for direct paths: every link stays on the relay (networks that forbid UDP; debugging)"},
 			{Name: "no-port-mapping", Env: "MESHNODE_NO_PORT_MAPPING", Kind: config.Bool,
 				Usage: "do not ask the gateway (PCP, NAT-PMP, UPnP IGD) to map a port for direct paths"},
+			{Name: "no-hard-nat", Env: "MESHNODE_NO_HARD_NAT", Kind: config.Bool,
+				Usage: "after plain ICE failed, do not try the hard-NAT methods (port prediction toward sequential symmetric NATs, birthday punching toward random ones: bursts of UDP packets to many ports that some networks flag)"},
 			{Name: "direct-only", Env: "MESHNODE_DIRECT_ONLY", Kind: config.Bool, Usage: "move data only over direct paths (debugging: relayed peers get nothing)"},
 			{Name: "ice-interfaces", Env: "MESHNODE_ICE_INTERFACES", Kind: config.List,
 				Usage: "only these network interfaces, `IF[,IF]`, give direct-path candidates (repeatable; default all but loopback; \"lo\" adds loopback)"},

@@ -133,6 +133,7 @@ func (d *daemon) run(ctx context.Context) error {
 		RelayOnly:     cfg.relayOnly,
 		DirectOnly:    cfg.directOnly,
 		PortMapping:   !cfg.noPortMapping,
+		NoHardNAT:     cfg.noHardNAT,
 		ICEInterfaces: cfg.ifaces,
 	})
 	if err != nil {

@@ -27,6 +27,7 @@ type upConfig struct {
 	relayOnly           bool
 	directOnly          bool
 	noPortMapping       bool
+	noHardNAT           bool
 	ifaces              []string
 	cipher, transport   string
 	pluginDir           string
@@ -54,6 +55,7 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 		relayOnly:     vals.Bool("relay-only"),
 		directOnly:    vals.Bool("direct-only"),
 		noPortMapping: vals.Bool("no-port-mapping"),
+		noHardNAT:     vals.Bool("no-hard-nat"),
 		cipher:        vals.String("cipher"),
 		transport:     vals.String("transport"),
 		pluginDir:     vals.String("plugin-dir"),

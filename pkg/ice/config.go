@@ -31,6 +31,13 @@ const (
 	DefaultResendInterval = time.Second
 )
 
+// DefaultPredictWindow is how many of a sequential NAT's next ports are
+// predicted. pion checks every pair each 200 ms, so a window of 16 costs our
+// two sockets 160 checks/s for up to 5 s.
+const DefaultPredictWindow = 16
+
+const maxPredictWindow = 64
+
 // firstResend is the first interval between offers; it doubles up to
 // Config.ResendInterval.
 const firstResend = 250 * time.Millisecond
@@ -63,6 +70,15 @@ type Config struct {
 	// candidates (wire type 3); while it says no (or is nil) they are sent as
 	// server-reflexive, which older peers accept. Asked at every offer.
 	PeerReadsMapped func() bool
+	// PeerSeqDelta, if set and returning a step > 0 (the peer is behind a
+	// symmetric NAT that allocates ports sequentially, as its netcheck
+	// found), makes the Session predict the peer's next mappings: the
+	// PredictWindow ports after its server-reflexive candidate, at that step,
+	// join the remote candidates, so our checks open our NAT's filter for
+	// the port the peer's checks will come from. Asked at every signal.
+	PeerSeqDelta func() int
+	// PredictWindow is how many ports are predicted (default 16, at most 64).
+	PredictWindow int
 
 	// SocketBuffer is the SO_RCVBUF/SO_SNDBUF of every UDP socket (default 4 MiB;
 	// as root it is forced past net.core.rmem_max). Negative keeps the system
@@ -116,6 +132,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ResendInterval == 0 {
 		c.ResendInterval = DefaultResendInterval
 	}
+	if c.PredictWindow == 0 {
+		c.PredictWindow = DefaultPredictWindow
+	}
 	switch {
 	case c.ConnectTimeout < 0:
 		return c, fmt.Errorf("ice: connect timeout %v is negative", c.ConnectTimeout)
@@ -123,6 +142,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("ice: keepalive interval %v is outside 0..%v (NAT bindings expire after ~30s)", c.KeepaliveInterval, maxKeepaliveInterval)
 	case c.DisconnectedTimeout <= c.KeepaliveInterval:
 		return c, fmt.Errorf("ice: disconnected timeout %v must exceed the keepalive interval %v", c.DisconnectedTimeout, c.KeepaliveInterval)
+	case c.PredictWindow < 1 || c.PredictWindow > maxPredictWindow:
+		return c, fmt.Errorf("ice: predict window %d is outside 1..%d", c.PredictWindow, maxPredictWindow)
 	case c.ResendInterval < 10*time.Millisecond:
 		return c, fmt.Errorf("ice: resend interval %v is below 10ms", c.ResendInterval)
 	}

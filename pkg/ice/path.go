@@ -76,6 +76,9 @@ const (
 	// gateway (the peer's mapped candidate was selected, or our mapped socket
 	// talks to a peer outside our LAN).
 	MethodPortmap = "portmap"
+	// MethodPredict: a predicted candidate of a peer behind a sequential
+	// symmetric NAT was selected.
+	MethodPredict = "predict"
 )
 
 // Method says what made the Path possible (MethodICE, MethodPortmap).

@@ -32,6 +32,8 @@ type Session struct {
 	dead    chan struct{} // closed by fail
 	started atomic.Bool   // Connect was called
 
+	predictions atomic.Uint64 // predicted candidates added
+
 	mapCtx    context.Context // port mapping requests (canceled by Close)
 	mapCancel context.CancelFunc
 	mapWG     sync.WaitGroup
@@ -51,6 +53,8 @@ type Session struct {
 	mapping      PortMapping             // the gateway's mapping to one of our sockets, or nil
 	mappedBase   netip.AddrPort          // the socket it forwards to
 	remoteMapped map[netip.AddrPort]bool // the peer's mapped candidates
+	predictBase  netip.AddrPort          // the peer's candidate we predicted from (once per attempt)
+	predicted    map[netip.AddrPort]bool // the predicted remote candidates
 
 	closeOnce sync.Once
 	closeErr  error
@@ -114,6 +118,7 @@ func NewSession(cfg Config, controlling bool, signal func(msg []byte), onPacket 
 		remoteSeen:  make(map[wireCand]struct{}),
 
 		remoteMapped: make(map[netip.AddrPort]bool),
+		predicted:    make(map[netip.AddrPort]bool),
 	}
 	s.mapCtx, s.mapCancel = context.WithCancel(context.Background())
 	s.log = cfg.Logger.With("ice_attempt", fmt.Sprintf("%016x", s.id))
@@ -266,11 +271,73 @@ func (s *Session) HandleSignal(msg []byte) error {
 			s.log.Debug("remote candidate not added", "cand", c.String(), "err", err)
 		}
 	}
+	s.predict()
 	if answer || len(add) > 0 {
 		s.poke()
 	}
 	return nil
 }
+
+// predictedPriority: type preference 100 (server-reflexive), the lowest local
+// preference: real candidates' pairs come first.
+const predictedPriority = 100<<24 | 1<<8 | 255
+
+// predict adds the peer's predicted next mappings as remote candidates, once
+// per attempt, when Config.PeerSeqDelta says its NAT allocates sequentially.
+func (s *Session) predict() {
+	if s.cfg.PeerSeqDelta == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.predictBase.IsValid() || s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	step := s.cfg.PeerSeqDelta()
+	if step <= 0 {
+		return
+	}
+	s.mu.Lock()
+	var base netip.AddrPort
+	for c := range s.remoteSeen {
+		if c.kind == candSrflx && c.addr.Addr().Is4() && (!base.IsValid() || c.addr.Port() > base.Port()) {
+			base = c.addr
+		}
+	}
+	if !base.IsValid() || s.predictBase.IsValid() {
+		s.mu.Unlock()
+		return
+	}
+	s.predictBase = base
+	var ports []netip.AddrPort
+	for k := 1; k <= s.cfg.PredictWindow; k++ {
+		p := int(base.Port()) + k*step
+		if p > 65535 {
+			break
+		}
+		ap := netip.AddrPortFrom(base.Addr(), uint16(p))
+		s.predicted[ap] = true
+		ports = append(ports, ap)
+	}
+	s.mu.Unlock()
+	added := 0
+	for _, ap := range ports {
+		c, err := wireCand{kind: candSrflx, priority: predictedPriority, addr: ap}.candidate()
+		if err == nil {
+			err = s.agent.AddRemoteCandidate(c)
+		}
+		if err == nil {
+			added++
+		}
+	}
+	s.log.Info("port prediction: checking the peer's next ports", "peer_mapping", base, "step", step, "candidates", added)
+	s.predictions.Add(uint64(added))
+}
+
+// Predicted returns how many predicted candidates the Session checks (0: no
+// prediction).
+func (s *Session) Predicted() int { return int(s.predictions.Load()) }
 
 // poke wakes Connect's loop (coalescing).
 func (s *Session) poke() {
@@ -408,6 +475,10 @@ func (s *Session) setRoute(local, remote ice.Candidate) error {
 		// The peer's gateway forwards to it: the pair exists thanks to the mapping.
 		r.remoteTyp = "portmap"
 		r.method = MethodPortmap
+	}
+	if s.predicted[r.remote] {
+		r.remoteTyp = "predicted"
+		r.method = MethodPredict
 	}
 	if s.mapping != nil && s.mappedBase.Port() == base.Port() && remote.Type() != ice.CandidateTypeHost {
 		// Our socket behind the mapping, with a peer outside our LAN: its

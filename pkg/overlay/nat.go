@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/ice"
@@ -17,13 +18,23 @@ type natInfo struct {
 	Known     bool `json:"known"` // a netcheck ran
 	UDP       bool `json:"udp"`
 	Symmetric bool `json:"symmetric"` // endpoint-dependent mapping
-	RelayOnly bool `json:"relay_only"`
+	// Ports, behind a symmetric NAT: "sequential" (SeqDelta is the step) or
+	// "random"; "" when unknown.
+	Ports     string `json:"ports,omitempty"`
+	SeqDelta  int    `json:"seq_delta,omitempty"`
+	RelayOnly bool   `json:"relay_only"`
 	// MappedCands: this node's ICE signaling reads mapped candidates (wire
 	// type 3), so peers may send theirs as such.
 	MappedCands bool `json:"mapped_cands,omitempty"`
 }
 
 const maxNATInfo = 256
+
+// natInfo.Ports values.
+const (
+	portsSequential = "sequential"
+	portsRandom     = "random"
+)
 
 func parseNATInfo(b []byte) (natInfo, error) {
 	var ni natInfo
@@ -41,6 +52,12 @@ func (ni natInfo) marshal() []byte { b, _ := json.Marshal(ni); return b }
 func natInfoOf(r ice.Report, relayOnly bool) natInfo {
 	ni := natInfo{Known: r.UDP.Known, UDP: r.UDP.Value, RelayOnly: relayOnly, MappedCands: true}
 	ni.Symmetric = r.Mapping.Known && r.Mapping.Value == ice.MappingEndpointDependent
+	if ni.Symmetric && r.SeqDelta.Known {
+		ni.Ports = portsRandom
+		if r.SeqDelta.Value > 0 {
+			ni.Ports, ni.SeqDelta = portsSequential, r.SeqDelta.Value
+		}
+	}
 	return ni
 }
 
@@ -107,7 +124,10 @@ func (p portMapper) MapUDP(ctx context.Context, local netip.AddrPort) (ice.PortM
 // netcheckLoop checks the network once STUN is known and then periodically,
 // and tells peers when the verdict changes.
 func (n *Node) netcheckLoop(ctx context.Context) {
-	t := time.NewTicker(5 * time.Second)
+	// The first check runs as soon as the rendezvous' STUN ports are known
+	// (peers need our NAT's kind for the hard-NAT methods), later ones every
+	// netcheckInterval.
+	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	var last time.Time
 	for {
@@ -171,4 +191,9 @@ func (n *Node) iceConfig() ice.Config {
 		cfg.InterfaceFilter = func(name string) bool { return allowed[name] }
 	}
 	return cfg
+}
+
+// hardNATCounters count hard-NAT attempts (or their successes) by method.
+type hardNATCounters struct {
+	predict, birthday atomic.Uint64
 }

@@ -60,6 +60,9 @@ type Config struct {
 	// (pkg/portmap). Off in the zero Config; meshnode turns it on unless
 	// --no-port-mapping.
 	PortMapping bool
+	// NoHardNAT turns off the hard-NAT methods (port prediction, birthday
+	// punching) that follow a failed plain ICE attempt.
+	NoHardNAT bool
 }
 
 func (c *Config) setDefaults() {
@@ -105,16 +108,18 @@ type Node struct {
 	relay  Relay
 	start  time.Time
 
-	portmap     *portmap.Client // nil unless Config.PortMapping
-	streamSlots slots
-	hsBudget    *seal.HandshakeBudget // answers to strangers, node-wide
-	catalog     *catalog
-	gossip      atomic.Pointer[gossip] // set by Run
-	helloEntry  atomic.Pointer[[]byte] // the local catalog entry as link hellos carry it (nil: too big)
-	publishMu   sync.Mutex             // orders publish calls (taken before n.mu and any link's mu)
-	ready       chan struct{}          // closed when Run has restored state and started gossip
-	events      *eventBus
-	warnings    warnings
+	portmap *portmap.Client // nil unless Config.PortMapping
+	// Hard-NAT attempts and the direct paths they found, by method.
+	hardNATTries, hardNATWins hardNATCounters
+	streamSlots               slots
+	hsBudget                  *seal.HandshakeBudget // answers to strangers, node-wide
+	catalog                   *catalog
+	gossip                    atomic.Pointer[gossip] // set by Run
+	helloEntry                atomic.Pointer[[]byte] // the local catalog entry as link hellos carry it (nil: too big)
+	publishMu                 sync.Mutex             // orders publish calls (taken before n.mu and any link's mu)
+	ready                     chan struct{}          // closed when Run has restored state and started gossip
+	events                    *eventBus
+	warnings                  warnings
 
 	mu       sync.Mutex
 	links    map[identity.PublicKey]*link

@@ -96,6 +96,7 @@ func (p *pathFinder) stop() {
 func (p *pathFinder) run() {
 	var delay time.Duration
 	var first []byte
+	failed := false // the last attempt never connected: the next may use the hard-NAT methods
 	for {
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -113,8 +114,9 @@ func (p *pathFinder) run() {
 			return
 		default:
 		}
-		lived, err := p.attempt(first)
+		lived, err := p.attempt(first, failed)
 		first = nil
+		failed = lived == 0
 		p.mu.Lock()
 		p.lastErr = err
 		p.tries++
@@ -128,11 +130,28 @@ func (p *pathFinder) run() {
 	}
 }
 
+// firstTryTimeout bounds a plain attempt with a peer behind a symmetric NAT:
+// when plain ICE can cross that pair it does within a second or two (measured
+// in the lab), so waiting the full ConnectTimeout only delays the hard-NAT
+// methods of the next attempt.
+const firstTryTimeout = 8 * time.Second
+
 // attempt runs one ICE session: connect, switch the route to the path, hold it
 // until it dies. It returns how long the path lived (0: never connected).
-func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
+// afterFailure says the previous attempt never connected: this one adds the
+// hard-NAT methods the two sides' NATs call for (port prediction).
+func (p *pathFinder) attempt(first []byte, afterFailure bool) (time.Duration, error) {
 	n := p.l.n
 	cfg := n.iceConfig()
+	p.l.mu.Lock()
+	peer := p.l.peerNAT
+	p.l.mu.Unlock()
+	switch {
+	case afterFailure && n.cfg.NoHardNAT:
+	case afterFailure && peer.Ports == portsSequential && peer.SeqDelta > 0:
+		cfg.PeerSeqDelta = func() int { return peer.SeqDelta }
+		n.hardNATTries.predict.Add(1)
+	}
 	cfg.PeerReadsMapped = func() bool {
 		p.l.mu.Lock()
 		defer p.l.mu.Unlock()
@@ -158,14 +177,38 @@ func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
 	}
 	ctx, cancel := context.WithCancel(n.runContext())
 	go func() {
-		select {
-		case <-p.done:
-		case <-ctx.Done():
+		// A plain attempt with a peer behind a symmetric NAT gives up early
+		// (the peer's nat info may arrive after the attempt started).
+		early := time.NewTimer(firstTryTimeout)
+		defer early.Stop()
+		for {
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+			case <-early.C:
+				p.l.mu.Lock()
+				sym := p.l.peerNAT.Symmetric
+				p.l.mu.Unlock()
+				if afterFailure || !sym {
+					continue
+				}
+				p.l.log.Debug("plain ICE with a symmetric-NAT peer gives up early", "after", firstTryTimeout.String())
+			}
+			cancel()
+			return
 		}
-		cancel()
 	}()
 	path, err := s.Connect(ctx)
 	cancel()
+	if s.Predicted() > 0 {
+		outcome := "failed"
+		if err == nil && path.Method() == ice.MethodPredict {
+			outcome = "direct"
+			n.hardNATWins.predict.Add(1)
+		}
+		p.l.log.Info("hard NAT attempt", "name", p.l.peerName(), "method", ice.MethodPredict, "outcome", outcome,
+			"predicted_ports", s.Predicted(), "peer_step", peer.SeqDelta, "err", err)
+	}
 	if err != nil {
 		return 0, err
 	}

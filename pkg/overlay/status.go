@@ -24,6 +24,15 @@ type StatusInfo struct {
 	// Config is the configuration's state, when the node runs with one
 	// (filled in by the control API from `meshnode up`).
 	Config *ConfigInfo `json:"config,omitempty"`
+	// HardNAT counts the hard-NAT attempts (after plain ICE failed) and the
+	// direct paths they found, by method.
+	HardNAT map[string]HardNATCount `json:"hard_nat,omitempty"`
+}
+
+// HardNATCount is one method's attempts and successes.
+type HardNATCount struct {
+	Attempts uint64 `json:"attempts"`
+	Direct   uint64 `json:"direct"`
 }
 
 // PluginStatus describes a cipher or transport plugin the node runs.
@@ -78,7 +87,18 @@ func (n *Node) Status() StatusInfo {
 	if rs.Refused != 0 {
 		refused = rs.Refused.String()
 	}
+	hard := map[string]HardNATCount{}
+	if t, w := n.hardNATTries.predict.Load(), n.hardNATWins.predict.Load(); t > 0 {
+		hard["predict"] = HardNATCount{Attempts: t, Direct: w}
+	}
+	if t, w := n.hardNATTries.birthday.Load(), n.hardNATWins.birthday.Load(); t > 0 {
+		hard["birthday"] = HardNATCount{Attempts: t, Direct: w}
+	}
+	if len(hard) == 0 {
+		hard = nil
+	}
 	return StatusInfo{
+		HardNAT:   hard,
 		Plugins:   plugins,
 		ID:        n.pub.String(),
 		Name:      n.name,
