@@ -55,8 +55,7 @@ func (c matrixCell) name() string { return c.a + "-" + c.b }
 const (
 	// Both sides sequential: each side's probes move its own counter, so
 	// the predictions only meet if both spray in lockstep from one socket.
-	pendingBothSeq  = "prediction on both sides at once (lockstep) not implemented"
-	pendingBirthday = "birthday punching not implemented yet"
+	pendingBothSeq = "prediction on both sides at once (lockstep) not implemented"
 )
 
 // natMatrix is the NAT-pair matrix with expectations per cell. A symseq or
@@ -86,7 +85,7 @@ var natMatrix = []matrixCell{
 	{a: "addrrestricted", b: "udpblock", path: pathRelay},
 	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
 	{a: "portrestricted", b: "symseq", path: pathDirect, method: methodPredict},
-	{a: "portrestricted", b: "symmetric", path: pathDirect, method: methodBirthday, pending: pendingBirthday},
+	{a: "portrestricted", b: "symmetric", path: pathDirect, method: methodBirthday},
 	{a: "portrestricted", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "portrestricted", b: "udpblock", path: pathRelay},
 	{a: "symseq", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingBothSeq},

@@ -96,7 +96,9 @@ func (p *Path) Stats() PathStats {
 	select {
 	case <-p.s.dead:
 	default:
-		if ps, ok := p.s.agent.GetSelectedCandidatePairStats(); ok {
+		if p.s.raw != nil {
+			st.RTT = p.s.raw.rawRTT()
+		} else if ps, ok := p.s.agent.GetSelectedCandidatePairStats(); ok {
 			st.RTT = time.Duration(ps.CurrentRoundTripTime * float64(time.Second))
 		}
 	}

@@ -33,6 +33,7 @@ type Session struct {
 	started atomic.Bool   // Connect was called
 
 	predictions atomic.Uint64 // predicted candidates added
+	raw         *rawConsent   // a Path found outside pion (birthday): no agent
 
 	mapCtx    context.Context // port mapping requests (canceled by Close)
 	mapCancel context.CancelFunc
@@ -726,7 +727,11 @@ func (s *Session) Close() error {
 		s.mu.Unlock()
 		s.fail(fmt.Errorf("ice: %w", ErrClosed))
 		s.d.close()
-		s.closeErr = s.agent.GracefulClose()
+		if s.raw != nil {
+			s.raw.close()
+		} else {
+			s.closeErr = s.agent.GracefulClose()
+		}
 		if to != 0 && s.started.Load() {
 			s.signal(appendSignal(nil, signal{kind: kindBye, from: s.id, to: to}))
 		}

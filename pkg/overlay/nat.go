@@ -154,6 +154,9 @@ func (n *Node) netcheckLoop(ctx context.Context) {
 func (n *Node) setNAT(r ice.Report) {
 	ni := natInfoOf(r, n.cfg.RelayOnly)
 	n.mu.Lock()
+	if r.Public.Known {
+		n.public = r.Public.Value.Addr()
+	}
 	changed := ni != n.nat
 	n.nat = ni
 	n.mu.Unlock()
@@ -162,6 +165,14 @@ func (n *Node) setNAT(r ice.Report) {
 			l.sendMessage(msgNAT, ni.marshal())
 		}
 	}
+}
+
+// publicIP is this node's public address from the last netcheck (invalid
+// before one answered).
+func (n *Node) publicIP() netip.Addr {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.public
 }
 
 func (n *Node) natInfo() natInfo {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -128,6 +129,7 @@ type Node struct {
 	mappings map[int]*mapping
 	version  uint64          // of the local catalog entry
 	nat      natInfo         // this node's network, from the last netcheck
+	public   netip.Addr      // this node's public address, from the last netcheck
 	ctx      context.Context // set by Run; mappings live in it
 	closing  bool
 

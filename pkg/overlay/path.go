@@ -35,8 +35,12 @@ type pathFinder struct {
 	since   time.Time // of the current route
 	lastErr error     // why the last attempt or path failed
 	tries   int       // ICE attempts that ended
+	abort   func()    // cancels the running ICE attempt's Connect (nil: none)
 	wake    chan []byte
 	done    chan struct{}
+
+	hardStart chan hardNATMsg // birthday requests from the peer (we are the hard side)
+	hardReady chan hardNATMsg // the peer's answers to ours (we are the easy side)
 }
 
 func newPathFinder(l *link) *pathFinder {
@@ -46,6 +50,8 @@ func newPathFinder(l *link) *pathFinder {
 		since:       time.Now(),
 		wake:        make(chan []byte, 1),
 		done:        make(chan struct{}),
+		hardStart:   make(chan hardNATMsg, 1),
+		hardReady:   make(chan hardNATMsg, 1),
 	}
 }
 
@@ -96,7 +102,9 @@ func (p *pathFinder) stop() {
 func (p *pathFinder) run() {
 	var delay time.Duration
 	var first []byte
-	failed := false // the last attempt never connected: the next may use the hard-NAT methods
+	failed := false      // the last attempt never connected: the next may use the hard-NAT methods
+	lastHard := false    // the last attempt used them: the next is plain
+	var hard *hardNATMsg // the peer asks us to be the hard side of a birthday attempt
 	for {
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -106,15 +114,34 @@ func (p *pathFinder) run() {
 				return
 			case first = <-p.wake:
 				t.Stop()
+			case m := <-p.hardStart:
+				hard = &m
+				t.Stop()
 			case <-t.C:
 			}
 		}
 		select {
 		case <-p.done:
 			return
+		case m := <-p.hardStart:
+			hard = &m
 		default:
 		}
-		lived, err := p.attempt(first, failed)
+		var lived time.Duration
+		var err error
+		useHard := failed && !lastHard
+		switch {
+		case hard != nil:
+			lived, err = p.birthdayHard(*hard)
+			hard = nil
+			lastHard = true
+		case useHard && p.birthdayEasyApplies():
+			lived, err = p.birthdayEasy()
+			lastHard = true
+		default:
+			lived, err = p.attempt(first, useHard)
+			lastHard = useHard
+		}
 		first = nil
 		failed = lived == 0
 		p.mu.Lock()
@@ -176,6 +203,14 @@ func (p *pathFinder) attempt(first []byte, afterFailure bool) (time.Duration, er
 		s.HandleSignal(first)
 	}
 	ctx, cancel := context.WithCancel(n.runContext())
+	p.mu.Lock()
+	p.abort = cancel // a birthday request from the peer preempts this attempt
+	p.mu.Unlock()
+	defer func() {
+		p.mu.Lock()
+		p.abort = nil
+		p.mu.Unlock()
+	}()
 	go func() {
 		// A plain attempt with a peer behind a symmetric NAT gives up early
 		// (the peer's nat info may arrive after the attempt started).
@@ -290,6 +325,8 @@ func relayReason(local, peer natInfo, lastErr error) string {
 		return "no UDP from this node"
 	case peer.Known && !peer.UDP:
 		return "no UDP from the peer"
+	case local.Known && peer.Known && local.Ports == portsRandom && peer.Ports == portsRandom:
+		return "both sides random symmetric NAT"
 	case local.Known && peer.Known && local.Symmetric && peer.Symmetric:
 		return "symmetric NAT on both sides"
 	case lastErr == nil:
