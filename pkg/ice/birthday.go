@@ -519,4 +519,3 @@ func (rc *rawConsent) close() {
 
 // rawRTT returns the last consent round trip of a raw Path.
 func (rc *rawConsent) rawRTT() time.Duration { return time.Duration(rc.rtt.Load()) }
-
