@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/meshnode/meshnode/testbed/lab"
+	"github.com/meshnode/meshnode/testbed/labbench"
 	"github.com/meshnode/meshnode/testbed/labtest"
 	"github.com/meshnode/meshnode/testbed/natprobe"
 )
@@ -183,6 +185,14 @@ func TestMatrixTableComplete(t *testing.T) {
 				t.Errorf("cell %s-%s missing from natMatrix", a, b)
 			}
 		}
+	}
+	for _, c := range natMatrix {
+		if e := labbench.MatrixExpect(c.a, c.b); e.Path != c.path || e.Method != c.method {
+			t.Errorf("cell %s: lab-bench expects %s/%q, the scenario table %s/%q", c.name(), e.Path, e.Method, c.path, c.method)
+		}
+	}
+	if !slices.Equal(labbench.MatrixKinds, natKinds) {
+		t.Errorf("lab-bench's NAT kinds %v differ from the scenario table's %v", labbench.MatrixKinds, natKinds)
 	}
 	if want := len(natKinds) * (len(natKinds) + 1) / 2; len(natMatrix) != want {
 		t.Errorf("natMatrix has %d cells, want %d", len(natMatrix), want)
