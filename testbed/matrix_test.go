@@ -31,6 +31,7 @@ const (
 	methodPortmap  = "portmap"  // the upnp side's port mapping (PCP/NAT-PMP/UPnP) as a candidate
 	methodPredict  = "predict"  // the sequential side's next ports, predicted and probed
 	methodBirthday = "birthday" // many sockets on the random side, random probes from the other
+	methodLockstep = "lockstep" // both sides sequential: each probes the other's next ports in the same order
 )
 
 // matrixCell is one pair of NAT kinds (site A, site B; the matrix is
@@ -52,13 +53,6 @@ type matrixCell struct {
 }
 
 func (c matrixCell) name() string { return c.a + "-" + c.b }
-
-// Why cells are pending (issue 16's steps not landed yet).
-const (
-	// Both sides sequential: each side's probes move its own counter, so
-	// the predictions only meet if both spray in lockstep from one socket.
-	pendingBothSeq = "prediction on both sides at once (lockstep) not implemented"
-)
 
 // natMatrix is the NAT-pair matrix with expectations per cell. A symseq or
 // upnp NAT punches like a symmetric one: only the product's own methods
@@ -90,7 +84,7 @@ var natMatrix = []matrixCell{
 	{a: "portrestricted", b: "symmetric", path: pathDirect, method: methodBirthday},
 	{a: "portrestricted", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "portrestricted", b: "udpblock", path: pathRelay},
-	{a: "symseq", b: "symseq", path: pathDirect, method: methodPredict, pending: pendingBothSeq},
+	{a: "symseq", b: "symseq", path: pathDirect, method: methodLockstep},
 	{a: "symseq", b: "symmetric", path: pathRelay},
 	{a: "symseq", b: "upnp", path: pathDirect, method: methodPortmap},
 	{a: "symseq", b: "udpblock", path: pathRelay},

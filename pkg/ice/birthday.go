@@ -519,3 +519,110 @@ func (rc *rawConsent) close() {
 
 // rawRTT returns the last consent round trip of a raw Path.
 func (rc *rawConsent) rawRTT() time.Duration { return time.Duration(rc.rtt.Load()) }
+
+// MethodLockstep: a pair found by lockstep prediction (both sides behind
+// sequential symmetric NATs).
+const MethodLockstep = "lockstep"
+
+// Lockstep prediction (both sides behind symmetric NATs that allocate ports
+// in sequence): each side learns its socket's mapping by STUN (its NAT's
+// counter now) and tells the other; then both send probes to the other's
+// next ports in the same order, k = 1..window: the k-th new mapping of each
+// side is the one the other's k-th probe aims at, so pair k exists on both
+// NATs whatever the timing (probes that arrive before the other side's own
+// k-th probe are dropped; the probes are repeated every 250 ms on the same
+// 5-tuples, which makes no new mappings). The responder acknowledges the
+// first probe that reaches it and keeps that pair; the initiator keeps the
+// pair the ack came on. It works when nothing else takes ports from either
+// NAT between the STUN query and the probes.
+
+// LockstepPunch runs one side of a lockstep attempt from pc (whose mapping
+// the peer was told). peerBase is the peer's mapping, peerStep its NAT's
+// step; window probes are sent (at most 64).
+func LockstepPunch(ctx context.Context, cfg Config, pc *net.UDPConn, peerBase netip.AddrPort, peerStep, window int,
+	token BirthdayToken, initiator bool, onPacket func([]byte, bool)) (*Path, BirthdayStats, error) {
+	st := BirthdayStats{Sockets: 1}
+	start := time.Now()
+	if peerStep < 1 || window < 1 || window > 64 {
+		pc.Close()
+		return nil, st, fmt.Errorf("ice: lockstep: step %d / window %d out of range", peerStep, window)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var targets []netip.AddrPort
+	for k := 1; k <= window; k++ {
+		p := int(peerBase.Port()) + k*peerStep
+		if p > 65535 {
+			break
+		}
+		targets = append(targets, netip.AddrPortFrom(peerBase.Addr(), uint16(p)))
+	}
+	wins := make(chan netip.AddrPort, 1)
+	readerDone := make(chan struct{})
+	ack := bdPacket(bdAck, token)
+	var acks atomic.Int64
+	go func() {
+		defer close(readerDone)
+		buf := make([]byte, 64)
+		for ctx.Err() == nil {
+			n, src, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				if ne, ok := err.(net.Error); ok && ne.Timeout() || errors.Is(err, net.ErrClosed) {
+					return
+				}
+				continue
+			}
+			src = unmapped(src)
+			if src.Addr() != peerBase.Addr() {
+				continue
+			}
+			switch kind := bdParse(buf[:n], token); {
+			case initiator && kind == bdAck:
+			case !initiator && kind == bdProbe:
+				_, _ = pc.WriteToUDPAddrPort(ack, src)
+				acks.Add(1)
+			default:
+				continue
+			}
+			wins <- src
+			return
+		}
+	}()
+	stopReader := func() {
+		_ = pc.SetReadDeadline(time.Now())
+		<-readerDone
+		_ = pc.SetReadDeadline(time.Time{})
+	}
+	probe := bdPacket(bdProbe, token)
+	spray := func() {
+		for _, t := range targets {
+			if _, err := pc.WriteToUDPAddrPort(probe, t); err == nil {
+				st.Sent++
+			}
+		}
+	}
+	spray()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case w := <-wins:
+			cancel()
+			stopReader()
+			st.Sent += int(acks.Load())
+			st.Took = time.Since(start)
+			p, err := newRawPath(cfg, pc, w, MethodLockstep, onPacket)
+			if err != nil {
+				pc.Close()
+			}
+			return p, st, err
+		case <-tick.C:
+			spray()
+		case <-ctx.Done():
+			stopReader()
+			pc.Close()
+			st.Took = time.Since(start)
+			return nil, st, fmt.Errorf("ice: lockstep: %d probes to %v+%d..: %w", st.Sent, peerBase, peerStep, ctx.Err())
+		}
+	}
+}

@@ -23,10 +23,11 @@ import (
 
 // hardNATMsg is the JSON payload of msgHard.
 type hardNATMsg struct {
-	Op       string            `json:"op"` // start | ready
+	Op       string            `json:"op"`             // start | ready (birthday); lockstep | lockstep-ready
+	Step     int               `json:"step,omitempty"` // lockstep: the sender's NAT's port step
 	ID       uint64            `json:"id"`
 	Token    ice.BirthdayToken `json:"token,omitzero"`
-	Endpoint string            `json:"endpoint,omitempty"` // start: the easy side's public endpoint
+	Endpoint string            `json:"endpoint,omitempty"` // start: the easy side's public endpoint; lockstep*: the sender's socket's mapping
 	IP       string            `json:"ip,omitempty"`       // ready: the hard side's public IP
 }
 
@@ -41,7 +42,7 @@ func parseHardNATMsg(b []byte) (hardNATMsg, error) {
 		return m, fmt.Errorf("hard-NAT message: %v: %w", err, errMalformed)
 	}
 	switch {
-	case m.Op != "start" && m.Op != "ready":
+	case m.Op != "start" && m.Op != "ready" && m.Op != opLockstep && m.Op != opLockstepReady:
 		return m, fmt.Errorf("hard-NAT message op %q: %w", m.Op, errMalformed)
 	case m.ID == 0:
 		return m, fmt.Errorf("hard-NAT message without an id: %w", errMalformed)
@@ -63,7 +64,7 @@ const (
 // hardNAT takes a msgHard from the peer (a receive goroutine: never blocks).
 func (p *pathFinder) hardNAT(m hardNATMsg) {
 	ch := p.hardReady
-	if m.Op == "start" {
+	if m.Op == "start" || m.Op == opLockstep {
 		ch = p.hardStart
 		if p.l.n.cfg.NoHardNAT {
 			p.l.log.Debug("birthday request ignored (--no-hard-nat)")
@@ -211,15 +212,22 @@ func (p *pathFinder) birthdayHard(m hardNATMsg) (time.Duration, error) {
 	return p.hold(path)
 }
 
-// birthdayLog logs an attempt's outcome once and counts a win.
-func (p *pathFinder) birthdayLog(side string, st ice.BirthdayStats, path *ice.Path, err error) error {
+// birthdayLog logs a birthday attempt's outcome once and counts a win.
+func (p *pathFinder) birthdayLog(side string, st ice.BirthdayStats, _ *ice.Path, err error) error {
+	return p.hardLog(ice.MethodBirthday, side, st, err)
+}
+
+// hardLog logs a raw-socket hard-NAT attempt's outcome once and counts a win.
+func (p *pathFinder) hardLog(method, side string, st ice.BirthdayStats, err error) error {
 	outcome := "direct"
 	if err != nil {
 		outcome = "failed"
+	} else if method == ice.MethodLockstep {
+		p.l.n.hardNATWins.lockstep.Add(1)
 	} else {
 		p.l.n.hardNATWins.birthday.Add(1)
 	}
-	p.l.log.Info("hard NAT attempt", "name", p.l.peerName(), "method", ice.MethodBirthday, "side", side, "outcome", outcome,
+	p.l.log.Info("hard NAT attempt", "name", p.l.peerName(), "method", method, "side", side, "outcome", outcome,
 		"sockets", st.Sockets, "packets_sent", st.Sent, "took", st.Took.Round(time.Millisecond).String(), "err", err)
 	return err
 }
@@ -238,4 +246,123 @@ func (p *pathFinder) hold(path *ice.Path) (time.Duration, error) {
 	p.setRoute(nil, err)
 	path.Close()
 	return time.Since(start), err
+}
+
+// Lockstep prediction: both sides behind sequential symmetric NATs
+// (pkg/ice's LockstepPunch). The controlling side starts: "lockstep" with
+// its socket's mapping and its NAT's step; the other answers
+// "lockstep-ready" with its own and starts probing; the initiator probes
+// once the answer is in.
+const (
+	opLockstep      = "lockstep"
+	opLockstepReady = "lockstep-ready"
+	lockstepWindow  = 16
+	lockstepWait    = 8 * time.Second // probing, once both sides know each other
+)
+
+// lockstepApplies: both sides' NATs allocate ports in sequence and we start.
+func (p *pathFinder) lockstepApplies() bool {
+	n := p.l.n
+	if n.cfg.NoHardNAT || !p.controlling {
+		return false
+	}
+	local := n.natInfo()
+	p.l.mu.Lock()
+	peer := p.l.peerNAT
+	p.l.mu.Unlock()
+	return local.Ports == portsSequential && local.SeqDelta > 0 && peer.Ports == portsSequential && peer.SeqDelta > 0 &&
+		len(n.relay.STUNServers()) > 0
+}
+
+// lockstepInit is the initiator's side of one attempt.
+func (p *pathFinder) lockstepInit() (time.Duration, error) {
+	n := p.l.n
+	n.hardNATTries.lockstep.Add(1)
+	ctx, cancel := context.WithTimeout(n.runContext(), birthdayReadyWait+lockstepWait)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	pc, ep, err := ice.EasySocket(ctx, n.relay.STUNServers()[0])
+	if err != nil {
+		return 0, p.hardLog(ice.MethodLockstep, "initiator", ice.BirthdayStats{}, err)
+	}
+	token, err := ice.NewBirthdayToken()
+	if err != nil {
+		pc.Close()
+		return 0, err
+	}
+	id := rand.Uint64() | 1
+	msg := hardNATMsg{Op: opLockstep, ID: id, Token: token, Endpoint: ep.String(), Step: n.natInfo().SeqDelta}.marshal()
+	select { // a stale answer
+	case <-p.hardReady:
+	default:
+	}
+	p.l.sendMessage(msgHard, msg)
+	readyBy := time.NewTimer(birthdayReadyWait)
+	defer readyBy.Stop()
+	var peer netip.AddrPort
+	var step int
+	for !peer.IsValid() {
+		select {
+		case m := <-p.hardReady:
+			if m.ID != id || m.Op != opLockstepReady {
+				continue
+			}
+			ap, perr := netip.ParseAddrPort(m.Endpoint)
+			if perr != nil || !ap.Addr().Is4() || m.Step < 1 {
+				pc.Close()
+				return 0, p.hardLog(ice.MethodLockstep, "initiator", ice.BirthdayStats{Sockets: 1}, fmt.Errorf("the peer's answer %q step %d: unusable", m.Endpoint, m.Step))
+			}
+			peer, step = ap, m.Step
+		case <-readyBy.C:
+			pc.Close()
+			return 0, p.hardLog(ice.MethodLockstep, "initiator", ice.BirthdayStats{Sockets: 1}, fmt.Errorf("the peer did not answer within %v", birthdayReadyWait))
+		case <-ctx.Done():
+			pc.Close()
+			return 0, ctx.Err()
+		}
+	}
+	path, st, err := ice.LockstepPunch(ctx, n.iceConfig(), pc, peer, step, lockstepWindow, token, true, p.l.receive)
+	if err = p.hardLog(ice.MethodLockstep, "initiator", st, err); err != nil {
+		return 0, err
+	}
+	return p.hold(path)
+}
+
+// lockstepRespond is the other side of the peer's attempt m.
+func (p *pathFinder) lockstepRespond(m hardNATMsg) (time.Duration, error) {
+	n := p.l.n
+	n.hardNATTries.lockstep.Add(1)
+	peer, err := netip.ParseAddrPort(m.Endpoint)
+	if err != nil || !peer.Addr().Is4() || m.Step < 1 {
+		return 0, p.hardLog(ice.MethodLockstep, "responder", ice.BirthdayStats{}, fmt.Errorf("the peer's mapping %q step %d: unusable", m.Endpoint, m.Step))
+	}
+	local := n.natInfo()
+	if local.Ports != portsSequential || local.SeqDelta < 1 || len(n.relay.STUNServers()) == 0 {
+		return 0, p.hardLog(ice.MethodLockstep, "responder", ice.BirthdayStats{}, fmt.Errorf("our NAT is not known to be sequential"))
+	}
+	ctx, cancel := context.WithTimeout(n.runContext(), birthdayReadyWait+lockstepWait)
+	defer cancel()
+	go func() {
+		select {
+		case <-p.done:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	pc, ep, err := ice.EasySocket(ctx, n.relay.STUNServers()[0])
+	if err != nil {
+		return 0, p.hardLog(ice.MethodLockstep, "responder", ice.BirthdayStats{}, err)
+	}
+	p.l.sendMessage(msgHard, hardNATMsg{Op: opLockstepReady, ID: m.ID, Endpoint: ep.String(), Step: local.SeqDelta}.marshal())
+	path, st, err := ice.LockstepPunch(ctx, n.iceConfig(), pc, peer, m.Step, lockstepWindow, m.Token, false, p.l.receive)
+	if err = p.hardLog(ice.MethodLockstep, "responder", st, err); err != nil {
+		return 0, err
+	}
+	return p.hold(path)
 }

@@ -206,5 +206,5 @@ func (n *Node) iceConfig() ice.Config {
 
 // hardNATCounters count hard-NAT attempts (or their successes) by method.
 type hardNATCounters struct {
-	predict, birthday atomic.Uint64
+	predict, birthday, lockstep atomic.Uint64
 }

@@ -131,9 +131,16 @@ func (p *pathFinder) run() {
 		var err error
 		useHard := failed && !lastHard
 		switch {
+		case hard != nil && hard.Op == opLockstep:
+			lived, err = p.lockstepRespond(*hard)
+			hard = nil
+			lastHard = true
 		case hard != nil:
 			lived, err = p.birthdayHard(*hard)
 			hard = nil
+			lastHard = true
+		case useHard && p.lockstepApplies():
+			lived, err = p.lockstepInit()
 			lastHard = true
 		case useHard && p.birthdayEasyApplies():
 			lived, err = p.birthdayEasy()

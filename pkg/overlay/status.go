@@ -94,6 +94,9 @@ func (n *Node) Status() StatusInfo {
 	if t, w := n.hardNATTries.birthday.Load(), n.hardNATWins.birthday.Load(); t > 0 {
 		hard["birthday"] = HardNATCount{Attempts: t, Direct: w}
 	}
+	if t, w := n.hardNATTries.lockstep.Load(), n.hardNATWins.lockstep.Load(); t > 0 {
+		hard["lockstep"] = HardNATCount{Attempts: t, Direct: w}
+	}
 	if len(hard) == 0 {
 		hard = nil
 	}

@@ -45,8 +45,10 @@ func MatrixExpect(a, b string) Expect {
 		return Expect{Path: "direct", Method: "portmap"}
 	case a == "portrestricted" && b == "portrestricted":
 		return Expect{Path: "direct", Method: "ice"}
-	case a == "portrestricted" && b == "symseq", a == "symseq" && b == "symseq":
+	case a == "portrestricted" && b == "symseq":
 		return Expect{Path: "direct", Method: "predict"}
+	case a == "symseq" && b == "symseq":
+		return Expect{Path: "direct", Method: "lockstep"}
 	case a == "portrestricted" && b == "symmetric":
 		return Expect{Path: "direct", Method: "birthday"}
 	}
@@ -192,7 +194,7 @@ func (rep Report) writeMatrix(w io.Writer) {
 			t = fmt.Sprintf("%.0f / %.0f", c.Ms.Median(), c.Ms.Quantile(0.9))
 		}
 		var methods []string
-		for _, m := range []string{"ice", "portmap", "predict", "birthday"} {
+		for _, m := range []string{"ice", "portmap", "predict", "birthday", "lockstep"} {
 			if c.Methods[m] > 0 {
 				methods = append(methods, fmt.Sprintf("%s %d", m, c.Methods[m]))
 			}
