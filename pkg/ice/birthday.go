@@ -222,8 +222,7 @@ func BirthdayHard(ctx context.Context, cfg Config, bcfg BirthdayConfig, easy net
 				if unmapped(src) != easy || bdParse(buf[:n], token) != bdProbe {
 					continue
 				}
-				_, _ = pc.WriteToUDPAddrPort(ack, src)
-				sent.Add(1)
+				sent.Add(int64(sendAcks(pc, ack, src)))
 				select {
 				case wins <- win{pc, unmapped(src)}:
 				default:
@@ -367,6 +366,22 @@ func BirthdayEasy(ctx context.Context, cfg Config, bcfg BirthdayConfig, pc *net.
 	}
 }
 
+// sendAcks acknowledges a probe three times, 50 ms apart (the other side
+// keeps the pair the first ack that reaches it came on; a lost ack would
+// leave the two sides on different minds). It returns the acks sent.
+func sendAcks(pc *net.UDPConn, ack []byte, dst netip.AddrPort) int {
+	n := 0
+	for i := range 3 {
+		if i > 0 {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if _, err := pc.WriteToUDPAddrPort(ack, dst); err == nil {
+			n++
+		}
+	}
+	return n
+}
+
 // MethodBirthday: a pair found by birthday punching.
 const MethodBirthday = "birthday"
 
@@ -391,7 +406,7 @@ func newRawPath(cfg Config, pc *net.UDPConn, remote netip.AddrPort, method strin
 	s.started.Store(true)
 	s.mapCtx, s.mapCancel = context.WithCancel(context.Background())
 	s.log = cfg.Logger.With("ice_attempt", fmt.Sprintf("%016x", s.id), "method", method)
-	s.d = &demux{log: s.log, bufSize: cfg.SocketBuffer, onPacket: onPacket}
+	s.d = &demux{log: s.log, bufSize: cfg.SocketBuffer, onPacket: onPacket, raw: true}
 	s.d.sender = newSender(s.d)
 	s.d.ops.New = newSendOp
 	k, err := s.d.adopt(pc)
@@ -579,8 +594,7 @@ func LockstepPunch(ctx context.Context, cfg Config, pc *net.UDPConn, peerBase ne
 			switch kind := bdParse(buf[:n], token); {
 			case initiator && kind == bdAck:
 			case !initiator && kind == bdProbe:
-				_, _ = pc.WriteToUDPAddrPort(ack, src)
-				acks.Add(1)
+				acks.Add(int64(sendAcks(pc, ack, src)))
 			default:
 				continue
 			}
