@@ -29,6 +29,8 @@ type hardNATMsg struct {
 	Token    ice.BirthdayToken `json:"token,omitzero"`
 	Endpoint string            `json:"endpoint,omitempty"` // start: the easy side's public endpoint; lockstep*: the sender's socket's mapping
 	IP       string            `json:"ip,omitempty"`       // ready: the hard side's public IP
+
+	received time.Time // when it arrived (not on the wire)
 }
 
 const maxHardNATMsg = 512
@@ -62,23 +64,25 @@ const (
 )
 
 // hardNAT takes a msgHard from the peer (a receive goroutine: never blocks).
+// A request (start, lockstep) preempts a running ICE attempt: the message is
+// queued and the attempt's abort read under p.mu, and attempt sets its abort
+// and looks for a queued request under p.mu too, so one of them sees the other.
 func (p *pathFinder) hardNAT(m hardNATMsg) {
+	m.received = time.Now()
 	ch := p.hardReady
-	if m.Op == "start" || m.Op == opLockstep {
+	request := m.Op == "start" || m.Op == opLockstep
+	if request {
 		ch = p.hardStart
 		if p.l.n.cfg.NoHardNAT {
-			p.l.log.Debug("birthday request ignored (--no-hard-nat)")
+			p.l.log.Debug("hard-NAT request ignored (--no-hard-nat)", "op", m.Op)
 			return
 		}
-		p.mu.Lock()
-		abort, direct := p.abort, p.path != nil
+	}
+	p.mu.Lock()
+	abort, direct := p.abort, p.path != nil
+	if request && direct {
 		p.mu.Unlock()
-		if direct {
-			return // we are direct already (the peer will learn it)
-		}
-		if abort != nil {
-			abort() // the peer is probing now: our ICE attempt gives way
-		}
+		return // we are direct already (the peer will learn it)
 	}
 	select { // keep the newest
 	case <-ch:
@@ -88,7 +92,15 @@ func (p *pathFinder) hardNAT(m hardNATMsg) {
 	case ch <- m:
 	default:
 	}
+	p.mu.Unlock()
+	if request && abort != nil {
+		abort() // the peer is probing now: our ICE attempt gives way
+	}
 }
+
+// hardRequestFresh: a request older than this was given up by the peer (it
+// waits birthdayReadyWait for the answer).
+const hardRequestFresh = 3 * time.Second
 
 // birthdayEasyApplies: this node is the easy side toward its peer (our NAT
 // maps independently of the destination, the peer's is random symmetric).

@@ -127,6 +127,10 @@ func (p *pathFinder) run() {
 			hard = &m
 		default:
 		}
+		if hard != nil && time.Since(hard.received) > hardRequestFresh {
+			p.l.log.Debug("stale hard-NAT request dropped", "op", hard.Op, "age", time.Since(hard.received).String())
+			hard = nil
+		}
 		var lived time.Duration
 		var err error
 		useHard := failed && !lastHard
@@ -211,8 +215,12 @@ func (p *pathFinder) attempt(first []byte, afterFailure bool) (time.Duration, er
 	}
 	ctx, cancel := context.WithCancel(n.runContext())
 	p.mu.Lock()
-	p.abort = cancel // a birthday request from the peer preempts this attempt
+	p.abort = cancel // a hard-NAT request from the peer preempts this attempt
+	pending := len(p.hardStart) > 0
 	p.mu.Unlock()
+	if pending {
+		cancel()
+	}
 	defer func() {
 		p.mu.Lock()
 		p.abort = nil
