@@ -42,7 +42,7 @@ func TestProductPortMapping(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := m.settledPath(ctx)
+	p, err := m.directPath(ctx, 30*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}

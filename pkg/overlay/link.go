@@ -219,6 +219,7 @@ func (l *link) established(e seal.Established) {
 	}
 	l.sendMessage(msgNAT, l.n.natInfo().marshal())
 	if firstEver && l.finder != nil {
+		l.finder.running.Store(true)
 		go l.finder.run()
 	}
 }

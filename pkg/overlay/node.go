@@ -283,7 +283,27 @@ func (n *Node) shutdown(g *gossip) {
 	for _, l := range links {
 		l.close()
 	}
+	// The links' ICE sessions close in their pathFinders' goroutines, which
+	// also delete the gateway's port mappings: wait for them, briefly.
+	deadline := time.NewTimer(finderExitWait)
+	defer deadline.Stop()
+	for _, l := range links {
+		if l.finder == nil || !l.finder.running.Load() {
+			continue
+		}
+		select {
+		case <-l.finder.exited:
+		case <-deadline.C:
+			n.log.Debug("stopping without waiting for every link's ICE session to close")
+			return
+		}
+	}
 }
+
+// finderExitWait bounds how long a stopping node waits for its links' ICE
+// sessions to close (a port mapping's delete takes one round trip to the
+// gateway, at most portmap's 1.5 s timeout).
+const finderExitWait = 3 * time.Second
 
 // existingLink returns the link to peer, or nil; it never creates one.
 func (n *Node) existingLink(peer identity.PublicKey) *link {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/ice"
@@ -38,6 +39,8 @@ type pathFinder struct {
 	abort   func()    // cancels the running ICE attempt's Connect (nil: none)
 	wake    chan []byte
 	done    chan struct{}
+	exited  chan struct{} // closed when run returns (its last session closed: mappings deleted)
+	running atomic.Bool   // run was started
 
 	hardStart chan hardNATMsg // birthday requests from the peer (we are the hard side)
 	hardReady chan hardNATMsg // the peer's answers to ours (we are the easy side)
@@ -50,6 +53,7 @@ func newPathFinder(l *link) *pathFinder {
 		since:       time.Now(),
 		wake:        make(chan []byte, 1),
 		done:        make(chan struct{}),
+		exited:      make(chan struct{}),
 		hardStart:   make(chan hardNATMsg, 1),
 		hardReady:   make(chan hardNATMsg, 1),
 	}
@@ -100,6 +104,7 @@ func (p *pathFinder) stop() {
 // worked and died is retried after iceRetryMin. A signal from the peer while we
 // wait starts the next attempt at once (the peer is trying now).
 func (p *pathFinder) run() {
+	defer close(p.exited)
 	var delay time.Duration
 	var first []byte
 	failed := false      // the last attempt never connected: the next may use the hard-NAT methods
