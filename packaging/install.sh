@@ -14,8 +14,9 @@
 #   UNITDIR  systemd units (default PREFIX/lib/systemd/system; systemd reads
 #            /usr/local/lib/systemd/system and /usr/lib/systemd/system)
 # Configs go to /etc/meshnode (the units name it); an existing one is never
-# overwritten. State (/var/lib/meshnode) and sockets (/run/meshnode) belong to
-# the units (StateDirectory=, RuntimeDirectory=).
+# overwritten. State (/var/lib/meshnode; /var/lib/meshnode-rdv: the
+# rendezvous' admin key) and sockets (/run/meshnode) belong to the units
+# (StateDirectory=, RuntimeDirectory=).
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)

@@ -5,7 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,10 +41,12 @@ func runUnits(t *testing.T, s *scratch) {
 	editConfig(t, s.path("/etc/meshnode/rendezvous.toml"), s.path("/etc/meshnode/rendezvous.toml"), map[string]string{
 		"listen": strconv.Quote(rdvAddr), "ws-listen": strconv.Quote(wsAddr),
 		"stun": strconv.Quote(fmt.Sprintf("127.0.0.1:%d", stun[0])), "stun2": strconv.Quote(fmt.Sprintf("127.0.0.1:%d", stun[1])),
+		"metrics": `"127.0.0.1:0"`, "admin": `"127.0.0.1:0"`, "admin-key-file": strconv.Quote(s.path("/var/lib/meshnode-rdv/admin.key")),
 	})
-	node := map[string]string{"group": `"installtest"`, "rendezvous": strconv.Quote(rdvAddr), "secret-file": strconv.Quote(secretFile)}
+	node := map[string]string{"group": `"installtest"`, "rendezvous": strconv.Quote(rdvAddr), "secret-file": strconv.Quote(secretFile),
+		"metrics": `"127.0.0.1:0"`}
 	editConfig(t, s.path("/etc/meshnode/meshnode.toml"), s.path("/etc/meshnode/b.toml"), map[string]string{
-		"group": node["group"], "secret-file": node["secret-file"],
+		"group": node["group"], "secret-file": node["secret-file"], "metrics": `""`,
 		"rendezvous": strconv.Quote(wsAddr), "transport": `"websocket"`, "name": `"b"`,
 	})
 	editConfig(t, s.path("/etc/meshnode/meshnode.toml"), s.path("/etc/meshnode/meshnode.toml"), node)
@@ -82,6 +86,37 @@ func runUnits(t *testing.T, s *scratch) {
 		})
 		return st.Rendezvous.Connected && st.Transport == "websocket" && plugin && st.PeersUp >= 1, out
 	})
+
+	// Monitoring as the example configs describe it: the admin key is created
+	// in the unit's StateDirectory (the only place it may write), 0600.
+	key, err := os.ReadFile(s.path("/var/lib/meshnode-rdv/admin.key"))
+	if st, serr := os.Stat(s.path("/var/lib/meshnode-rdv/admin.key")); err != nil || serr != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("admin key in the rendezvous' StateDirectory: %v %v", err, serr)
+	}
+	adminAddr := regexp.MustCompile(`msg="rendezvous listening" .*\badmin=(\S+)`).FindStringSubmatch(rdv.out.String())
+	nodeMetrics := regexp.MustCompile(`msg="metrics listening" addr=(\S+)`).FindStringSubmatch(a.out.String())
+	if adminAddr == nil || nodeMetrics == nil {
+		t.Fatalf("no admin address in the rendezvous' start line, or no metrics line of the node:\n%s\n%s", rdv.out, a.out)
+	}
+	for _, c := range []struct{ url, key, want string }{
+		{"http://" + adminAddr[1] + "/api/v1/nodes", strings.TrimSpace(string(key)), `"nodes"`},
+		{"http://" + adminAddr[1] + "/metrics", strings.TrimSpace(string(key)), "rendezvous_nodes 2"},
+		{"http://" + nodeMetrics[1] + "/metrics", "", "meshnode_rendezvous_connected 1"},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, c.url, nil)
+		if c.key != "" {
+			req.Header.Set("Authorization", "Bearer "+c.key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), c.want) {
+			t.Errorf("GET %s: %d, want 200 with %q:\n%s", c.url, resp.StatusCode, c.want, body)
+		}
+	}
 
 	// systemctl reload: the units' own ExecReload line.
 	for _, d := range []*daemon{a, rdv} {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/lab"
 	"github.com/meshnode/meshnode/testbed/labbench"
 	"github.com/meshnode/meshnode/testbed/labtest"
@@ -61,10 +62,10 @@ func TestLabBenchQuick(t *testing.T) {
 	dr := rep.Paths
 	positive(t, "direct MB/s (same nodes)", dr.Direct, p.BulkReps)
 	positive(t, "relay MB/s (same nodes)", dr.Relay, p.BulkReps)
-	if dr.DirectBefore.Path != "direct" || dr.DirectAfter.Path != "direct" {
+	if dr.DirectBefore.Path != api.PathDirect || dr.DirectAfter.Path != api.PathDirect {
 		t.Errorf("direct row measured on paths %q..%q, want direct", dr.DirectBefore.Path, dr.DirectAfter.Path)
 	}
-	if dr.RelayBefore.Path != "relay" || dr.RelayAfter.Path != "relay" {
+	if dr.RelayBefore.Path != api.PathRelay || dr.RelayAfter.Path != api.PathRelay {
 		t.Errorf("relay row measured on paths %q..%q, want relay", dr.RelayBefore.Path, dr.RelayAfter.Path)
 	}
 	c := rep.Cold
@@ -92,11 +93,11 @@ func TestLabBenchQuick(t *testing.T) {
 // lossyPingPongs checks a lossy-WAN section's ping-pongs: n round trips
 // each, none faster than the WAN's 40 ms RTT (else the WAN box is not on),
 // the mapping's on a direct link.
-func lossyPingPongs(t *testing.T, section string, tcp, mesh bench.Series, path string, n int) {
+func lossyPingPongs(t *testing.T, section string, tcp, mesh bench.Series, path api.Path, n int) {
 	t.Helper()
 	positive(t, section+": plain TCP ping-pong (ms)", tcp, n)
 	positive(t, section+": mapping ping-pong (ms)", mesh, n)
-	if path != "direct" {
+	if path != api.PathDirect {
 		t.Errorf("%s measured on path %q, want direct", section, path)
 	}
 	if lo := min(tcp.Min(), mesh.Min()); lo < 40 {

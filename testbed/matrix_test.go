@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/lab"
 	"github.com/meshnode/meshnode/testbed/labbench"
 	"github.com/meshnode/meshnode/testbed/labtest"
@@ -18,8 +19,8 @@ import (
 
 // Paths the product can take between two nodes.
 const (
-	pathRelay  = "relay"
-	pathDirect = "direct"
+	pathRelay  = api.PathRelay
+	pathDirect = api.PathDirect
 )
 
 // natKinds are the values of SITE_A_NAT / SITE_B_NAT, easiest first.
@@ -44,7 +45,8 @@ type matrixCell struct {
 	punch, learn bool
 	// path the product must use in this cell (scenario tests), and the
 	// method that gets it there (methodICE...; "" on the relay).
-	path, method string
+	path   api.Path
+	method string
 	// pending, when set, says why the product does not meet this cell's
 	// expectation yet: the cell is run and reported as a known gap (counted
 	// in the output), not failed — and it fails once it passes, so the mark
@@ -181,7 +183,7 @@ func TestMatrixTableComplete(t *testing.T) {
 		}
 	}
 	for _, c := range natMatrix {
-		if e := labbench.MatrixExpect(c.a, c.b); e.Path != c.path || e.Method != c.method {
+		if e := labbench.MatrixExpect(c.a, c.b); e.Path != string(c.path) || e.Method != c.method {
 			t.Errorf("cell %s: lab-bench expects %s/%q, the scenario table %s/%q", c.name(), e.Path, e.Method, c.path, c.method)
 		}
 	}

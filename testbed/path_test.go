@@ -11,20 +11,20 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/labbench"
 	"github.com/meshnode/meshnode/testbed/labtest"
 )
 
 // pathEvents collects b1's path events.
-type pathEvents struct{ ch chan overlay.Event }
+type pathEvents struct{ ch chan api.Event }
 
 func (m *mesh) watchPaths(ctx context.Context, t *testing.T) *pathEvents {
-	pe := &pathEvents{ch: make(chan overlay.Event, 64)}
+	pe := &pathEvents{ch: make(chan api.Event, 64)}
 	go func() {
 		for ctx.Err() == nil { // reconnect: the node may not be listening yet
-			err := m.ctlB.Events(ctx, func(ev overlay.Event) error {
-				if ev.Kind == "path" && ev.Name == "a1" {
+			err := m.ctlB.Events(ctx, func(ev api.Event) error {
+				if ev.Kind == api.EventPath && ev.Name == "a1" {
 					pe.ch <- ev
 				}
 				return nil
@@ -39,7 +39,7 @@ func (m *mesh) watchPaths(ctx context.Context, t *testing.T) *pathEvents {
 }
 
 // wait returns the time until the next path event says path.
-func (pe *pathEvents) wait(ctx context.Context, path string) (time.Duration, error) {
+func (pe *pathEvents) wait(ctx context.Context, path api.Path) (time.Duration, error) {
 	start := time.Now()
 	for {
 		select {
@@ -63,7 +63,7 @@ type stream struct {
 }
 
 func (m *mesh) startStream(ctx context.Context) (*stream, error) {
-	mi, err := m.ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
+	mi, err := m.ctlB.AddMapping(ctx, api.MappingRequest{Target: "700"})
 	if err != nil {
 		return nil, fmt.Errorf("map 700: %w", err)
 	}

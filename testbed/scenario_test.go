@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/testbed/lab"
 	"github.com/meshnode/meshnode/testbed/labtest"
 )
@@ -32,8 +32,8 @@ const rdvPort = "7749"
 type mesh struct {
 	l        *lab.Lab
 	rdv      string
-	ctlA     *control.Client
-	ctlB     *control.Client
+	ctlA     *client.Client
+	ctlB     *client.Client
 	echoAddr string
 	procs    []*lab.Proc // a1's and b1's meshnode
 }
@@ -83,8 +83,8 @@ func startMeshWith(ctx context.Context, t *testing.T, l *lab.Lab, extra map[stri
 		}
 		m.procs = append(m.procs, p)
 	}
-	m.ctlA = control.NewClient(filepath.Join(l.Dir("a1"), "control.sock"))
-	m.ctlB = control.NewClient(filepath.Join(l.Dir("b1"), "control.sock"))
+	m.ctlA = client.New(filepath.Join(l.Dir("a1"), "control.sock"))
+	m.ctlB = client.New(filepath.Join(l.Dir("b1"), "control.sock"))
 	return m, nil
 }
 
@@ -99,18 +99,18 @@ func echoServe(ln net.Listener) {
 }
 
 // peerOfB waits until b1's link to a1 is up and returns it.
-func (m *mesh) peerOfB(ctx context.Context) (overlay.PeerInfo, error) {
+func (m *mesh) peerOfB(ctx context.Context) (api.PeerInfo, error) {
 	return m.peerOf(ctx, m.ctlB, "a1")
 }
 
 // peerOf waits until the link of ctl's node to peer is up and returns it.
-func (m *mesh) peerOf(ctx context.Context, ctl *control.Client, peer string) (overlay.PeerInfo, error) {
+func (m *mesh) peerOf(ctx context.Context, ctl *client.Client, peer string) (api.PeerInfo, error) {
 	var last error
 	for {
 		ps, err := ctl.Peers(ctx)
 		if err == nil {
 			for _, p := range ps {
-				if p.Name == peer && p.State == "up" {
+				if p.Name == peer && p.State == api.LinkStateUp {
 					return p, nil
 				}
 			}
@@ -119,7 +119,7 @@ func (m *mesh) peerOf(ctx context.Context, ctl *control.Client, peer string) (ov
 		last = err
 		select {
 		case <-ctx.Done():
-			return overlay.PeerInfo{}, fmt.Errorf("no link to %s: %v", peer, last)
+			return api.PeerInfo{}, fmt.Errorf("no link to %s: %v", peer, last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -128,7 +128,7 @@ func (m *mesh) peerOf(ctx context.Context, ctl *control.Client, peer string) (ov
 // transfer maps serveid 700 on b1 and echoes n random bytes through it from
 // inside b1's namespace; it returns an error unless they come back intact.
 func (m *mesh) transfer(ctx context.Context, n int) error {
-	mi, err := m.ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
+	mi, err := m.ctlB.AddMapping(ctx, api.MappingRequest{Target: "700"})
 	if err != nil {
 		return fmt.Errorf("map 700: %w", err)
 	}
@@ -165,7 +165,7 @@ func (m *mesh) transfer(ctx context.Context, n int) error {
 
 // directPath waits up to limit for b1's link to a1 to go direct; after that
 // it returns the link as it is.
-func (m *mesh) directPath(ctx context.Context, limit time.Duration) (overlay.PeerInfo, error) {
+func (m *mesh) directPath(ctx context.Context, limit time.Duration) (api.PeerInfo, error) {
 	deadline := time.Now().Add(limit)
 	for {
 		p, err := m.peerOfB(ctx)
@@ -183,7 +183,7 @@ func (m *mesh) directPath(ctx context.Context, limit time.Duration) (overlay.Pee
 // settledPath waits until b1's link to a1 has settled: on a direct path, or on
 // the relay after at least one ICE attempt ended (so "relay" is a verdict, not
 // a link that has not tried yet).
-func (m *mesh) settledPath(ctx context.Context) (overlay.PeerInfo, error) {
+func (m *mesh) settledPath(ctx context.Context) (api.PeerInfo, error) {
 	for {
 		p, err := m.peerOfB(ctx)
 		if err != nil {
@@ -211,7 +211,7 @@ func productCell(t *testing.T, c matrixCell) error {
 	if err != nil {
 		return err
 	}
-	var p overlay.PeerInfo
+	var p api.PeerInfo
 	if c.path == pathDirect {
 		// Hard-NAT methods run after a plain attempt failed: give them the
 		// issue's 20 s (and some slack for a loaded machine).

@@ -13,9 +13,9 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/identity"
-	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
 // stubNode is a control.Backend (and Lifecycle) that records what the verbs ask.
@@ -32,40 +32,40 @@ func (s *stubNode) note(format string, args ...any) {
 	s.calls = append(s.calls, fmt.Sprintf(format, args...))
 }
 
-func (s *stubNode) Status() overlay.StatusInfo {
-	return overlay.StatusInfo{ID: s.id, Name: "n1", Group: "g",
-		Services: []overlay.LocalService{{Service: overlay.Service{ID: 700, Name: "ssh", Proto: "tcp", Target: "127.0.0.1:22"}, Origin: "file", Ref: "[serve.ssh]"}},
-		Mappings: []overlay.MappingInfo{{MappingRequest: overlay.MappingRequest{Target: "700", Port: 2222, Bind: "127.0.0.1"}, Origin: "live", Listen: "127.0.0.1:2222"}}}
+func (s *stubNode) Status() api.StatusInfo {
+	return api.StatusInfo{ID: s.id, Name: "n1", Group: "g",
+		Services: []api.LocalService{{Service: api.Service{ID: 700, Name: "ssh", Proto: "tcp", Target: "127.0.0.1:22"}, Origin: "file", Ref: "[serve.ssh]"}},
+		Mappings: []api.MappingInfo{{MappingRequest: api.MappingRequest{Target: "700", Port: 2222, Bind: "127.0.0.1"}, Origin: "live", Listen: "127.0.0.1:2222"}}}
 }
-func (s *stubNode) Peers() []overlay.PeerInfo        { return nil }
-func (s *stubNode) Services() []overlay.CatalogEntry { return nil }
-func (s *stubNode) Mappings() []overlay.MappingInfo  { return nil }
-func (s *stubNode) AddMapping(_ context.Context, r overlay.MappingRequest) (overlay.MappingInfo, error) {
+func (s *stubNode) Peers() []api.PeerInfo        { return nil }
+func (s *stubNode) Services() []api.CatalogEntry { return nil }
+func (s *stubNode) Mappings() []api.MappingInfo  { return nil }
+func (s *stubNode) AddMapping(_ context.Context, r api.MappingRequest) (api.MappingInfo, error) {
 	s.note("map %s %d %s", r.Target, r.Port, r.Bind)
-	return overlay.MappingInfo{MappingRequest: r, Listen: fmt.Sprintf("%s:%d", r.Bind, r.Port)}, nil
+	return api.MappingInfo{MappingRequest: r, Listen: fmt.Sprintf("%s:%d", r.Bind, r.Port)}, nil
 }
-func (s *stubNode) RemoveMapping(port int) error     { s.note("unmap %d", port); return nil }
-func (s *stubNode) LocalServices() []overlay.Service { return nil }
-func (s *stubNode) AddService(svc overlay.Service, persist bool) (overlay.Service, error) {
+func (s *stubNode) RemoveMapping(port int) error { s.note("unmap %d", port); return nil }
+func (s *stubNode) LocalServices() []api.Service { return nil }
+func (s *stubNode) AddService(svc api.Service, persist bool) (api.Service, error) {
 	s.note("serve %d %s name=%s info=%s proto=%s", svc.ID, svc.Target, svc.Name, svc.Info, svc.Proto)
 	return svc, nil
 }
-func (s *stubNode) RemoveService(id overlay.ServeID) error { s.note("serve rm %d", id); return nil }
-func (s *stubNode) Ping(_ context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error) {
+func (s *stubNode) RemoveService(id api.ServeID) error { s.note("serve rm %d", id); return nil }
+func (s *stubNode) Ping(_ context.Context, peer string, count int, interval, timeout time.Duration) (api.PingResult, error) {
 	s.note("ping %s %d %v", peer, count, interval)
-	return overlay.PingResult{Name: peer, Path: "direct", RTTs: make([]float64, count)}, nil
+	return api.PingResult{Name: peer, Path: api.PathDirect, RTTs: make([]float64, count)}, nil
 }
 func (s *stubNode) Netcheck(context.Context) (ice.Report, error) { return ice.Report{}, nil }
-func (s *stubNode) Subscribe() (<-chan overlay.Event, func(), bool) {
+func (s *stubNode) Subscribe() (<-chan api.Event, func(), bool) {
 	return nil, nil, false
 }
-func (s *stubNode) Reload(context.Context) (control.ReloadResult, error) {
+func (s *stubNode) Reload(context.Context) (api.ReloadResult, error) {
 	s.note("reload")
-	return control.ReloadResult{File: "f.toml", Changed: []string{"log-level: \"info\" -> \"debug\""}, Restart: []string{"group"}}, nil
+	return api.ReloadResult{File: "f.toml", Changed: []string{"log-level: \"info\" -> \"debug\""}, Restart: []string{"group"}}, nil
 }
 func (s *stubNode) Down() { s.note("down"); close(s.down) }
-func (s *stubNode) ConfigInfo() *overlay.ConfigInfo {
-	return &overlay.ConfigInfo{File: "f.toml", LogLevel: "info"}
+func (s *stubNode) ConfigInfo() *api.ConfigInfo {
+	return &api.ConfigInfo{File: "f.toml", LogLevel: "info"}
 }
 
 // serveStub serves a stubNode's control API until the test ends (or down).

@@ -12,7 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/meshnode/meshnode/internal/config"
-	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
@@ -40,10 +40,10 @@ type daemon struct {
 // (log-level) at once, declared services and mappings by diff; settings that
 // need a restart are reported, never applied. A file with any error is
 // rejected whole and nothing changes. One log line says what happened.
-func (d *daemon) Reload(ctx context.Context) (control.ReloadResult, error) {
+func (d *daemon) Reload(ctx context.Context) (api.ReloadResult, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	res := control.ReloadResult{File: d.path}
+	res := api.ReloadResult{File: d.path}
 	if d.path == "" {
 		return res, errors.New("no config file to reload: the node was started without --config (or MESHNODE_CONFIG)")
 	}
@@ -114,9 +114,9 @@ func (d *daemon) Down() {
 }
 
 // ConfigInfo is the configuration's state for status.
-func (d *daemon) ConfigInfo() *overlay.ConfigInfo {
+func (d *daemon) ConfigInfo() *api.ConfigInfo {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return &overlay.ConfigInfo{File: d.path, Loaded: d.loaded, LogLevel: strings.ToLower(d.level.Level().String()),
+	return &api.ConfigInfo{File: d.path, Loaded: d.loaded, LogLevel: strings.ToLower(d.level.Level().String()),
 		Restart: d.restart, NotApplied: d.notApplied}
 }

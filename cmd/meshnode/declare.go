@@ -3,10 +3,13 @@ package main
 import (
 	"fmt"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/meshnode/meshnode/internal/config"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
@@ -14,12 +17,12 @@ import (
 // flag, a [serve.NAME] or a [use.NAME] section. Its key identifies it across
 // reloads; a reload compares items by key.
 type declItem struct {
-	key    string // "serve ssh", "use ssh", "--serve 700=..."
-	ref    string // for people: "[serve.ssh]", "--serve 700=..."
-	origin string // overlay.OriginFile or overlay.OriginFlag
+	key    string     // "serve ssh", "use ssh", "--serve 700=..."
+	ref    string     // for people: "[serve.ssh]", "--serve 700=..."
+	origin api.Origin // api.OriginFile or api.OriginFlag
 	active bool
 	svc    *overlay.Service
-	use    *overlay.MappingRequest
+	use    *api.MappingRequest
 }
 
 // same says whether two items declare the same thing.
@@ -28,9 +31,50 @@ func (d declItem) same(o declItem) bool {
 		return false
 	}
 	if d.svc != nil {
-		return *d.svc == *o.svc
+		a, b := *d.svc, *o.svc
+		a.Limits, b.Limits = nil, nil
+		return a == b && sameLimits(d.svc.Limits, o.svc.Limits)
 	}
-	return *d.use == *o.use
+	a, b := *d.use, *o.use
+	a.Limits, b.Limits = nil, nil
+	return a == b && sameLimits(d.use.Limits, o.use.Limits)
+}
+
+func sameLimits(a, b *api.Limits) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() == b.IsZero()
+	}
+	return *a == *b
+}
+
+// limitsItem reads a section's limits keys (max-conns, rate, idle-timeout,
+// and for a service proto-protocol); nil when it sets none.
+func limitsItem(it *config.Item, forMapping bool) (*api.Limits, error) {
+	l := &api.Limits{MaxConns: it.Int("max-conns"), IdleTimeout: it.String("idle-timeout")}
+	if !forMapping {
+		l.ProxyProtocol = it.String("proxy-protocol")
+	}
+	r, err := api.ParseRate(it.String("rate"))
+	if err != nil {
+		return nil, it.Errorf("rate", "rate %w", err)
+	}
+	l.Rate = r
+	for _, chk := range []struct {
+		key string
+		l   api.Limits
+	}{
+		{"max-conns", api.Limits{MaxConns: l.MaxConns}},
+		{"idle-timeout", api.Limits{IdleTimeout: l.IdleTimeout}},
+		{"proxy-protocol", api.Limits{ProxyProtocol: l.ProxyProtocol}},
+	} {
+		if err := chk.l.Validate(forMapping); err != nil {
+			return nil, it.Errorf(chk.key, "%w", err)
+		}
+	}
+	if l.IsZero() {
+		return nil, nil
+	}
+	return l, nil
 }
 
 // declaredItems builds the declared services and mappings from --serve and the
@@ -44,7 +88,7 @@ func declaredItems(vals *config.Values) ([]declItem, error) {
 			return nil, err
 		}
 		ref := fmt.Sprintf("--serve %q", spec)
-		items = append(items, declItem{key: "--serve " + spec, ref: ref, origin: overlay.OriginFlag, active: true, svc: &s})
+		items = append(items, declItem{key: "--serve " + spec, ref: ref, origin: api.OriginFlag, active: true, svc: &s})
 	}
 	for _, it := range vals.File.Items("serve") {
 		d, err := serveItem(it)
@@ -70,10 +114,14 @@ func serveItem(it *config.Item) (declItem, error) {
 		name, nameKey = it.String("name"), "name"
 	}
 	id := it.Int("serveid")
-	if id < 0 || id > overlay.MaxServeID {
-		return declItem{}, it.Errorf("serveid", "serveid %d out of range: 500-%d static, 1-%d dynamic, 0 = assign one", id, overlay.MaxServeID, overlay.MinStaticID-1)
+	if id < 0 || id > api.MaxServeID {
+		return declItem{}, it.Errorf("serveid", "serveid %d out of range: 500-%d static, 1-%d dynamic, 0 = assign one", id, api.MaxServeID, api.MinStaticID-1)
 	}
-	s := overlay.Service{ID: overlay.ServeID(id), Name: name, Target: it.String("target"), Proto: it.String("proto"), Info: it.String("info")}
+	s := overlay.Service{ID: api.ServeID(id), Name: name, Target: it.String("target"), Proto: it.String("proto"), Info: it.String("info")}
+	var err error
+	if s.Limits, err = limitsItem(it, false); err != nil {
+		return declItem{}, err
+	}
 	for _, chk := range []struct {
 		key string
 		svc overlay.Service
@@ -82,19 +130,26 @@ func serveItem(it *config.Item) (declItem, error) {
 		{nameKey, overlay.Service{ID: 1, Proto: "tcp", Name: s.Name}},
 		{"info", overlay.Service{ID: 1, Proto: "tcp", Info: s.Info}},
 		{"target", overlay.Service{ID: 1, Proto: "tcp", Target: s.Target}},
+		{"", overlay.Service{ID: 1, Proto: s.Proto, Limits: s.Limits}}, // limits a UDP service cannot have
 	} {
 		if err := chk.svc.Validate(); err != nil {
 			return declItem{}, it.Errorf(chk.key, "%w", err)
 		}
 	}
-	return declItem{key: "serve " + it.Name, ref: it.Ref(), origin: overlay.OriginFile, active: it.Bool("active"), svc: &s}, nil
+	return declItem{key: "serve " + it.Name, ref: it.Ref(), origin: api.OriginFile, active: it.Bool("active"), svc: &s}, nil
 }
 
 func useItem(it *config.Item) (declItem, error) {
 	svc := it.String("service")
-	if _, err := overlay.ParseServeID(svc); err != nil {
-		if name, node, ok := cutAt(svc); !ok || node == "" || name == "" {
-			return declItem{}, it.Errorf("service", "service %q: want a serveid (1-%d) or NAME@NODE", svc, overlay.MaxServeID)
+	if _, err := api.ParseServeID(svc); err != nil {
+		name, node, ok := cutAt(svc)
+		if !ok || node == "" || name == "" {
+			return declItem{}, it.Errorf("service", "service %q: want a serveid (1-%d), NAME@NODE or IP:PORT@NODE (ad-hoc)", svc, api.MaxServeID)
+		}
+		if strings.Contains(name, ":") {
+			if ap, err := netip.ParseAddrPort(name); err != nil || ap.Port() == 0 {
+				return declItem{}, it.Errorf("service", "ad-hoc service %q: want IP:PORT@NODE, such as 127.0.0.1:8888@home", svc)
+			}
 		}
 	}
 	port := it.Int("port")
@@ -109,8 +164,15 @@ func useItem(it *config.Item) (declItem, error) {
 	if proto != "tcp" && proto != "udp" {
 		return declItem{}, it.Errorf("proto", "proto %q: want tcp or udp", proto)
 	}
-	req := overlay.MappingRequest{Target: svc, Port: port, Bind: bind, Proto: proto}
-	return declItem{key: "use " + it.Name, ref: it.Ref(), origin: overlay.OriginFile, active: it.Bool("active"), use: &req}, nil
+	lim, err := limitsItem(it, true)
+	if err != nil {
+		return declItem{}, err
+	}
+	if proto == "udp" && lim != nil && (lim.Rate != 0 || lim.IdleTimeout != "") {
+		return declItem{}, it.Errorf("", "rate and idle-timeout apply to TCP only; a UDP mapping takes max-conns")
+	}
+	req := api.MappingRequest{Target: svc, Port: port, Bind: bind, Proto: proto, Limits: lim}
+	return declItem{key: "use " + it.Name, ref: it.Ref(), origin: api.OriginFile, active: it.Bool("active"), use: &req}, nil
 }
 
 func cutAt(s string) (name, node string, ok bool) {
@@ -147,7 +209,7 @@ func checkClashes(items []declItem, f *config.File) error {
 				if d.use != nil {
 					msg = fmt.Sprintf("%s is already mapped by %s", k, o.ref)
 				}
-				if d.origin == overlay.OriginFile {
+				if d.origin == api.OriginFile {
 					return itemError(f, d, msg)
 				}
 				return fmt.Errorf("%s: %s", d.ref, msg)

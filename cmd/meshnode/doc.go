@@ -22,7 +22,8 @@
 // (argument order), verb.go (argument counts, shared flags), settings.go (the
 // table), globals.go (state dir, control socket, which config file),
 // upconfig.go (settings -> checked config), up.go (the `up` verb: node,
-// control API, SIGHUP), daemon.go (reload, down and config status inside the
+// control API, --metrics listener (pkg/metrics), SIGHUP), apiconfig.go (--api and its key
+// and TLS settings; opening and serving the HTTP API), daemon.go (reload, down and config status inside the
 // running node), declare.go (declared items and applying them by diff),
 // lifecycle.go (the reload, down and version verbs), then one file per verb
 // or verb group: mapping.go, serve.go, status.go, peers.go (peers,

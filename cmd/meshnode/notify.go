@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 // readyProbeTimeout bounds the control socket's first answer before the
@@ -23,7 +23,7 @@ func (d *daemon) notifyReady(ctx context.Context) {
 	}
 	pctx, cancel := context.WithTimeout(ctx, readyProbeTimeout)
 	defer cancel()
-	if _, err := control.NewClient(d.start.paths.control).Status(pctx); err != nil {
+	if _, err := client.New(d.start.paths.control).Status(pctx); err != nil {
 		if ctx.Err() == nil {
 			d.log.Error("the control socket does not answer; not telling the service manager that the node is ready",
 				"path", d.start.paths.control, "err", err)

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/sdnotify"
-	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 // TestUpNotifies runs `up` in-process as systemd would (Type=notify): READY=1
@@ -69,7 +69,7 @@ func TestUpNotifies(t *testing.T) {
 	expect("READY at start", "READY")
 	sock := filepath.Join(dir, "control.sock")
 	// No waiting: READY=1 promises a control socket that answers.
-	if _, err := control.NewClient(sock).Status(context.Background()); err != nil {
+	if _, err := client.New(sock).Status(context.Background()); err != nil {
 		t.Fatalf("status right after READY=1: %v", err)
 	}
 	hup <- syscall.SIGHUP

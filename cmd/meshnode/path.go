@@ -12,9 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/ice"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func (a *app) pingCommand() *cli.Command {
@@ -42,7 +40,7 @@ for a relayed peer, why it is relayed. Example:
 			if err != nil {
 				return err
 			}
-			res, err := cl.Ping(c.Context, control.PingRequest{Peer: c.Args().First(), Count: n,
+			res, err := cl.Ping(c.Context, api.PingRequest{Peer: c.Args().First(), Count: n,
 				IntervalMS: int(c.Duration("interval").Milliseconds()), TimeoutMS: int(c.Duration("timeout").Milliseconds())})
 			if err != nil {
 				return err
@@ -55,12 +53,12 @@ for a relayed peer, why it is relayed. Example:
 	}
 }
 
-func printPing(w io.Writer, res overlay.PingResult) error {
-	via := res.Path
+func printPing(w io.Writer, res api.PingResult) error {
+	via := string(res.Path)
 	switch {
-	case res.Path == "direct" && res.Endpoint != "":
+	case res.Path == api.PathDirect && res.Endpoint != "":
 		via += " via " + res.Endpoint
-	case res.Path == "relay" && res.Why != "":
+	case res.Path == api.PathRelay && res.Why != "":
 		via += " (" + res.Why + ")"
 	}
 	var got []float64
@@ -104,13 +102,13 @@ func (a *app) netcheckCommand() *cli.Command {
 	}
 }
 
-func printNetcheck(w io.Writer, res control.NetcheckResult) {
+func printNetcheck(w io.Writer, res api.NetcheckResult) {
 	r := res.Report
 	fmt.Fprintf(w, "udp       %s\n", result(r.UDP, yesNo))
 	fmt.Fprintf(w, "local     %s\n", r.Local)
 	fmt.Fprintf(w, "public    %s\n", result(r.Public, func(v netip.AddrPort) string { return v.String() }))
 	fmt.Fprintf(w, "nat       %s\n", result(r.NAT, yesNo))
-	fmt.Fprintf(w, "mapping   %s\n", result(r.Mapping, func(m ice.Mapping) string { return string(m) }))
+	fmt.Fprintf(w, "mapping   %s\n", result(r.Mapping, func(m api.NATMapping) string { return string(m) }))
 	fmt.Fprintf(w, "ports     %s\n", result(r.SeqDelta, func(d int) string {
 		if d > 0 {
 			return fmt.Sprintf("sequential (step %d): predictable", d)
@@ -128,7 +126,7 @@ func printNetcheck(w io.Writer, res control.NetcheckResult) {
 
 // portMapLine says which port mapping protocol answered, and the gateway's
 // external address.
-func portMapLine(pm ice.PortMapReport) string {
+func portMapLine(pm api.PortMapReport) string {
 	if pm.Protocol == "" {
 		if pm.Why == "" {
 			return "none"
@@ -151,7 +149,7 @@ func portMapLine(pm ice.PortMapReport) string {
 	return line + " (answering: " + strings.Join(all, ", ") + ")"
 }
 
-func result[T any](r ice.Result[T], format func(T) string) string {
+func result[T any](r api.Finding[T], format func(T) string) string {
 	if !r.Known {
 		if r.Why != "" {
 			return "unknown (" + r.Why + ")"
@@ -171,7 +169,7 @@ func (a *app) eventsCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			err = cl.Events(c.Context, func(ev overlay.Event) error {
+			err = cl.Events(c.Context, func(ev api.Event) error {
 				if c.Bool("json") {
 					return json.NewEncoder(c.App.Writer).Encode(ev)
 				}
@@ -186,14 +184,14 @@ func (a *app) eventsCommand() *cli.Command {
 	}
 }
 
-func printEvent(w io.Writer, ev overlay.Event) {
+func printEvent(w io.Writer, ev api.Event) {
 	who := ev.Name
 	if who == "" && len(ev.Peer) >= 10 {
 		who = ev.Peer[:10]
 	}
 	line := fmt.Sprintf("%s %-5s %s", ev.Time.Format(time.RFC3339), ev.Kind, who)
 	if ev.Path != "" {
-		line += " path=" + ev.Path
+		line += " path=" + string(ev.Path)
 	}
 	if ev.Remote != "" {
 		line += " remote=" + ev.Remote

@@ -8,8 +8,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
-	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
 func (a *app) peersCommand() *cli.Command {
@@ -34,12 +34,12 @@ func (a *app) peersCommand() *cli.Command {
 			for _, p := range ps {
 				note := p.Error
 				switch {
-				case p.Path == "direct" && p.Endpoint != "":
+				case p.Path == api.PathDirect && p.Endpoint != "":
 					note = strings.TrimPrefix(note+"; via "+p.Endpoint, "; ")
 					if p.Method != "" && p.Method != "ice" {
 						note += ", found by " + p.Method
 					}
-				case p.Path == "relay" && p.Why != "" && p.State == overlay.LinkStateUp:
+				case p.Path == api.PathRelay && p.Why != "" && p.State == api.LinkStateUp:
 					note = strings.TrimPrefix(note+"; relayed: "+p.Why, "; ")
 				}
 				if !p.Present {
@@ -70,8 +70,8 @@ func ago(t time.Time) string {
 	return t.Format(time.RFC3339)
 }
 
-func rtt(p overlay.PeerInfo) string {
-	if p.State != overlay.LinkStateUp {
+func rtt(p api.PeerInfo) string {
+	if p.State != api.LinkStateUp {
 		return "-"
 	}
 	return fmt.Sprintf("%dms", p.RTTMillis)

@@ -10,7 +10,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/plugin"
 	"github.com/meshnode/meshnode/pkg/seal"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -107,21 +107,21 @@ func loadPlugins(ctx context.Context, cfg *upConfig, log *slog.Logger, onRestart
 
 // pluginStatusOf converts the manager's view for the node's status (nil: no
 // plugins).
-func pluginStatusOf(mgr *plugin.Manager) func() []overlay.PluginStatus {
+func pluginStatusOf(mgr *plugin.Manager) func() []api.PluginStatus {
 	if mgr == nil {
 		return nil
 	}
-	return func() []overlay.PluginStatus {
-		var out []overlay.PluginStatus
+	return func() []api.PluginStatus {
+		var out []api.PluginStatus
 		for _, s := range mgr.Status() {
-			out = append(out, overlay.PluginStatus{Kind: s.Kind, Name: s.Name, Version: s.Version, Suite: s.Suite,
+			out = append(out, api.PluginStatus{Kind: api.PluginKind(s.Kind), Name: s.Name, Version: s.Version, Suite: s.Suite,
 				State: s.State, PID: s.PID, Restarts: s.Restarts, Since: s.Since, LastError: s.LastError})
 		}
 		return out
 	}
 }
 
-func printPlugins(w io.Writer, ps []overlay.PluginStatus) {
+func printPlugins(w io.Writer, ps []api.PluginStatus) {
 	if len(ps) == 0 {
 		return
 	}

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/pkg/relay"
 )
 
@@ -139,7 +139,7 @@ func TestUpReload(t *testing.T) {
 		}
 	})
 	sock := filepath.Join(dir, "control.sock")
-	cl := control.NewClient(sock)
+	cl := client.New(sock)
 	waitFor(t, "the control socket", func() bool { return cl.Alive(context.Background()) })
 	st, _ := cl.Status(context.Background())
 	if len(st.Services) != 1 || st.Services[0].Ref != "[serve.ssh]" || len(st.Mappings) != 2 || st.Config == nil || st.Config.File != cfg {
@@ -185,14 +185,14 @@ func TestUpReload(t *testing.T) {
 		}
 	}
 	st, _ = cl.Status(context.Background())
-	got := map[string]string{}
+	got := map[string]api.Origin{}
 	for _, s := range st.Services {
 		got[fmt.Sprint(s.ID)] = s.Origin
 	}
 	for _, m := range st.Mappings {
 		got[fmt.Sprint(m.Port)] = m.Origin
 	}
-	want := map[string]string{"700": "file", "701": "live", "710": "file", fmt.Sprint(keep): "file", fmt.Sprint(live): "live"}
+	want := map[string]api.Origin{"700": api.OriginFile, "701": api.OriginLive, "710": api.OriginFile, fmt.Sprint(keep): api.OriginFile, fmt.Sprint(live): api.OriginLive}
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("after reload: %v, want %v", got, want)
 	}
@@ -253,7 +253,6 @@ func TestUpReload(t *testing.T) {
 	if !strings.Contains(logs.String(), `msg="node stopped"`) {
 		t.Fatalf("no clean stop in the log")
 	}
-	_ = overlay.OriginFile
 }
 
 // TestReloadWithoutConfigFile: a node started by flags alone survives SIGHUP
@@ -276,7 +275,7 @@ func TestReloadWithoutConfigFile(t *testing.T) {
 			watchHUP:  func() (<-chan os.Signal, func()) { return hup, func() {} }})
 	}()
 	sock := filepath.Join(dir, "control.sock")
-	cl := control.NewClient(sock)
+	cl := client.New(sock)
 	waitFor(t, "the control socket", func() bool { return cl.Alive(context.Background()) })
 	hup <- syscall.SIGHUP
 	waitFor(t, "the SIGHUP line", func() bool { return strings.Contains(logs.String(), "SIGHUP: no config file to reload") })

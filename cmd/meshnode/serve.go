@@ -3,10 +3,11 @@ package main
 import (
 	"fmt"
 	"text/tabwriter"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func (a *app) serveCommand() *cli.Command {
@@ -33,7 +34,7 @@ Examples:
 					jsonFlag(),
 				},
 				Action: a.verb("SERVEID HOST:PORT", func(c *cli.Context) error {
-					id, err := overlay.ParseServeIDOrZero(c.Args().Get(0))
+					id, err := api.ParseServeIDOrZero(c.Args().Get(0))
 					if err != nil {
 						return err
 					}
@@ -41,7 +42,7 @@ Examples:
 					if err != nil {
 						return err
 					}
-					s, err := cl.AddService(c.Context, overlay.Service{ID: id, Target: c.Args().Get(1),
+					s, err := cl.AddService(c.Context, api.Service{ID: id, Target: c.Args().Get(1),
 						Name: c.String("name"), Info: c.String("info"), Proto: c.String("proto")})
 					if err != nil {
 						return err
@@ -61,7 +62,7 @@ Examples:
 
    meshnode serve rm 710`,
 				Action: a.verb("SERVEID", func(c *cli.Context) error {
-					id, err := overlay.ParseServeID(c.Args().Get(0))
+					id, err := api.ParseServeID(c.Args().Get(0))
 					if err != nil {
 						return err
 					}
@@ -96,11 +97,17 @@ Examples:
 					fmt.Fprintln(tw, "SERVEID\tKIND\tNAME\tPROTO\tTARGET\tFROM\tINFO")
 					for _, s := range st.Services {
 						kind := "dynamic"
-						if s.Static() {
+						if s.ID.Static() {
 							kind = "static"
 						}
 						if s.Was != 0 {
 							kind += fmt.Sprintf(" (moved from %d)", s.Was)
+						}
+						if s.Origin == api.OriginAdhoc {
+							kind = "ad-hoc (in use)"
+							if !s.Expires.IsZero() {
+								kind = fmt.Sprintf("ad-hoc (expires in %v)", max(time.Until(s.Expires).Round(time.Second), 0))
+							}
 						}
 						fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, kind, dash(s.Name), s.Proto, s.Target, origin(s.Origin, s.Ref), dash(s.Info))
 					}
@@ -112,9 +119,9 @@ Examples:
 }
 
 // origin formats where an item comes from: "live", "file [serve.ssh]".
-func origin(o, ref string) string {
+func origin(o api.Origin, ref string) string {
 	if ref == "" {
-		return o
+		return string(o)
 	}
-	return o + " " + ref
+	return string(o) + " " + ref
 }

@@ -8,7 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func (a *app) statusCommand() *cli.Command {
@@ -34,7 +34,7 @@ func (a *app) statusCommand() *cli.Command {
 	}
 }
 
-func printStatus(w io.Writer, st overlay.StatusInfo) {
+func printStatus(w io.Writer, st api.StatusInfo) {
 	rdv := "disconnected"
 	if st.Rendezvous.LastError != "" {
 		rdv += " (" + st.Rendezvous.LastError + ")"

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"time"
@@ -13,9 +14,12 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/overlay"
 	"github.com/meshnode/meshnode/pkg/plugin"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 )
 
 func (a *app) upCommand() *cli.Command {
@@ -33,7 +37,11 @@ Examples:
    meshnode up --group home --rendezvous vps.example.net:7749 \
        --secret-file /etc/meshnode/home.secret --serve 700=127.0.0.1:22,name=ssh
    meshnode up --config /etc/meshnode/meshnode.toml
-   meshnode up --config /etc/meshnode/meshnode.toml --print-config`,
+   meshnode up --config /etc/meshnode/meshnode.toml --print-config
+   meshnode up --config /etc/meshnode/meshnode.toml --api on
+
+--api serves the control API over HTTP(S) under /api/v1 and a dashboard at /,
+behind the key in --api-key-file (default STATE/api.key, generated 0600).`,
 		Flags: append(a.table.Flags(false),
 			&cli.BoolFlag{Name: "print-config", Usage: "print the merged configuration with each value's source (secrets as <set>) and exit"}),
 		Action: a.verb("", a.runUp),
@@ -135,14 +143,41 @@ func (d *daemon) run(ctx context.Context) error {
 		PortMapping:   !cfg.noPortMapping,
 		NoHardNAT:     cfg.noHardNAT,
 		ICEInterfaces: cfg.ifaces,
+		Adhoc:         cfg.adhoc,
 	})
 	if err != nil {
 		return err
 	}
 	d.node = node
 	close(nodeReady)
+	var metricsLn net.Listener
+	if cfg.metrics != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.metrics); err != nil {
+			return fmt.Errorf("--metrics %s: %w", cfg.metrics, err)
+		}
+		defer metricsLn.Close()
+	}
 	ln, err := control.Listen(cfg.paths.control)
 	if err != nil {
+		return err
+	}
+	// The proxy entries listen now, so that a port in use stops the start;
+	// they serve once the node is ready.
+	var entry *proxyentry.Server
+	if cfg.entry.SOCKS5 != "" || cfg.entry.HTTPProxy != "" {
+		ec := cfg.entry
+		ec.Logger = log
+		if entry, err = proxyentry.Listen(ec, entryDialer{n: node}); err != nil {
+			ln.Close()
+			return err
+		}
+	}
+	apiLn, apiKey, err := d.listenAPI()
+	if err != nil {
+		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
 		return err
 	}
 	runDone := make(chan error, 1)
@@ -154,12 +189,44 @@ func (d *daemon) run(ctx context.Context) error {
 	case <-node.Ready():
 	case err := <-runDone:
 		ln.Close()
+		if entry != nil {
+			entry.Close()
+		}
+		if apiLn != nil {
+			apiLn.Close()
+		}
 		return err
 	}
 	d.applyAtStart()
+	metricsDone := make(chan error, 1)
+	if metricsLn != nil {
+		h := metrics.Mux(metrics.NodeHandler(node, log))
+		go func() { metricsDone <- metrics.Serve(ctx, metricsLn, h) }()
+		log.Info("metrics listening", "addr", metricsLn.Addr().String(), "path", metrics.Path)
+	} else {
+		metricsDone <- nil
+	}
+	entryDone := make(chan error, 1)
+	if entry != nil {
+		go func() { entryDone <- entry.Serve(ctx) }()
+	} else {
+		entryDone <- nil
+	}
+	ctl := control.NewServer(node, log).WithLifecycle(d)
 	ctlDone := make(chan error, 1)
-	go func() { ctlDone <- control.NewServer(node, log).WithLifecycle(d).Serve(ctx, ln) }()
+	go func() { ctlDone <- ctl.Serve(ctx, ln) }()
 	log.Info("control socket ready", "path", cfg.paths.control)
+	apiDone := make(chan error, 1)
+	if apiLn == nil {
+		apiDone <- nil
+	} else if err := d.serveAPI(ctx, ctl, apiLn, apiKey, apiDone); err != nil {
+		d.stop()
+		<-runDone
+		<-ctlDone
+		<-entryDone
+		<-metricsDone
+		return err
+	}
 	d.notifyReady(ctx)
 
 	var hup <-chan os.Signal
@@ -181,6 +248,13 @@ func (d *daemon) run(ctx context.Context) error {
 	if err := <-ctlDone; err != nil && runErr == nil {
 		runErr = err
 	}
+	if err := <-apiDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	if err := <-metricsDone; err != nil && runErr == nil {
+		runErr = err
+	}
+	<-entryDone
 	return runErr
 }
 
@@ -219,7 +293,7 @@ func (d *daemon) reloadFromSignal(ctx context.Context) {
 }
 
 // printChanges prints a reload's result for people.
-func printReload(w io.Writer, res control.ReloadResult) {
+func printReload(w io.Writer, res api.ReloadResult) {
 	if len(res.Changed) == 0 && len(res.Restart) == 0 && len(res.NotApplied) == 0 {
 		fmt.Fprintf(w, "reloaded %s: no changes\n", res.File)
 		return

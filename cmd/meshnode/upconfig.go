@@ -11,6 +11,9 @@ import (
 
 	"github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/metrics"
+	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/proxyentry"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -29,12 +32,16 @@ type upConfig struct {
 	noPortMapping       bool
 	noHardNAT           bool
 	ifaces              []string
+	metrics             string // the metrics listener's address; "" = off
 	cipher, transport   string
 	pluginDir           string
 	level               slog.Level
 	format              string
 	declared            []declItem
+	entry               proxyentry.Config // the proxy entries (SOCKS5, HTTP)
+	adhoc               overlay.AdhocConfig
 	secretOnCommandLine bool
+	api                 apiConfig
 	warnings            []string // logged once the logger exists
 }
 
@@ -95,14 +102,33 @@ func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 			u.ifaces = append(u.ifaces, name)
 		}
 	}
+	if m := vals.String("metrics"); m != "" {
+		addr, loopback, err := metrics.ListenAddr(m)
+		if err != nil {
+			return nil, vals.Errorf("metrics", "%s %w", vals.Ref("metrics"), err)
+		}
+		u.metrics = addr
+		if !loopback {
+			u.warnings = append(u.warnings, "metrics on "+addr+" are served without authentication to anyone who can reach that address (peer IDs, traffic, mappings' ports); prefer a loopback address")
+		}
+	}
 	if err := u.level.UnmarshalText([]byte(vals.String("log-level"))); err != nil {
 		return nil, vals.Errorf("log-level", "invalid %s %q: want debug, info, warn or error", vals.Ref("log-level"), vals.String("log-level"))
 	}
 	if u.format != "text" && u.format != "json" {
 		return nil, vals.Errorf("log-format", "invalid %s %q: want text or json", vals.Ref("log-format"), u.format)
 	}
+	if err := a.readAPI(vals, u); err != nil {
+		return nil, err
+	}
 	var err error
 	if u.declared, err = declaredItems(vals); err != nil {
+		return nil, err
+	}
+	if u.entry, err = entryConfig(vals); err != nil {
+		return nil, err
+	}
+	if u.adhoc, err = adhocConfig(vals); err != nil {
 		return nil, err
 	}
 	return u, nil

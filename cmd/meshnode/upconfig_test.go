@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -61,7 +62,7 @@ port = 8080
 		"[serve.ssh]", "serveid = 700", `proto   = "tcp"`,
 		"[use.web]", `service = "web@office"`, `bind    = "127.0.0.1"`,
 	} {
-		if !strings.Contains(out, want) {
+		if !strings.Contains(squash(out), squash(want)) {
 			t.Errorf("--print-config lacks %q:\n%s", want, out)
 		}
 	}
@@ -73,7 +74,7 @@ func TestDefaultConfigFile(t *testing.T) {
 	dir := t.TempDir()
 	def := writeConfig(t, dir, baseConfig)
 	code, out, _ := runT(t, &env{defaultConfig: def}, "up", "--print-config")
-	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(out, `group           = "home"`) {
+	if code != 0 || !strings.Contains(out, "# config file: "+def) || !strings.Contains(squash(out), `group = "home"`) {
 		t.Fatalf("default file not read: %d\n%s", code, out)
 	}
 	code, out, _ = runT(t, &env{defaultConfig: def}, "up", "--print-config", "--group", "other")
@@ -113,12 +114,29 @@ func TestUpConfigErrors(t *testing.T) {
 		{"serve no target", baseConfig + "[serve.ssh]\nserveid = 700\n", nil, `meshnode.toml:4: key "serve.ssh": [serve.ssh] has no target (required)`},
 		{"use port", baseConfig + "[use.ssh]\nservice = \"700\"\nport = 0\n", nil, `meshnode.toml:6: key "use.ssh.port": port 0 out of range 1-65535`},
 		{"use bind", baseConfig + "[use.ssh]\nservice = \"700\"\nport = 22\nbind = \"localhost\"\n", nil, `meshnode.toml:7: key "use.ssh.bind": bind address "localhost" is not an IP address`},
-		{"use service", baseConfig + "[use.ssh]\nservice = \"ssh\"\nport = 22\n", nil, `meshnode.toml:5: key "use.ssh.service": service "ssh": want a serveid (1-999) or NAME@NODE`},
+		{"use service", baseConfig + "[use.ssh]\nservice = \"ssh\"\nport = 22\n", nil, `meshnode.toml:5: key "use.ssh.service": service "ssh": want a serveid (1-999), NAME@NODE or IP:PORT@NODE (ad-hoc)`},
+		{"use adhoc", baseConfig + "[use.nb]\nservice = \"localhost:8888@home\"\nport = 22\n", nil, `meshnode.toml:5: key "use.nb.service": ad-hoc service "localhost:8888@home": want IP:PORT@NODE`},
+		{"adhoc rule", baseConfig + "adhoc-remote = true\nadhoc-allow = [\"10.0.0.0/8:99999\"]\n", nil, `meshnode.toml:5: key "adhoc-allow": adhoc-allow: ad-hoc rule "10.0.0.0/8:99999": port "99999" is not a port`},
+		{"adhoc rule without remote", baseConfig + "adhoc-allow = [\"10.0.0.0/8:22\"]\n", nil, `adhoc-allow lists remote targets, but --adhoc-remote is off`},
+		{"adhoc max", baseConfig + "adhoc-max = 0\n", nil, `meshnode.toml:4: key "adhoc-max": adhoc-max 0 out of range 1-100`},
+		{"adhoc expiry", baseConfig, []string{"--adhoc-idle-expiry", "10ms"}, `--adhoc-idle-expiry "10ms": want a duration of 1s or more`},
 		{"dup serveid", baseConfig + "[serve.a]\nserveid = 700\ntarget = \"h:1\"\n[serve.b]\nserveid = 700\ntarget = \"h:2\"\n", nil, `meshnode.toml:7: key "serve.b": serveid 700 is already served by [serve.a]`},
 		{"dup with flag", baseConfig + "[serve.a]\nserveid = 700\ntarget = \"h:1\"\n", []string{"--serve", "700=h:2"}, `meshnode.toml:4: key "serve.a": serveid 700 is already served by --serve "700=h:2"`},
 		{"dup port", baseConfig + "[use.a]\nservice = \"1\"\nport = 22\n[use.b]\nservice = \"2\"\nport = 22\n", nil, `meshnode.toml:7: key "use.b": port 22 is already mapped by [use.a]`},
 		{"two secrets", baseConfig + "secret-file = \"/x\"\n", nil, "give the group secret once: secret or secret-file, not both"},
 		{"syntax", baseConfig + "log-level = = 1\n", nil, "meshnode.toml:4: "},
+		{"api port range", baseConfig, []string{"--api", "70000"}, `meshnode: --api: port 70000 out of range 1-65535`},
+		{"api garbage", baseConfig + "api = \"somewhere\"\n", nil, `meshnode.toml:4: key "api": api: "somewhere" is not HOST:PORT, a port, on or off`},
+		{"api host name", baseConfig, []string{"--api", "example.net:80"}, `host "example.net" is not an IP address`},
+		{"api tls without api", baseConfig, []string{"--api-tls-cert", "c.pem"}, `--api-tls-cert is set but the HTTP API is off (give --api ADDR)`},
+		{"api cert without key", baseConfig, []string{"--api", "on", "--api-tls-cert", "c.pem"}, `--api-tls-cert needs api-tls-key too`},
+		{"api bad cert", baseConfig, []string{"--api", "on", "--api-tls-cert", "/nonexistent/c.pem", "--api-tls-key", "/nonexistent/k.pem"}, `--api-tls-cert / --api-tls-key: open /nonexistent/c.pem`},
+		{"bad metrics", baseConfig + "metrics = \"nohost\"\n", nil, `meshnode.toml:4: key "metrics": metrics "nohost": want host:port, :port or a port`},
+		{"bad metrics port", baseConfig, []string{"--metrics", ":99999"}, `--metrics ":99999": port "99999" is not a number from 0 to 65535`},
+		{"socks5 exposed", baseConfig + "socks5 = \"0.0.0.0:1080\"\n", nil, `meshnode.toml:4: key "socks5": socks5: proxy entry: SOCKS5 on "0.0.0.0:1080" is reachable from other machines: set a username and password`},
+		{"http proxy no port", baseConfig, []string{"--http-proxy", "127.0.0.1"}, `--http-proxy: proxy entry: HTTP proxy address "127.0.0.1": address 127.0.0.1: missing port`},
+		{"proxy user alone", baseConfig, []string{"--proxy-user", "me"}, `--proxy-user needs --proxy-password-file`},
+		{"proxy password missing", baseConfig, []string{"--proxy-user", "me", "--proxy-password-file", "/nonexistent/pw"}, `--proxy-password-file: stat /nonexistent/pw`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := writeConfig(t, dir, tc.file)
@@ -131,10 +149,17 @@ func TestUpConfigErrors(t *testing.T) {
 			}
 		})
 	}
-	// A file that holds the secret must not be world-readable.
+	// The proxy entries' password file must be readable by its owner only.
 	cfg := writeConfig(t, dir, baseConfig)
+	pw := filepath.Join(dir, "proxy.pw")
+	os.WriteFile(pw, []byte("hunter2-proxy\n"), 0o640)
+	code, _, errOut := runT(t, &env{}, "--state", dir, "up", "--config", cfg, "--proxy-user", "me", "--proxy-password-file", pw)
+	if code == 0 || !strings.Contains(errOut, "is readable by other users (mode 0640); chmod 600 it") || strings.Contains(errOut, "hunter2") {
+		t.Fatalf("group-readable proxy password file: %d %q", code, errOut)
+	}
+	// A file that holds the secret must not be world-readable.
 	os.Chmod(cfg, 0o644)
-	code, _, errOut := runT(t, &env{}, "--state", dir, "up", "--config", cfg)
+	code, _, errOut = runT(t, &env{}, "--state", dir, "up", "--config", cfg)
 	if code == 0 || !strings.Contains(errOut, `meshnode.toml:2: key "secret": the config file holds the group secret and is readable by every user (mode 0644)`) {
 		t.Fatalf("world-readable secret: %d %q", code, errOut)
 	}
@@ -148,3 +173,18 @@ func TestUpConfigErrors(t *testing.T) {
 		t.Fatalf("missing file: %d %q", code, errOut)
 	}
 }
+
+func TestParseAPIAddr(t *testing.T) {
+	for in, want := range map[string]string{"": "", "off": "", "on": "127.0.0.1:7750", "8080": "127.0.0.1:8080",
+		"0.0.0.0:9000": "0.0.0.0:9000", "[::1]:9000": "[::1]:9000", "localhost:1": "localhost:1", ":9000": ":9000"} {
+		if got, err := parseAPIAddr(in); err != nil || got != want {
+			t.Errorf("parseAPIAddr(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// squash collapses runs of spaces: --print-config aligns its columns to the
+// longest key, which the tests need not know.
+func squash(s string) string { return spaces.ReplaceAllString(s, " ") }
+
+var spaces = regexp.MustCompile(` +`)

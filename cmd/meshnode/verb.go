@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/meshnode/meshnode/pkg/control"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 // args is how many positional arguments a verb takes: names are its
@@ -65,10 +65,10 @@ func (a *app) verb(want args, run func(c *cli.Context) error) cli.ActionFunc {
 func jsonFlag() cli.Flag { return &cli.BoolFlag{Name: "json", Usage: "print JSON"} }
 
 // client returns a control client for the node --control / --state point at.
-func (a *app) client(c *cli.Context) (*control.Client, error) {
+func (a *app) client(c *cli.Context) (*client.Client, error) {
 	g, err := a.globals(c)
 	if err != nil {
 		return nil, err
 	}
-	return control.NewClient(g.control), nil
+	return client.New(g.control), nil
 }

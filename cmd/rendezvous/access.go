@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"strconv"
 	"strings"
 
 	"github.com/meshnode/meshnode/pkg/relay"
@@ -75,26 +74,4 @@ func openRelayError(addrs []string) error {
 		"  then start with  --auth-keys /etc/meshnode/rendezvous.keys  (or auth-keys = \"...\" in the config file)\n"+
 		"  and give each node its key (meshnode up --auth-key-file FILE).\n"+
 		"  To run a public, unauthenticated relay on purpose, pass --open", strings.Join(addrs, ", "))
-}
-
-// parseRate parses a byte size or rate: a number with an optional unit (B, kB,
-// KiB, MB, MiB, GB, GiB; a trailing "/s" is allowed). "0" or "" is 0.
-func parseRate(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	t = strings.TrimSuffix(t, "/s")
-	if t == "" {
-		return 0, nil
-	}
-	i := len(t)
-	for i > 0 && (t[i-1] < '0' || t[i-1] > '9') {
-		i--
-	}
-	num, unit := strings.TrimSpace(t[:i]), strings.TrimSpace(t[i:])
-	mult := map[string]int64{"": 1, "b": 1, "kb": 1e3, "kib": 1 << 10, "k": 1 << 10, "mb": 1e6, "mib": 1 << 20, "m": 1 << 20,
-		"gb": 1e9, "gib": 1 << 30, "g": 1 << 30}[strings.ToLower(unit)]
-	n, err := strconv.ParseFloat(num, 64)
-	if err != nil || mult == 0 || n < 0 {
-		return 0, fmt.Errorf("%q: want a number of bytes with an optional unit, such as 20MB, 50MiB or 1048576", s)
-	}
-	return int64(n * float64(mult)), nil
 }

@@ -212,16 +212,3 @@ func TestKeygen(t *testing.T) {
 		}
 	}
 }
-
-func TestParseRate(t *testing.T) {
-	for in, want := range map[string]int64{"0": 0, "": 0, "1048576": 1 << 20, "20MB": 20e6, "50MiB": 50 << 20, "1.5 GB/s": 1.5e9, "64k": 64 << 10} {
-		if got, err := parseRate(in); err != nil || got != want {
-			t.Errorf("parseRate(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, bad := range []string{"fast", "-1MB", "10 parsecs", "MB"} {
-		if _, err := parseRate(bad); err == nil || !strings.Contains(err.Error(), "want a number of bytes") {
-			t.Errorf("parseRate(%q) = %v", bad, err)
-		}
-	}
-}

@@ -15,6 +15,8 @@ import (
 
 	cfgtab "github.com/meshnode/meshnode/internal/config"
 	"github.com/meshnode/meshnode/internal/sdnotify"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/transport"
 )
@@ -34,6 +36,9 @@ type config struct {
 	idleTimeout time.Duration
 	tlsCert     string
 	tlsKey      string
+	metrics     string // the metrics listener; "" = off
+	admin       string // the admin API's listener; "" = off
+	adminKey    string // the admin key file
 	logLevel    slog.Level
 	logJSON     bool
 	vals        *cfgtab.Values // the merged settings, with sources
@@ -55,7 +60,7 @@ func newApp(e *env) *cli.App {
 	return &cli.App{
 		Name:      "rendezvous",
 		Usage:     "where meshnode nodes meet: authentication, group presence and relay",
-		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--auth-keys FILE | --open] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--tls-cert FILE --tls-key FILE] [limits...] [--log-level LEVEL] [--log-format FORMAT]\n   rendezvous keygen [--label NAME] [--groups G1,G2] [--expires DATE]",
+		UsageText: "rendezvous [--config FILE] [--listen ADDR] [--auth-keys FILE | --open] [--ws-listen ADDR [--ws-path PATH]] [--stun ADDR] [--stun2 ADDR] [--tls-cert FILE --tls-key FILE] [--metrics ADDR] [--admin ADDR --admin-key-file FILE] [limits...] [--log-level LEVEL] [--log-format FORMAT]\n   rendezvous keygen [--label NAME] [--groups G1,G2] [--expires DATE]",
 		Version:   version,
 		Writer:    e.stdout,
 		ErrWriter: e.stderr,
@@ -206,7 +211,7 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 	}
 	rates := map[string]int64{}
 	for _, name := range []string{"relay-rate", "relay-burst", "group-relay-rate", "queue-memory"} {
-		n, err := parseRate(v.String(name))
+		n, err := api.ParseRate(v.String(name))
 		if err != nil {
 			return cfg, v.Errorf(name, "%s %w", v.Ref(name), err)
 		}
@@ -233,6 +238,25 @@ func parseConfig(v *cfgtab.Values) (config, error) {
 		RelayBurst:       rates["relay-burst"],
 		GroupRelayRate:   rates["group-relay-rate"],
 		QueueMemory:      rates["queue-memory"],
+	}
+	for _, name := range []string{"metrics", "admin"} {
+		s := v.String(name)
+		if s == "" {
+			continue
+		}
+		addr, _, err := metrics.ListenAddr(s)
+		if err != nil {
+			return cfg, v.Errorf(name, "%s %w", v.Ref(name), err)
+		}
+		if name == "metrics" {
+			cfg.metrics = addr
+		} else {
+			cfg.admin = addr
+		}
+	}
+	cfg.adminKey = v.String("admin-key-file")
+	if cfg.admin != "" && cfg.adminKey == "" {
+		return cfg, v.Errorf("admin", "%s needs admin-key-file: the FILE with the admin API's key (created when it does not exist)", v.Ref("admin"))
 	}
 	if (cfg.tlsCert == "") != (cfg.tlsKey == "") {
 		return cfg, errors.New("--tls-cert and --tls-key go together: give both or neither")

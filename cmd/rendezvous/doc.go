@@ -6,7 +6,8 @@
 //
 //	rendezvous [--config FILE] [--listen :7749] [--ws-listen ADDR [--ws-path /meshnode/v1/relay]]
 //	           [--stun :3478] [--stun2 :3479] [--max-conns 10000] [--idle-timeout 60s]
-//	           [--tls-cert FILE --tls-key FILE] [--log-level info] [--log-format text]
+//	           [--tls-cert FILE --tls-key FILE] [--metrics ADDR] [--admin ADDR --admin-key-file FILE]
+//	           [--log-level info] [--log-format text]
 //
 // Every setting is a flag, an environment variable (RENDEZVOUS_LISTEN, ...) and
 // a key of the TOML config file (--config, RENDEZVOUS_CONFIG; keys are the long
@@ -39,10 +40,15 @@
 // rendezvous warns and runs without STUN rather than failing; an address given by
 // flag or environment must bind.
 //
-// The admin API comes in a later issue; it gets its own listener next to the
-// relay's in serve.go.
+// Monitoring: --metrics ADDR serves Prometheus metrics (pkg/metrics) at
+// /metrics over plain HTTP; --admin ADDR serves the admin API (admin.go: the
+// connected nodes, disconnecting one, the same /metrics) behind the key in
+// --admin-key-file (created, 0600, when absent), as a Bearer token compared in
+// constant time. A bare port or :port listens on 127.0.0.1. Both bound
+// addresses end the "rendezvous listening" line (metrics=ADDR admin=ADDR).
 //
 // Files: settings.go (the settings table), app.go (the command, checking the
 // configuration), reload.go (SIGHUP), serve.go (listeners, STUN, the relay
-// server), websocket.go (the WebSocket endpoint), main.go (process entry).
+// server, the metrics and admin listeners), websocket.go (the WebSocket
+// endpoint), admin.go (the admin API and its key), main.go (process entry).
 package main

@@ -242,6 +242,20 @@ func TestTLS(t *testing.T) {
 
 func TestBadFlags(t *testing.T) {
 	dir := t.TempDir()
+	badKey := filepath.Join(dir, "bad.key")
+	if err := os.WriteFile(badKey, []byte("mnra1_0123456789abcdefghij\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shortKey := filepath.Join(dir, "short.key")
+	if err := os.WriteFile(shortKey, []byte("short\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer busy.Close()
+	taken := busy.Addr().String()
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -264,6 +278,13 @@ func TestBadFlags(t *testing.T) {
 		{[]string{"--ws-path", "relay"}, `--ws-path "relay": want an absolute URL path such as /meshnode/v1/relay`},
 		{[]string{"--ws-path", "/a?b"}, `--ws-path "/a?b": want an absolute URL path`},
 		{[]string{"--listen", "127.0.0.1:0", "--ws-listen", "127.0.0.1:99999"}, "--ws-listen 127.0.0.1:99999:"},
+		{[]string{"--metrics", "nohost"}, `--metrics "nohost": want host:port, :port or a port`},
+		{[]string{"--metrics", ":99999"}, `--metrics ":99999": port "99999" is not a number from 0 to 65535`},
+		{[]string{"--admin", "127.0.0.1:0"}, "--admin needs admin-key-file"},
+		{[]string{"--listen", "127.0.0.1:0", "--stun", "", "--admin", "127.0.0.1:0", "--admin-key-file", badKey}, "is readable by other users (mode 0644); chmod 600 it"},
+		{[]string{"--listen", "127.0.0.1:0", "--stun", "", "--admin", "127.0.0.1:0", "--admin-key-file", shortKey}, "the key is 5 characters, too short"},
+		{[]string{"--listen", "127.0.0.1:0", "--stun", "", "--admin", "127.0.0.1:0", "--admin-key-file", filepath.Join(dir, "nodir", "k")}, "--admin-key-file " + filepath.Join(dir, "nodir", "k") + ": create:"},
+		{[]string{"--listen", "127.0.0.1:0", "--stun", "", "--metrics", taken}, "--metrics " + taken + ":"},
 	} {
 		var stderr bytes.Buffer
 		code := run(context.Background(), append([]string{"rendezvous"}, tc.args...), io.Discard, &stderr)

@@ -8,6 +8,7 @@ import (
 	"net"
 	"sync"
 
+	"github.com/meshnode/meshnode/pkg/metrics"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/stunsrv"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -37,6 +38,18 @@ func serve(ctx context.Context, cfg config, keys *relay.AuthKeys, log *slog.Logg
 		}
 		return err
 	}
+	httpLns, err := listenHTTP(cfg, log)
+	if err != nil {
+		ln.Close()
+		if wsln != nil {
+			wsln.Close()
+		}
+		for _, pc := range stunConns {
+			pc.Close()
+		}
+		return err
+	}
+	defer httpLns.close()
 	wsAddr := "off"
 	if wsln != nil {
 		wsAddr = wsln.Addr().String()
@@ -61,9 +74,8 @@ func serve(ctx context.Context, cfg config, keys *relay.AuthKeys, log *slog.Logg
 			stunAttr = append(stunAttr, "tls_pin", pin)
 		}
 	}
-	// Later issues add the admin listener here, next to the relay's.
-	log.Info("rendezvous listening", append([]any{"addr", ln.Addr().String(), "ws", wsAddr, "tls", cfg.tlsCert != "",
-		"access", access, "max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout}, stunAttr...)...)
+	log.Info("rendezvous listening", append(append([]any{"addr", ln.Addr().String(), "ws", wsAddr, "tls", cfg.tlsCert != "",
+		"access", access, "max_conns", cfg.maxConns, "idle_timeout", cfg.idleTimeout}, stunAttr...), httpLns.attrs()...)...)
 	wsExposed := ""
 	if wsln != nil {
 		wsExposed = wsAddr
@@ -93,6 +105,7 @@ func serve(ctx context.Context, cfg config, keys *relay.AuthKeys, log *slog.Logg
 	}
 	rctx, stopRelay := context.WithCancel(ctx)
 	defer stopRelay()
+	httpDone := httpLns.serve(rctx, srv, stunSrv, log)
 	stopWS := func() error { return nil }
 	if wsln != nil {
 		stopWS = serveWS(rctx, stopRelay, wsln, cfg, srv, log)
@@ -103,6 +116,10 @@ func serve(ctx context.Context, cfg config, keys *relay.AuthKeys, log *slog.Logg
 	}
 	stopSTUN()
 	wg.Wait()
+	stopRelay()
+	if herr := httpDone(); err == nil {
+		err = herr
+	}
 	st, ss := srv.Stats(), stunSrv.Stats()
 	log.Info("rendezvous stopped", "relayed_frames", st.FramesRelayed, "relayed_bytes", st.BytesRelayed,
 		"dropped_queue_full", st.DroppedQueueFull, "dropped_fair_share", st.DroppedFairShare, "dropped_memory", st.DroppedMemory,
@@ -172,4 +189,94 @@ func listenUDP(addr string) (*net.UDPConn, error) {
 		return nil, err
 	}
 	return net.ListenUDP("udp", ua)
+}
+
+// httpListeners are the metrics and admin listeners (nil: off) and the admin key.
+type httpListeners struct {
+	metrics, admin net.Listener
+	adminKey       string
+}
+
+// listenHTTP opens the --metrics and --admin listeners and reads (or creates)
+// the admin key.
+func listenHTTP(cfg config, log *slog.Logger) (*httpListeners, error) {
+	h := &httpListeners{}
+	if cfg.admin != "" {
+		key, err := loadAdminKey(cfg.adminKey, log)
+		if err != nil {
+			return nil, err
+		}
+		h.adminKey = key
+	}
+	for _, l := range []struct {
+		flag, addr string
+		ln         *net.Listener
+	}{{"--metrics", cfg.metrics, &h.metrics}, {"--admin", cfg.admin, &h.admin}} {
+		if l.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.addr)
+		if err != nil {
+			h.close()
+			return nil, fmt.Errorf("%s %s: %w", l.flag, l.addr, err)
+		}
+		*l.ln = ln
+		if _, loopback, _ := metrics.ListenAddr(ln.Addr().String()); !loopback {
+			what := "metrics are served without authentication"
+			if l.flag == "--admin" {
+				what = "the admin API is plain HTTP: its key crosses the network in clear"
+			}
+			log.Warn(what+" on a non-loopback address; keep it on loopback or a private network, or behind a TLS proxy", "addr", ln.Addr().String())
+		}
+	}
+	return h, nil
+}
+
+// attrs are the listeners' bound addresses for the "rendezvous listening" line.
+func (h *httpListeners) attrs() []any {
+	var a []any
+	if h.metrics != nil {
+		a = append(a, "metrics", h.metrics.Addr().String())
+	}
+	if h.admin != nil {
+		a = append(a, "admin", h.admin.Addr().String())
+	}
+	return a
+}
+
+func (h *httpListeners) close() {
+	for _, ln := range []net.Listener{h.metrics, h.admin} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+// serve serves metrics and the admin API until ctx is done; the function it
+// returns waits for both to stop and returns the first error.
+func (h *httpListeners) serve(ctx context.Context, srv *relay.Server, stunSrv *stunsrv.Server, log *slog.Logger) func() error {
+	if h.metrics == nil && h.admin == nil {
+		return func() error { return nil }
+	}
+	reg := metrics.NewRendezvousRegistry(metrics.RendezvousSource{Relay: srv, STUN: stunSrv})
+	mh := metrics.Handler(reg, log)
+	errs := make(chan error, 2)
+	n := 0
+	if h.metrics != nil {
+		n++
+		go func() { errs <- metrics.Serve(ctx, h.metrics, metrics.Mux(mh)) }()
+	}
+	if h.admin != nil {
+		n++
+		go func() { errs <- metrics.Serve(ctx, h.admin, newAdminHandler(srv, h.adminKey, mh, log)) }()
+	}
+	return func() error {
+		var first error
+		for range n {
+			if err := <-errs; err != nil && first == nil {
+				first = err
+			}
+		}
+		return first
+	}
 }

@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // CatalogResult is one catalog convergence measurement.
@@ -71,7 +71,7 @@ func Catalog(ctx context.Context, bin, rdvBin string, n, reps int, window time.D
 	}
 	ownerShort := st.ID[:10]
 	for rep := range reps {
-		s, err := owner.Ctl.AddService(ctx, overlay.Service{Target: "127.0.0.1:9", Name: fmt.Sprintf("bench%d", rep)})
+		s, err := owner.Ctl.AddService(ctx, api.Service{Target: "127.0.0.1:9", Name: fmt.Sprintf("bench%d", rep)})
 		if err != nil {
 			return res, err
 		}
@@ -114,7 +114,7 @@ func waitMembers(ctx context.Context, nd *meshproc.Node, want int) error {
 		ps, err := nd.Ctl.Peers(ctx)
 		alive := 0
 		for _, p := range ps {
-			if p.Member == "alive" && p.State == "up" {
+			if p.Member == "alive" && p.State == api.LinkStateUp {
 				alive++
 			}
 		}
@@ -140,7 +140,7 @@ func bytesOut(ctx context.Context, nd *meshproc.Node) uint64 {
 
 // mergedAt waits until nd logged merging owner's entry at version (or later,
 // which lists s too), and returns the log record's time.
-func mergedAt(ctx context.Context, nd *meshproc.Node, owner string, s overlay.Service, version uint64) (time.Time, error) {
+func mergedAt(ctx context.Context, nd *meshproc.Node, owner string, s api.Service, version uint64) (time.Time, error) {
 	for {
 		if t, ok := findMerge(nd.Out.String(), owner, version); ok {
 			return t, nil

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // DirectFlags make a node look for direct paths over loopback only, so
@@ -19,12 +20,12 @@ func StartRendezvous(ctx context.Context, bin string, extra ...string) (*meshpro
 }
 
 // WaitPath waits until nd's link to the peer named peer is up on path.
-func WaitPath(ctx context.Context, nd *meshproc.Node, peer, path string) error {
+func WaitPath(ctx context.Context, nd *meshproc.Node, peer string, path api.Path) error {
 	for {
 		ps, err := nd.Ctl.Peers(ctx)
 		if err == nil {
 			for _, p := range ps {
-				if p.Name == peer && p.State == "up" && p.Path == path {
+				if p.Name == peer && p.State == api.LinkStateUp && p.Path == path {
 					return nil
 				}
 			}

@@ -1,6 +1,7 @@
 // Command demo runs a local meshnode mesh on loopback: a rendezvous, a node "home"
 // serving a small web page as serveid 700, and a node "office" that maps it to a
-// local port. It fetches the page through the mesh, prints what to try next, and
+// local port and serves the HTTP API and the dashboard (127.0.0.1:7750 when that
+// port is free). It fetches the page through the mesh, prints what to try next, and
 // keeps running until Ctrl-C (or exits at once with --once).
 //
 //	go run ./internal/demo --bin ./bin [--once]
@@ -21,6 +22,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 func main() {
@@ -64,6 +66,9 @@ func run(bin string, once bool) error {
 	}
 	defer rdv.Stop(5 * time.Second)
 	var nodes = map[string]*meshproc.Node{}
+	// office serves the HTTP API and the dashboard: on 127.0.0.1:7750 (what
+	// `--api on` means) when that port is free, else on another.
+	apiAddr := apiAddress()
 	for _, n := range []struct{ name, serve string }{{"home", "700=" + ln.Addr().String() + ",name=web,info=demo-page"}, {"office", ""}} {
 		o := meshproc.NodeOptions{Name: n.name, Group: "demo", Secret: "demo-secret-not-for-production",
 			State: filepath.Join(dir, n.name), Tee: logf,
@@ -71,6 +76,9 @@ func run(bin string, once bool) error {
 			Extra: []string{"--ice-interfaces", "lo"}}
 		if n.serve != "" {
 			o.Serve = []string{n.serve}
+		}
+		if n.name == "office" {
+			o.Extra = append(o.Extra, "--api", apiAddr)
 		}
 		node, err := meshproc.StartNode(ctx, filepath.Join(bin, "meshnode"), rdv.Addr, o)
 		if err != nil {
@@ -97,7 +105,7 @@ func run(bin string, once bool) error {
 	path := "relay (ICE still running)"
 	for range 50 {
 		ps, err := nodes["office"].Ctl.Peers(ctx)
-		if err == nil && len(ps) == 1 && ps[0].Path == "direct" {
+		if err == nil && len(ps) == 1 && ps[0].Path == api.PathDirect {
 			path = "direct via " + ps[0].Endpoint
 			break
 		}
@@ -112,7 +120,25 @@ func run(bin string, once bool) error {
 	fmt.Printf("  %s --control %s peers\n", mn, nodes["office"].Control)
 	fmt.Printf("  %s --control %s services\n", mn, nodes["office"].Control)
 	fmt.Printf("  %s --control %s status\n", mn, nodes["home"].Control)
+	keyFile := filepath.Join(nodes["office"].State, "api.key")
+	fmt.Printf("office's HTTP API and dashboard: http://%s/ (the key is in %s)\n", apiAddr, keyFile)
+	fmt.Printf("  KEY=$(cat %s)\n", keyFile)
+	fmt.Printf("  curl -s -H \"Authorization: Bearer $KEY\" http://%s/api/v1/peers\n", apiAddr)
+	fmt.Printf("  curl -sN -H \"Authorization: Bearer $KEY\" http://%s/api/v1/events\n", apiAddr)
 	fmt.Printf("Logs: %s. Ctrl-C stops the demo and removes everything.\n", logf.Name())
 	<-ctx.Done()
 	return nil
+}
+
+// apiAddress is 127.0.0.1:7750 when nothing listens there, else a free port.
+func apiAddress() string {
+	for _, a := range []string{"127.0.0.1:7750", "127.0.0.1:0"} {
+		l, err := net.Listen("tcp", a)
+		if err == nil {
+			addr := l.Addr().String()
+			l.Close()
+			return addr
+		}
+	}
+	return "127.0.0.1:7750"
 }

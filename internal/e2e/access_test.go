@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // authKeyFiles writes a rendezvous keys file with one new key per entry of
@@ -102,10 +102,10 @@ func TestOutsidersLearnNothing(t *testing.T) {
 	a := startNodeAt(t, tap.addr(), nodeOpts{Name: "alpha-hidden-name", Serve: []string{"700=" + echo.addr() + ",name=svc-hidden-name,info=hidden-info"}, Extra: auth})
 	b := startNodeAt(t, tap.addr(), nodeOpts{Name: "beta-hidden-name", Extra: auth})
 	m := startNodeAt(t, tap.addr(), nodeOpts{Name: "mallory", Secret: "not-the-group-secret", Extra: auth})
-	events := make(chan overlay.Event, 100)
+	events := make(chan api.Event, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go m.Ctl.Events(ctx, func(e overlay.Event) error { events <- e; return nil })
+	go m.Ctl.Events(ctx, func(e api.Event) error { events <- e; return nil })
 
 	listen := mapService(t, b, "svc-hidden-name@alpha-hidden-name")
 	if err := echoRoundTrip(listen, 256<<10, 5, time.Minute); err != nil {

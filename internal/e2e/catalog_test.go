@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // startNodes starts n nodes named prefix0..prefix{n-1} in parallel.
@@ -97,11 +97,11 @@ func TestCatalogTenNodes(t *testing.T) {
 	nodes := startNodes(t, r, "n", 10)
 	ctx := context.Background()
 
-	s, err := nodes[0].Ctl.AddService(ctx, overlay.Service{Target: echo.addr(), Name: "web"})
+	s, err := nodes[0].Ctl.AddService(ctx, api.Service{Target: echo.addr(), Name: "web"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.ID < 1 || s.ID >= overlay.MinStaticID {
+	if s.ID < 1 || s.ID >= api.MinStaticID {
 		t.Fatalf("serveid 0 was assigned %d, want a dynamic one", s.ID)
 	}
 	web := fmt.Sprintf("%d:web@n0", s.ID)
@@ -119,7 +119,7 @@ func TestCatalogTenNodes(t *testing.T) {
 	}
 	waitCatalogs(t, nodes, 30*time.Second, "removed service gone everywhere", not(has(web)))
 
-	if _, err := nodes[5].Ctl.AddService(ctx, overlay.Service{ID: 750, Target: echo.addr(), Name: "ssh"}); err != nil {
+	if _, err := nodes[5].Ctl.AddService(ctx, api.Service{ID: 750, Target: echo.addr(), Name: "ssh"}); err != nil {
 		t.Fatal(err)
 	}
 	waitCatalogs(t, nodes, 30*time.Second, "static service everywhere", has("750:ssh@n5"))
@@ -144,7 +144,7 @@ func TestDynamicServeIDConflict(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := n.Ctl.AddService(ctx, overlay.Service{ID: 42, Target: echo.addr(), Name: "svc-" + n.Name}); err != nil {
+			if _, err := n.Ctl.AddService(ctx, api.Service{ID: 42, Target: echo.addr(), Name: "svc-" + n.Name}); err != nil {
 				t.Error(err)
 			}
 		}()
@@ -216,7 +216,7 @@ func TestStaticServeIDConflict(t *testing.T) {
 	nodes := startNodes(t, r, "s", 3)
 	ctx := context.Background()
 	for _, n := range nodes[:2] {
-		if _, err := n.Ctl.AddService(ctx, overlay.Service{ID: 700, Target: echo.addr()}); err != nil {
+		if _, err := n.Ctl.AddService(ctx, api.Service{ID: 700, Target: echo.addr()}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -244,7 +244,7 @@ func TestCleanLeave(t *testing.T) {
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
 	nodes := startNodes(t, r, "l", 3)
-	if _, err := nodes[2].Ctl.AddService(context.Background(), overlay.Service{ID: 600, Target: echo.addr(), Name: "x"}); err != nil {
+	if _, err := nodes[2].Ctl.AddService(context.Background(), api.Service{ID: 600, Target: echo.addr(), Name: "x"}); err != nil {
 		t.Fatal(err)
 	}
 	waitCatalogs(t, nodes, 30*time.Second, "service everywhere", has("600:x@l2"))

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 // startFromConfig starts bin with only --config file and returns the process.
@@ -32,10 +32,10 @@ func startFromConfig(t *testing.T, name, bin, file string, args ...string) *mesh
 
 // nodeFromConfig starts `meshnode up --config FILE` (state, control and all
 // else in the file) and waits for its control socket.
-func nodeFromConfig(t *testing.T, name, file, sock string) (*meshproc.Proc, *control.Client) {
+func nodeFromConfig(t *testing.T, name, file, sock string) (*meshproc.Proc, *client.Client) {
 	t.Helper()
 	p := startFromConfig(t, name, bins.meshnode, file, "up")
-	cl := control.NewClient(sock)
+	cl := client.New(sock)
 	waitUntil(t, 15*time.Second, func() error {
 		select {
 		case <-p.Done():
@@ -190,7 +190,7 @@ func TestConfigReload(t *testing.T) {
 		t.Fatal("the removed mapping still accepts connections")
 	}
 	// Debug lines now appear (a mapped connection logs one at debug level).
-	mi, err := alphaCl.AddMapping(context.Background(), overlay.MappingRequest{Target: "late@beta"})
+	mi, err := alphaCl.AddMapping(context.Background(), api.MappingRequest{Target: "late@beta"})
 	if err != nil {
 		t.Fatal(err)
 	}

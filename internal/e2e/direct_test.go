@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Direct paths on loopback: the rendezvous answers STUN on 127.0.0.1 and nodes
@@ -18,7 +18,7 @@ import (
 // the lab (testbed/).
 
 // waitPath waits until n's link to peer is up on path.
-func waitPath(t *testing.T, n *meshproc.Node, peer, path string, timeout time.Duration) {
+func waitPath(t *testing.T, n *meshproc.Node, peer string, path api.Path, timeout time.Duration) {
 	t.Helper()
 	waitUntil(t, timeout, func() error {
 		ps, err := n.Ctl.Peers(context.Background())
@@ -26,7 +26,7 @@ func waitPath(t *testing.T, n *meshproc.Node, peer, path string, timeout time.Du
 			return err
 		}
 		for _, p := range ps {
-			if p.Name == peer && p.State == "up" && p.Path == path {
+			if p.Name == peer && p.State == api.LinkStateUp && p.Path == path {
 				return nil
 			}
 		}
@@ -43,16 +43,16 @@ func TestDirectPath(t *testing.T) {
 	// beta's event stream, watched from before alpha exists.
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	events := make(chan overlay.Event, 16)
-	go b.Ctl.Events(ctx, func(ev overlay.Event) error { events <- ev; return nil })
+	events := make(chan api.Event, 16)
+	go b.Ctl.Events(ctx, func(ev api.Event) error { events <- ev; return nil })
 	time.Sleep(100 * time.Millisecond) // the stream is open before alpha starts
 	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr()}})
 	listen := mapService(t, b, "700")
 	waitPath(t, b, "alpha", "direct", 30*time.Second)
-	for want := map[string]bool{"join": true, "path": true}; len(want) > 0; {
+	for want := map[api.EventKind]bool{api.EventJoin: true, api.EventPath: true}; len(want) > 0; {
 		select {
 		case ev := <-events:
-			if ev.Name == "alpha" && (ev.Kind == "join" || ev.Kind == "path" && ev.Path == "direct") {
+			if ev.Name == "alpha" && (ev.Kind == api.EventJoin || ev.Kind == api.EventPath && ev.Path == api.PathDirect) {
 				delete(want, ev.Kind)
 			}
 		case <-time.After(10 * time.Second):
@@ -66,7 +66,7 @@ func TestDirectPath(t *testing.T) {
 		t.Fatalf("32 MiB over the direct path: %v", err)
 	}
 	ps, err := b.Ctl.Peers(context.Background())
-	if err != nil || len(ps) != 1 || ps[0].Path != "direct" || !strings.HasPrefix(ps[0].Endpoint, "127.0.0.1:") || ps[0].Why != "" {
+	if err != nil || len(ps) != 1 || ps[0].Path != api.PathDirect || !strings.HasPrefix(ps[0].Endpoint, "127.0.0.1:") || ps[0].Why != "" {
 		t.Fatalf("peers of beta after the transfer: %+v %v", ps, err)
 	}
 
@@ -103,7 +103,7 @@ func TestRelayOnlyPeer(t *testing.T) {
 	}
 	waitUntil(t, 10*time.Second, func() error {
 		ps, err := b.Ctl.Peers(context.Background())
-		if err != nil || len(ps) != 1 || ps[0].Path != "relay" || ps[0].Why != "forced: --relay-only on the peer" {
+		if err != nil || len(ps) != 1 || ps[0].Path != api.PathRelay || ps[0].Why != "forced: --relay-only on the peer" {
 			return fmt.Errorf("peers of beta: %+v %v", ps, err)
 		}
 		return nil

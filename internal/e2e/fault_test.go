@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Faults users meet: a serving node, a client's node or the rendezvous dies in
@@ -178,7 +179,7 @@ func TestServingNodeKilled(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		extra []string
-		path  string
+		path  api.Path
 		stop  bool // SIGTERM (a clean stop) instead of SIGKILL
 	}{
 		{"relay", []string{"--relay-only"}, "relay", false},
@@ -377,7 +378,7 @@ func TestRendezvousOutageMidTransfer(t *testing.T) {
 			return fmt.Errorf("beta's peers: %+v %v", ps, err)
 		}
 		for _, p := range ps {
-			if p.State != "up" {
+			if p.State != api.LinkStateUp {
 				return fmt.Errorf("beta's peers: %+v", ps)
 			}
 		}

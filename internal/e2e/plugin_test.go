@@ -10,14 +10,14 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Plugins: the reference cipher (meshnode-cipher-aesgcm) and transport
 // (meshnode-transport-websocket) run as real plugin processes beside the
 // nodes; the rendezvous takes WebSockets natively.
 
-func pluginOf(t *testing.T, n *meshproc.Node, kind string) overlay.PluginStatus {
+func pluginOf(t *testing.T, n *meshproc.Node, kind api.PluginKind) api.PluginStatus {
 	t.Helper()
 	st, err := n.Ctl.Status(context.Background())
 	if err != nil {
@@ -29,14 +29,14 @@ func pluginOf(t *testing.T, n *meshproc.Node, kind string) overlay.PluginStatus 
 		}
 	}
 	t.Fatalf("%s has no %s plugin: %+v", n.Name, kind, st.Plugins)
-	return overlay.PluginStatus{}
+	return api.PluginStatus{}
 }
 
-func waitPluginRestarted(t *testing.T, n *meshproc.Node, kind string, oldPID int) {
+func waitPluginRestarted(t *testing.T, n *meshproc.Node, kind api.PluginKind, oldPID int) {
 	t.Helper()
 	waitUntil(t, 30*time.Second, func() error {
 		p := pluginOf(t, n, kind)
-		if p.State != "running" || p.PID == oldPID || p.Restarts < 1 {
+		if p.State != api.PluginRunning || p.PID == oldPID || p.Restarts < 1 {
 			return fmt.Errorf("%s's %s plugin: %+v", n.Name, kind, p)
 		}
 		return nil

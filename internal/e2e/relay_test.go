@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // TestRelayMappingBulk moves 64 MiB each way through one mapped connection over the
@@ -47,7 +48,7 @@ func TestRelayMappingBulk(t *testing.T) {
 	}
 	// The path is the relay, and the reason says why.
 	ps, err := b.Ctl.Peers(context.Background())
-	if err != nil || len(ps) != 1 || ps[0].Path != "relay" || ps[0].State != "up" || ps[0].Name != "alpha" ||
+	if err != nil || len(ps) != 1 || ps[0].Path != api.PathRelay || ps[0].State != api.LinkStateUp || ps[0].Name != "alpha" ||
 		!strings.Contains(ps[0].Why, "--relay-only") {
 		t.Errorf("peers of beta: %+v %v", ps, err)
 	}

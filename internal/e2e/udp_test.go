@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // udpEcho answers every datagram with itself.
@@ -40,11 +40,11 @@ func TestUDPService(t *testing.T) {
 	a := startNode(t, r, nodeOpts{Name: "alpha"})
 	b := startNode(t, r, nodeOpts{Name: "beta"})
 	ctx := context.Background()
-	s, err := a.Ctl.AddService(ctx, overlay.Service{Target: udpEcho(t), Name: "dns", Proto: "udp"})
+	s, err := a.Ctl.AddService(ctx, api.Service{Target: udpEcho(t), Name: "dns", Proto: "udp"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	mi, err := b.Ctl.AddMapping(ctx, overlay.MappingRequest{Target: fmt.Sprint(s.ID)})
+	mi, err := b.Ctl.AddMapping(ctx, api.MappingRequest{Target: fmt.Sprint(s.ID)})
 	if err != nil {
 		t.Fatal(err)
 	}

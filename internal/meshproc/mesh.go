@@ -10,8 +10,8 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 // Rendezvous is a running rendezvous.
@@ -65,7 +65,7 @@ type NodeOptions struct {
 type Node struct {
 	*Proc
 	Name, State, Control string
-	Ctl                  *control.Client
+	Ctl                  *client.Client
 	tempState            bool
 }
 
@@ -113,7 +113,7 @@ func StartNode(ctx context.Context, bin, rdv string, o NodeOptions) (*Node, erro
 		return nil, err
 	}
 	n.Proc = p
-	n.Ctl = control.NewClient(n.Control)
+	n.Ctl = client.New(n.Control)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		_, err := n.Ctl.Status(ctx)
@@ -148,7 +148,7 @@ func (n *Node) removeState() {
 
 // Map maps target to a free local port and returns the listen address.
 func (n *Node) Map(ctx context.Context, target string) (string, error) {
-	mi, err := n.Ctl.AddMapping(ctx, overlay.MappingRequest{Target: target})
+	mi, err := n.Ctl.AddMapping(ctx, api.MappingRequest{Target: target})
 	if err != nil {
 		return "", fmt.Errorf("%s: map %s: %w", n.Name, target, err)
 	}
@@ -161,7 +161,7 @@ func (n *Node) WaitPeersUp(ctx context.Context, want int) error {
 		ps, err := n.Ctl.Peers(ctx)
 		up := 0
 		for _, p := range ps {
-			if p.State == "up" {
+			if p.State == api.LinkStateUp {
 				up++
 			}
 		}

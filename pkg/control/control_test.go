@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -11,22 +12,24 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
 // stub is a Backend that records calls and answers from its fields.
 type stub struct {
-	added   []overlay.MappingRequest
+	added   []api.MappingRequest
 	addErr  error
 	removed []int
 	rmErr   error
 
-	services   []overlay.Service
-	removedSvc []overlay.ServeID
+	services   []api.Service
+	removedSvc []api.ServeID
 
 	pinged []string
-	events chan overlay.Event
+	events chan api.Event
 
 	// When set, Ping signals pingStarted and then waits for pingRelease (or
 	// its context to end, which it reports).
@@ -34,27 +37,27 @@ type stub struct {
 	subscribed               chan struct{} // when set, Subscribe signals it
 }
 
-func (s *stub) Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error) {
+func (s *stub) Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (api.PingResult, error) {
 	if s.pingRelease != nil {
 		s.pingStarted <- struct{}{}
 		select {
 		case <-s.pingRelease:
 		case <-ctx.Done():
-			return overlay.PingResult{}, fmt.Errorf("ping cut short: %w", context.Cause(ctx))
+			return api.PingResult{}, fmt.Errorf("ping cut short: %w", context.Cause(ctx))
 		}
 	}
 	s.pinged = append(s.pinged, fmt.Sprintf("%s/%d/%v/%v", peer, count, interval, timeout))
 	if count > 1000 { // as the node does
-		return overlay.PingResult{}, &overlay.Error{Kind: overlay.KindInvalid, Err: errors.New("ping count out of range")}
+		return api.PingResult{}, &overlay.Error{Kind: overlay.KindInvalid, Err: errors.New("ping count out of range")}
 	}
-	return overlay.PingResult{Name: peer, Path: "direct", RTTs: make([]float64, count)}, nil
+	return api.PingResult{Name: peer, Path: api.PathDirect, RTTs: make([]float64, count)}, nil
 }
 func (s *stub) Netcheck(context.Context) (ice.Report, error) {
 	var r ice.Report
 	r.UDP.Known, r.UDP.Value = true, false
 	return r, nil
 }
-func (s *stub) Subscribe() (<-chan overlay.Event, func(), bool) {
+func (s *stub) Subscribe() (<-chan api.Event, func(), bool) {
 	if s.events == nil {
 		return nil, nil, false
 	}
@@ -64,40 +67,40 @@ func (s *stub) Subscribe() (<-chan overlay.Event, func(), bool) {
 	return s.events, func() {}, true
 }
 
-func (s *stub) Status() overlay.StatusInfo       { return overlay.StatusInfo{Name: "n1", Group: "g"} }
-func (s *stub) Peers() []overlay.PeerInfo        { return []overlay.PeerInfo{{Name: "p", State: "up"}} }
-func (s *stub) Services() []overlay.CatalogEntry { return []overlay.CatalogEntry{{ServeID: 700}} }
-func (s *stub) Mappings() []overlay.MappingInfo  { return nil }
-func (s *stub) RemoveMapping(port int) error     { s.removed = append(s.removed, port); return s.rmErr }
-func (s *stub) LocalServices() []overlay.Service {
-	return []overlay.Service{{ID: 5, Proto: "tcp", Target: "127.0.0.1:1"}}
+func (s *stub) Status() api.StatusInfo       { return api.StatusInfo{Name: "n1", Group: "g"} }
+func (s *stub) Peers() []api.PeerInfo        { return []api.PeerInfo{{Name: "p", State: api.LinkStateUp}} }
+func (s *stub) Services() []api.CatalogEntry { return []api.CatalogEntry{{ServeID: 700}} }
+func (s *stub) Mappings() []api.MappingInfo  { return nil }
+func (s *stub) RemoveMapping(port int) error { s.removed = append(s.removed, port); return s.rmErr }
+func (s *stub) LocalServices() []api.Service {
+	return []api.Service{{ID: 5, Proto: "tcp", Target: "127.0.0.1:1"}}
 }
-func (s *stub) AddService(svc overlay.Service, persist bool) (overlay.Service, error) {
+func (s *stub) AddService(svc api.Service, persist bool) (api.Service, error) {
 	s.services = append(s.services, svc)
 	if svc.ID == 0 {
 		svc.ID = 1
 	}
 	return svc, s.addErr
 }
-func (s *stub) RemoveService(id overlay.ServeID) error {
+func (s *stub) RemoveService(id api.ServeID) error {
 	s.removedSvc = append(s.removedSvc, id)
 	return s.rmErr
 }
-func (s *stub) AddMapping(_ context.Context, r overlay.MappingRequest) (overlay.MappingInfo, error) {
+func (s *stub) AddMapping(_ context.Context, r api.MappingRequest) (api.MappingInfo, error) {
 	s.added = append(s.added, r)
 	if s.addErr != nil {
-		return overlay.MappingInfo{}, s.addErr
+		return api.MappingInfo{}, s.addErr
 	}
-	return overlay.MappingInfo{MappingRequest: r, Listen: "127.0.0.1:1"}, nil
+	return api.MappingInfo{MappingRequest: r, Origin: api.OriginLive, Listen: "127.0.0.1:1"}, nil
 }
 
-func serve(t *testing.T, b Backend) (*Client, string) {
+func serve(t *testing.T, b Backend) (*client.Client, string) {
 	t.Helper()
 	return serveWith(t, b, defaultTimeouts())
 }
 
 // serveWith serves b with the timeouts to.
-func serveWith(t *testing.T, b Backend, to timeouts) (*Client, string) {
+func serveWith(t *testing.T, b Backend, to timeouts) (*client.Client, string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ctl")
 	if err != nil {
@@ -120,7 +123,7 @@ func serveWith(t *testing.T, b Backend, to timeouts) (*Client, string) {
 			t.Errorf("Serve: %v", err)
 		}
 	})
-	c := NewClient(path)
+	c := client.New(path)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		if _, err := c.Status(context.Background()); err == nil {
@@ -151,7 +154,7 @@ func TestRoundTrips(t *testing.T) {
 	if s, err := c.Services(ctx); err != nil || len(s) != 1 || s[0].ServeID != 700 {
 		t.Fatalf("services %v %v", s, err)
 	}
-	mi, err := c.AddMapping(ctx, overlay.MappingRequest{Target: "700", Port: 2222})
+	mi, err := c.AddMapping(ctx, api.MappingRequest{Target: "700", Port: 2222})
 	if err != nil || mi.Listen == "" || len(b.added) != 1 || b.added[0].Port != 2222 {
 		t.Fatalf("add %+v %v %v", mi, err, b.added)
 	}
@@ -161,7 +164,7 @@ func TestRoundTrips(t *testing.T) {
 	if ls, err := c.LocalServices(ctx); err != nil || len(ls) != 1 || ls[0].Target == "" {
 		t.Fatalf("local services %v %v", ls, err)
 	}
-	got, err := c.AddService(ctx, overlay.Service{Target: "127.0.0.1:22", Name: "ssh"})
+	got, err := c.AddService(ctx, api.Service{Target: "127.0.0.1:22", Name: "ssh"})
 	if err != nil || got.ID != 1 || len(b.services) != 1 || b.services[0].Proto != "tcp" {
 		t.Fatalf("add service %+v %v %+v", got, err, b.services)
 	}
@@ -171,14 +174,14 @@ func TestRoundTrips(t *testing.T) {
 }
 
 func TestPingNetcheckEvents(t *testing.T) {
-	b := &stub{events: make(chan overlay.Event, 4)}
+	b := &stub{events: make(chan api.Event, 4)}
 	c, _ := serve(t, b)
 	ctx := context.Background()
-	res, err := c.Ping(ctx, PingRequest{Peer: "b", Count: 2, IntervalMS: 50, TimeoutMS: 500})
-	if err != nil || res.Path != "direct" || len(res.RTTs) != 2 || b.pinged[0] != "b/2/50ms/500ms" {
+	res, err := c.Ping(ctx, api.PingRequest{Peer: "b", Count: 2, IntervalMS: 50, TimeoutMS: 500})
+	if err != nil || res.Path != api.PathDirect || len(res.RTTs) != 2 || b.pinged[0] != "b/2/50ms/500ms" {
 		t.Fatalf("ping %+v %v %v", res, err, b.pinged)
 	}
-	if _, err := c.Ping(ctx, PingRequest{Peer: "b", Count: 1001, IntervalMS: 10, TimeoutMS: 10}); err == nil ||
+	if _, err := c.Ping(ctx, api.PingRequest{Peer: "b", Count: 1001, IntervalMS: 10, TimeoutMS: 10}); err == nil ||
 		!strings.Contains(err.Error(), "out of range") {
 		t.Fatalf("ping count 1001: %v", err)
 	}
@@ -186,23 +189,23 @@ func TestPingNetcheckEvents(t *testing.T) {
 	if err != nil || !strings.Contains(nc.Summary, "no UDP") || !nc.Report.UDP.Known {
 		t.Fatalf("netcheck %+v %v", nc, err)
 	}
-	b.events <- overlay.Event{Kind: "path", Name: "b", Path: "direct"}
-	b.events <- overlay.Event{Kind: "path", Name: "b", Path: "relay", Reason: "gone"}
-	var got []overlay.Event
+	b.events <- api.Event{Kind: api.EventPath, Name: "b", Path: api.PathDirect}
+	b.events <- api.Event{Kind: api.EventPath, Name: "b", Path: api.PathRelay, Reason: "gone"}
+	var got []api.Event
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	err = c.Events(sctx, func(ev overlay.Event) error {
+	err = c.Events(sctx, func(ev api.Event) error {
 		got = append(got, ev)
 		if len(got) == 2 {
 			return errors.New("enough")
 		}
 		return nil
 	})
-	if err == nil || err.Error() != "enough" || got[0].Path != "direct" || got[1].Reason != "gone" {
+	if err == nil || err.Error() != "enough" || got[0].Path != api.PathDirect || got[1].Reason != "gone" {
 		t.Fatalf("events %+v %v", got, err)
 	}
 	b.events = nil
-	if err := c.Events(ctx, func(overlay.Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "too many") {
+	if err := c.Events(ctx, func(api.Event) error { return nil }); err == nil || !strings.Contains(err.Error(), "too many") {
 		t.Fatalf("events when full: %v", err)
 	}
 }
@@ -222,9 +225,9 @@ func TestErrors(t *testing.T) {
 		{"internal", errors.New("disk full"), 500},
 	} {
 		b.addErr = tc.err
-		_, err := c.AddMapping(ctx, overlay.MappingRequest{Target: "9", Port: 1})
-		var ae *APIError
-		if !errors.As(err, &ae) || ae.Status != tc.status || ae.Message != tc.err.Error() {
+		_, err := c.AddMapping(ctx, api.MappingRequest{Target: "9", Port: 1})
+		var ae *api.Error
+		if !errors.As(err, &ae) || ae.Status != tc.status || ae.Message != tc.err.Error() || ae.Code != api.CodeOf(tc.status) {
 			t.Errorf("%s: got %v (%#v), want %d %q", tc.name, err, ae, tc.status, tc.err)
 		}
 	}
@@ -232,7 +235,7 @@ func TestErrors(t *testing.T) {
 
 func TestBadRequests(t *testing.T) {
 	_, path := serve(t, &stub{})
-	hc := NewClient(path).hc
+	hc := unixHTTPClient(path)
 	for _, tc := range []struct {
 		method, route, body string
 		status              int
@@ -296,7 +299,7 @@ func TestStaleSocketReplaced(t *testing.T) {
 }
 
 func TestUnreachable(t *testing.T) {
-	c := NewClient(filepath.Join(t.TempDir(), "none.sock"))
+	c := client.New(filepath.Join(t.TempDir(), "none.sock"))
 	_, err := c.Status(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "is `meshnode up` running") {
 		t.Fatalf("got %v", err)
@@ -308,4 +311,15 @@ func TestLongSocketPath(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "unix sockets allow") {
 		t.Fatalf("got %v", err)
 	}
+}
+
+// unixHTTPClient is a plain HTTP client on the control socket at path, for
+// requests the typed client would not send.
+func unixHTTPClient(path string) *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, "unix", path)
+		},
+	}}
 }

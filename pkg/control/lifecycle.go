@@ -4,7 +4,7 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Lifecycle is what `meshnode up` adds to the node's API besides the node
@@ -12,34 +12,17 @@ import (
 type Lifecycle interface {
 	// Reload re-reads the config file and applies what changed. An error
 	// means the file was rejected whole and nothing changed.
-	Reload(ctx context.Context) (ReloadResult, error)
+	Reload(ctx context.Context) (api.ReloadResult, error)
 	// Down stops the node cleanly (as SIGTERM does); it returns at once.
 	Down()
 	// ConfigInfo is the configuration's state for status.
-	ConfigInfo() *overlay.ConfigInfo
-}
-
-// ReloadResult says what a reload did.
-type ReloadResult struct {
-	File string `json:"file"`
-	// Changed lists what was applied, one line per setting or item
-	// ("log-level: info -> debug", "[serve.web]: added as serveid 710").
-	Changed []string `json:"changed,omitempty"`
-	// Restart lists settings whose new value waits for a restart.
-	Restart []string `json:"restart_needed,omitempty"`
-	// NotApplied lists declared items not in effect, each with why.
-	NotApplied []string `json:"not_applied,omitempty"`
+	ConfigInfo() *api.ConfigInfo
 }
 
 // WithLifecycle adds reload, down and the configuration's status to the API.
 func (s *Server) WithLifecycle(l Lifecycle) *Server {
 	s.life = l
 	return s
-}
-
-func (s *Server) lifecycleRoutes(mux *http.ServeMux) {
-	mux.HandleFunc("POST /v1/reload", s.reload)
-	mux.HandleFunc("POST /v1/down", s.down)
 }
 
 func (s *Server) status(w http.ResponseWriter, _ *http.Request) {
@@ -75,22 +58,4 @@ func (s *Server) down(w http.ResponseWriter, _ *http.Request) {
 		f.Flush()
 	}
 	s.life.Down()
-}
-
-// Reload asks the node to re-read its config file and apply what changed.
-func (c *Client) Reload(ctx context.Context) (ReloadResult, error) {
-	var res ReloadResult
-	return res, c.do(ctx, http.MethodPost, "/v1/reload", nil, &res)
-}
-
-// Down asks the node to stop; it returns once the node accepted (use Alive to
-// wait for the exit).
-func (c *Client) Down(ctx context.Context) error {
-	return c.do(ctx, http.MethodPost, "/v1/down", nil, nil)
-}
-
-// Alive says whether a node answers on the control socket.
-func (c *Client) Alive(ctx context.Context) bool {
-	_, err := c.Status(ctx)
-	return err == nil
 }

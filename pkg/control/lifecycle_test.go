@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 type stubLife struct {
@@ -16,15 +17,15 @@ type stubLife struct {
 	down chan struct{}
 }
 
-func (l *stubLife) Reload(context.Context) (ReloadResult, error) {
-	return ReloadResult{File: "f.toml", Changed: []string{"log-level: info -> debug"}, Restart: []string{"group"}}, l.err
+func (l *stubLife) Reload(context.Context) (api.ReloadResult, error) {
+	return api.ReloadResult{File: "f.toml", Changed: []string{"log-level: info -> debug"}, Restart: []string{"group"}}, l.err
 }
 func (l *stubLife) Down() { close(l.down) }
-func (l *stubLife) ConfigInfo() *overlay.ConfigInfo {
-	return &overlay.ConfigInfo{File: "f.toml", LogLevel: "debug"}
+func (l *stubLife) ConfigInfo() *api.ConfigInfo {
+	return &api.ConfigInfo{File: "f.toml", LogLevel: "debug"}
 }
 
-func serveLife(t *testing.T, l Lifecycle) *Client {
+func serveLife(t *testing.T, l Lifecycle) *client.Client {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "ctl")
 	if err != nil {
@@ -40,7 +41,7 @@ func serveLife(t *testing.T, l Lifecycle) *Client {
 	done := make(chan error, 1)
 	go func() { done <- NewServer(&stub{}, nil).WithLifecycle(l).Serve(ctx, ln) }()
 	t.Cleanup(func() { cancel(); <-done })
-	return NewClient(path)
+	return client.New(path)
 }
 
 func TestLifecycle(t *testing.T) {
@@ -57,7 +58,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	l.err = errors.New(`f.toml:3: key "group": want a string`)
 	_, err = c.Reload(ctx)
-	var ae *APIError
+	var ae *api.Error
 	if !errors.As(err, &ae) || ae.Status != 422 || !strings.Contains(ae.Message, `f.toml:3: key "group"`) {
 		t.Fatalf("rejected reload: %v", err)
 	}

@@ -14,38 +14,26 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/ice"
 	"github.com/meshnode/meshnode/pkg/overlay"
 )
 
-// Backend is what the control API drives: the node.
+// Backend is what the control API drives: the node. It answers in the API's
+// types, except Netcheck: netcheck.go converts its report.
 type Backend interface {
-	Status() overlay.StatusInfo
-	Peers() []overlay.PeerInfo
-	Services() []overlay.CatalogEntry
-	Mappings() []overlay.MappingInfo
-	AddMapping(ctx context.Context, req overlay.MappingRequest) (overlay.MappingInfo, error)
+	Status() api.StatusInfo
+	Peers() []api.PeerInfo
+	Services() []api.CatalogEntry
+	Mappings() []api.MappingInfo
+	AddMapping(ctx context.Context, req api.MappingRequest) (api.MappingInfo, error)
 	RemoveMapping(port int) error
-	LocalServices() []overlay.Service
-	AddService(s overlay.Service, persist bool) (overlay.Service, error)
-	RemoveService(id overlay.ServeID) error
-	Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (overlay.PingResult, error)
+	LocalServices() []api.Service
+	AddService(s api.Service, persist bool) (api.Service, error)
+	RemoveService(id api.ServeID) error
+	Ping(ctx context.Context, peer string, count int, interval, timeout time.Duration) (api.PingResult, error)
 	Netcheck(ctx context.Context) (ice.Report, error)
-	Subscribe() (events <-chan overlay.Event, cancel func(), ok bool)
-}
-
-// PingRequest asks the node to ping a peer over the link's current route.
-type PingRequest struct {
-	Peer       string `json:"peer"`        // name, node ID or an ID prefix of 4+ characters
-	Count      int    `json:"count"`       // default 3
-	IntervalMS int    `json:"interval_ms"` // default 200
-	TimeoutMS  int    `json:"timeout_ms"`  // per ping, default 2000
-}
-
-// NetcheckResult is a netcheck report with its one-line verdict.
-type NetcheckResult struct {
-	Summary string     `json:"summary"`
-	Report  ice.Report `json:"report"`
+	Subscribe() (events <-chan api.Event, cancel func(), ok bool)
 }
 
 // maxPingTime bounds one ping request (count x (interval + timeout)).
@@ -75,30 +63,62 @@ func NewServer(b Backend, log *slog.Logger) *Server {
 	return &Server{b: b, log: log, to: defaultTimeouts()}
 }
 
-// Handler returns the API's HTTP handler.
+// route is one route of the API, relative to its version prefix: the unix
+// socket serves it under /v1, the HTTP API under /api/v1.
+type route struct {
+	method, path string
+	h            http.HandlerFunc
+	// socketOnly routes are not on the HTTP API: down (stopping the node is
+	// for its local user), and the ndjson events (the HTTP API streams SSE).
+	socketOnly bool
+}
+
+// routes is every route the API has; the OpenAPI document describes the
+// HTTP API's (openapi_test.go checks both ways).
+func (s *Server) routes() []route {
+	return []route{
+		{method: "GET", path: "/status", h: s.status},
+		{method: "GET", path: "/peers", h: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, list(s.b.Peers())) }},
+		{method: "GET", path: "/services", h: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, list(s.b.Services())) }},
+		{method: "GET", path: "/mappings", h: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, list(s.b.Mappings())) }},
+		{method: "POST", path: "/mappings", h: s.addMapping},
+		{method: "DELETE", path: "/mappings/{port}", h: s.removeMapping},
+		{method: "GET", path: "/serve", h: func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, list(s.b.LocalServices())) }},
+		{method: "POST", path: "/serve", h: s.addService},
+		{method: "PUT", path: "/serve/{serveid}", h: s.changeService},
+		{method: "DELETE", path: "/serve/{serveid}", h: s.removeService},
+		{method: "POST", path: "/ping", h: s.ping},
+		{method: "GET", path: "/netcheck", h: s.netcheck},
+		{method: "GET", path: "/events", h: s.events, socketOnly: true},
+		{method: "POST", path: "/reload", h: s.reload},
+		{method: "POST", path: "/down", h: s.down, socketOnly: true},
+	}
+}
+
+// Handler returns the unix socket's HTTP handler: the routes under /v1.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /v1/status", s.status)
-	mux.HandleFunc("GET /v1/peers", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Peers()) })
-	mux.HandleFunc("GET /v1/services", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Services()) })
-	mux.HandleFunc("GET /v1/mappings", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.Mappings()) })
-	mux.HandleFunc("POST /v1/mappings", s.addMapping)
-	mux.HandleFunc("DELETE /v1/mappings/{port}", s.removeMapping)
-	mux.HandleFunc("GET /v1/serve", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, http.StatusOK, s.b.LocalServices()) })
-	mux.HandleFunc("POST /v1/serve", s.addService)
-	mux.HandleFunc("DELETE /v1/serve/{serveid}", s.removeService)
-	mux.HandleFunc("POST /v1/ping", s.ping)
-	mux.HandleFunc("GET /v1/netcheck", s.netcheck)
-	mux.HandleFunc("GET /v1/events", s.events)
-	s.lifecycleRoutes(mux)
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
-	})
+	for _, rt := range s.routes() {
+		mux.HandleFunc(rt.method+" /v1"+rt.path, rt.h)
+	}
+	mux.HandleFunc("/", noRoute)
 	return mux
 }
 
+// list answers an empty list as [], not null.
+func list[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
+func noRoute(w http.ResponseWriter, r *http.Request) {
+	writeError(w, http.StatusNotFound, fmt.Errorf("no API route %s %s", r.Method, r.URL.Path))
+}
+
 func (s *Server) addMapping(w http.ResponseWriter, r *http.Request) {
-	var req overlay.MappingRequest
+	var req api.MappingRequest
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -125,7 +145,7 @@ func (s *Server) removeMapping(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
-	var svc overlay.Service
+	var svc api.Service
 	if err := decodeBody(w, r, &svc); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -133,7 +153,7 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 	if svc.Proto == "" {
 		svc.Proto = "tcp"
 	}
-	if err := svc.ValidateDeclared(); err != nil {
+	if err := overlay.Service(svc).ValidateDeclared(); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
@@ -150,7 +170,7 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
-	id, err := overlay.ParseServeID(r.PathValue("serveid"))
+	id, err := api.ParseServeID(r.PathValue("serveid"))
 	if err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -162,8 +182,65 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// changeService replaces what this node serves under a serveid (target,
+// name, info, proto), keeping its claim on the serveid. It is a remove and an
+// add: when the add fails, the old service is put back.
+func (s *Server) changeService(w http.ResponseWriter, r *http.Request) {
+	id, err := api.ParseServeID(r.PathValue("serveid"))
+	if err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	var svc api.Service
+	if err := decodeBody(w, r, &svc); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if svc.ID != 0 && svc.ID != id {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("the body's serveid %d is not the path's %d (a serveid does not change; remove and add instead)", svc.ID, id))
+		return
+	}
+	svc.ID = id
+	if svc.Proto == "" {
+		svc.Proto = "tcp"
+	}
+	if err := overlay.Service(svc).ValidateDeclared(); err != nil {
+		writeError(w, http.StatusBadRequest, err)
+		return
+	}
+	if svc.Claimed != 0 || svc.Was != 0 {
+		writeError(w, http.StatusBadRequest, errors.New("claimed and was are set by the mesh, not by requests"))
+		return
+	}
+	var old *api.Service
+	for _, ls := range s.b.LocalServices() {
+		if ls.ID == id {
+			old = &ls
+			break
+		}
+	}
+	if old == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("serveid %d is not served by this node", id))
+		return
+	}
+	if err := s.b.RemoveService(id); err != nil {
+		writeError(w, statusOf(err), err)
+		return
+	}
+	svc.Claimed = old.Claimed
+	got, err := s.b.AddService(svc, true)
+	if err != nil {
+		if _, rerr := s.b.AddService(*old, true); rerr != nil {
+			s.log.Error("changing a service failed and the old one could not be put back", "serveid", id, "err", rerr)
+		}
+		writeError(w, statusOf(err), err)
+		return
+	}
+	writeJSON(w, http.StatusOK, got)
+}
+
 func (s *Server) ping(w http.ResponseWriter, r *http.Request) {
-	req := PingRequest{Count: 3, IntervalMS: 200, TimeoutMS: 2000}
+	req := api.PingRequest{Count: 3, IntervalMS: 200, TimeoutMS: 2000}
 	if err := decodeBody(w, r, &req); err != nil {
 		writeError(w, http.StatusBadRequest, err)
 		return
@@ -201,7 +278,7 @@ func (s *Server) netcheck(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, NetcheckResult{Summary: rep.Summary(), Report: rep})
+	writeJSON(w, http.StatusOK, netcheckResult(rep))
 }
 
 // events streams events as JSON lines until the client goes away.
@@ -259,16 +336,14 @@ func statusOf(err error) int {
 		return http.StatusNotFound
 	case overlay.KindConflict:
 		return http.StatusConflict
+	case overlay.KindForbidden:
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }
 
-type errorBody struct {
-	Error string `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, code int, err error) {
-	writeJSON(w, code, errorBody{Error: err.Error()})
+	writeJSON(w, code, api.ErrorBody{Error: api.ErrorDetail{Code: api.CodeOf(code), Message: err.Error()}})
 }
 
 func writeJSON(w http.ResponseWriter, code int, v any) {

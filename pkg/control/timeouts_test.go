@@ -10,7 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 )
 
 // shortTimeouts are timeouts a test can wait out.
@@ -93,24 +94,24 @@ func TestSlowClientsDisconnected(t *testing.T) {
 // TestLongRequestsOutliveReadTimeout: the events stream and a ping that run
 // longer than the read timeout are not cut by it.
 func TestLongRequestsOutliveReadTimeout(t *testing.T) {
-	b := &stub{events: make(chan overlay.Event, 1), subscribed: make(chan struct{}, 1),
+	b := &stub{events: make(chan api.Event, 1), subscribed: make(chan struct{}, 1),
 		pingStarted: make(chan struct{}, 1), pingRelease: make(chan struct{})}
 	c, path := serveWith(t, b, shortTimeouts())
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	got := make(chan overlay.Event, 1)
+	got := make(chan api.Event, 1)
 	streamErr := make(chan error, 1)
 	go func() {
-		streamErr <- c.Events(ctx, func(ev overlay.Event) error { got <- ev; return errors.New("enough") })
+		streamErr <- c.Events(ctx, func(ev api.Event) error { got <- ev; return errors.New("enough") })
 	}()
 	type pingRes struct {
-		res overlay.PingResult
+		res api.PingResult
 		err error
 	}
 	pinged := make(chan pingRes, 1)
 	go func() {
-		res, err := c.Ping(ctx, PingRequest{Peer: "b", Count: 1, IntervalMS: 10, TimeoutMS: 10})
+		res, err := c.Ping(ctx, api.PingRequest{Peer: "b", Count: 1, IntervalMS: 10, TimeoutMS: 10})
 		pinged <- pingRes{res, err}
 	}()
 	<-b.subscribed
@@ -119,17 +120,25 @@ func TestLongRequestsOutliveReadTimeout(t *testing.T) {
 	// timeout has passed for both.
 	waitClosed(t, "half a body", slowConn(t, path, halfBody))
 
-	b.events <- overlay.Event{Kind: "path", Name: "b", Path: "direct"}
+	b.events <- api.Event{Kind: api.EventPath, Name: "b", Path: api.PathDirect}
 	select {
 	case ev := <-got:
-		if ev.Path != "direct" {
+		if ev.Path != api.PathDirect {
 			t.Fatalf("event %+v", ev)
 		}
 	case err := <-streamErr:
 		t.Fatalf("event stream ended: %v", err)
 	}
 	close(b.pingRelease)
-	if p := <-pinged; p.err != nil || p.res.Path != "direct" {
+	if p := <-pinged; p.err != nil || p.res.Path != api.PathDirect {
 		t.Fatalf("ping longer than the read timeout: %+v %v", p.res, p.err)
+	}
+}
+
+// TestClientIdleBelowServer: the client closes idle connections before the
+// server does, so a request never goes out on a connection being closed.
+func TestClientIdleBelowServer(t *testing.T) {
+	if client.IdleConnTimeout >= defaultTimeouts().idle {
+		t.Fatalf("client idle timeout %v is not below the server's %v", client.IdleConnTimeout, defaultTimeouts().idle)
 	}
 }

@@ -3,11 +3,13 @@ package overlay
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"sort"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
@@ -21,6 +23,7 @@ type catalog struct {
 	entries map[identity.PublicKey]*catalogEntry
 	fence   map[identity.PublicKey]uint64 // owners that left: their last version
 	changed chan struct{}                 // closed and replaced on every change
+	changes uint64                        // how many changes (metrics)
 }
 
 // catalogEntry is one owner's services.
@@ -40,6 +43,7 @@ func newCatalog() *catalog {
 }
 
 func (c *catalog) notifyLocked() {
+	c.changes++
 	close(c.changed)
 	c.changed = make(chan struct{})
 }
@@ -102,6 +106,13 @@ func (c *catalog) snapshot() []catalogEntry {
 	return out
 }
 
+// changeCount is how many times the catalog changed.
+func (c *catalog) changeCount() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.changes
+}
+
 // wait returns a channel closed at the next change.
 func (c *catalog) wait() <-chan struct{} {
 	c.mu.Lock()
@@ -131,47 +142,47 @@ func (c *catalog) find(match func(peer identity.PublicKey, nodeName string, s Se
 	return out
 }
 
-// CatalogEntry is one service of the group, for `meshnode services`.
-type CatalogEntry struct {
-	ServeID   ServeID `json:"serveid"`
-	Name      string  `json:"name,omitempty"`
-	Proto     string  `json:"proto"`
-	Info      string  `json:"info,omitempty"`
-	Owner     string  `json:"owner"`
-	OwnerName string  `json:"owner_name,omitempty"`
-	Local     bool    `json:"local"`
-	Reachable bool    `json:"reachable"`
-	Conflict  string  `json:"conflict,omitempty"` // the serveid is claimed more than once
-}
-
 // target is what a mapping points at: a serveid, or a service name on a node.
 type target struct {
-	id   ServeID
-	name string // with node: name@node
-	node string
+	id    ServeID
+	name  string // with node: name@node
+	node  string
+	adhoc netip.AddrPort // with node: an ad-hoc target, IP:PORT@node (adhoc.go)
+	proto string         // of an ad-hoc target: tcp or udp
 }
 
 func (t target) String() string {
-	if t.id != 0 {
+	switch {
+	case t.id != 0:
 		return fmt.Sprint(t.id)
+	case t.adhoc.IsValid():
+		return t.adhoc.String() + "@" + t.node
 	}
 	return t.name + "@" + t.node
 }
 
 // parseTarget parses "700" or "ssh@office".
 func parseTarget(s string) (target, error) {
-	if name, node, ok := strings.Cut(s, "@"); ok {
+	if i := strings.LastIndex(s, "@"); i >= 0 {
+		name, node := s[:i], s[i+1:]
 		if name == "" || node == "" {
-			return target{}, fmt.Errorf("service %q: want SERVEID or NAME@NODE", s)
+			return target{}, fmt.Errorf("service %q: want SERVEID, NAME@NODE or IP:PORT@NODE", s)
+		}
+		if strings.Contains(name, ":") {
+			ap, err := netip.ParseAddrPort(name)
+			if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" {
+				return target{}, fmt.Errorf("ad-hoc target %q: want IP:PORT@NODE, such as 127.0.0.1:8888@home", s)
+			}
+			return target{adhoc: ap, node: node, proto: "tcp"}, nil
 		}
 		if err := validateLabel("service name", name, MaxServiceName); err != nil {
 			return target{}, err
 		}
 		return target{name: name, node: node}, nil
 	}
-	id, err := ParseServeID(s)
+	id, err := api.ParseServeID(s)
 	if err != nil {
-		return target{}, fmt.Errorf("service %q: want SERVEID (1-%d) or NAME@NODE: %w", s, MaxServeID, err)
+		return target{}, fmt.Errorf("service %q: want SERVEID (1-%d) or NAME@NODE: %w", s, api.MaxServeID, err)
 	}
 	return target{id: id}, nil
 }
@@ -228,6 +239,9 @@ func (n *Node) resolve(t target) (resolved, error) {
 // resolveWait is resolve that waits up to d for t to appear in the catalog (a node
 // that just started has not heard from its peers yet).
 func (n *Node) resolveWait(ctx context.Context, t target, d time.Duration) (resolved, error) {
+	if t.adhoc.IsValid() {
+		return n.resolveAdhoc(ctx, t)
+	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
 	for {
@@ -247,11 +261,11 @@ func (n *Node) resolveWait(ctx context.Context, t target, d time.Duration) (reso
 }
 
 // Services lists the group's catalog: this node's services and every peer's.
-func (n *Node) Services() []CatalogEntry {
-	var out []CatalogEntry
+func (n *Node) Services() []api.CatalogEntry {
+	var out []api.CatalogEntry
 	n.mu.Lock()
 	for _, ls := range n.services {
-		out = append(out, CatalogEntry{ServeID: ls.ID, Name: ls.Name, Proto: ls.Proto, Info: ls.Info,
+		out = append(out, api.CatalogEntry{ServeID: ls.ID, Name: ls.Name, Proto: ls.Proto, Info: ls.Info,
 			Owner: n.pub.String(), OwnerName: n.name, Local: true, Reachable: true})
 	}
 	links := make(map[identity.PublicKey]*link, len(n.links))
@@ -264,7 +278,7 @@ func (n *Node) Services() []CatalogEntry {
 		up[k] = l.isUp() // outside n.mu: a link's lock is never taken under the node's
 	}
 	for _, o := range n.catalog.find(func(identity.PublicKey, string, Service) bool { return true }) {
-		out = append(out, CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
+		out = append(out, api.CatalogEntry{ServeID: o.service.ID, Name: o.service.Name, Proto: o.service.Proto,
 			Info: o.service.Info, Owner: o.peer.String(), OwnerName: o.name, Reachable: up[o.peer]})
 	}
 	claims := make(map[ServeID]int, len(out))
@@ -290,7 +304,7 @@ func (n *Node) Services() []CatalogEntry {
 func (n *Node) unlinkedHint() string {
 	var failed []string
 	for _, p := range n.Peers() {
-		if p.State == "failed" && p.Present {
+		if p.State == api.LinkStateFailed && p.Present {
 			failed = append(failed, fmt.Sprintf("%s: %s", p.Name, p.Error))
 		}
 	}

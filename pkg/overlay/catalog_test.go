@@ -135,8 +135,10 @@ func TestClaimWins(t *testing.T) {
 func TestParseTargetErrors(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"", "want SERVEID"},
-		{"@x", "want SERVEID or NAME@NODE"},
-		{"ssh@", "want SERVEID or NAME@NODE"},
+		{"@x", "want SERVEID, NAME@NODE or IP:PORT@NODE"},
+		{"localhost:80@x", "want IP:PORT@NODE"},
+		{"127.0.0.1:0@x", "want IP:PORT@NODE"},
+		{"ssh@", "want SERVEID, NAME@NODE or IP:PORT@NODE"},
 		{"s h@x", "only letters"},
 		{"1000", "out of range"},
 	} {

@@ -2,41 +2,15 @@ package overlay
 
 import (
 	"sort"
-	"time"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
-// Where a local service or mapping comes from. Live items (`serve add`, `map`)
-// are kept in the state dir; declared ones (the config file, --serve) are
-// not: they come from the configuration at every start and reload, and the
-// control API refuses to remove them (the configuration would bring them back).
-const (
-	OriginLive = "live"
-	OriginFile = "file"
-	OriginFlag = "flag"
-)
-
-// LocalService is a service this node serves, with where it comes from.
-type LocalService struct {
-	Service
-	Origin string `json:"origin"`        // live, file or flag
-	Ref    string `json:"ref,omitempty"` // a declared one's place: "[serve.ssh]", "--serve 700=..."
-}
-
-// ConfigInfo is the state of the node's configuration for `meshnode status`.
-type ConfigInfo struct {
-	File     string    `json:"file,omitempty"` // the config file; "" when the node runs on flags alone
-	Loaded   time.Time `json:"loaded"`         // last start or successful reload
-	LogLevel string    `json:"log_level"`
-	// Restart lists settings whose new value waits for a restart.
-	Restart []string `json:"restart_needed,omitempty"`
-	// NotApplied lists declared items that are not in effect, each with why
-	// (a clash with a live item, a port in use).
-	NotApplied []string `json:"not_applied,omitempty"`
-}
-
-func originOf(o string) string {
+// originOf is the origin an item shows: declared items carry theirs, live
+// ones none.
+func originOf(o api.Origin) api.Origin {
 	if o == "" {
-		return OriginLive
+		return api.OriginLive
 	}
 	return o
 }
@@ -56,7 +30,7 @@ func (s *localService) describe() string {
 // through the API. ref says where it is declared, for messages and status.
 // The declared-item calls log at debug level: their caller logs one line per
 // start or reload that says what changed.
-func (n *Node) ServeDeclared(s Service, origin, ref string) (Service, error) {
+func (n *Node) ServeDeclared(s Service, origin api.Origin, ref string) (Service, error) {
 	n.mu.Lock()
 	s, err := n.addServiceLocked(s, false)
 	if err == nil {
@@ -100,24 +74,24 @@ func (n *Node) UnserveDeclared(id ServeID) error {
 // (at start the catalog is still empty): it listens at once, like a restored
 // mapping, and resolves the service per connection. req.Proto is the
 // service's protocol (default tcp).
-func (n *Node) MapDeclared(req MappingRequest, origin, ref string) (MappingInfo, error) {
+func (n *Node) MapDeclared(r api.MappingRequest, origin api.Origin, ref string) (api.MappingInfo, error) {
+	req := mappingReq{MappingRequest: r, Origin: origin, Ref: ref}
 	if req.Proto == "" {
 		req.Proto = "tcp"
 	}
 	if req.Proto != "tcp" && req.Proto != "udp" {
-		return MappingInfo{}, invalid("proto %q: want tcp or udp", req.Proto)
+		return api.MappingInfo{}, invalid("proto %q: want tcp or udp", req.Proto)
 	}
-	req.Origin, req.Ref = origin, ref
 	t, err := req.normalize()
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	if err := n.checkPortFree(req.Port); err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	m, err := n.startMapping(req, t)
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	m.log.Debug("mapping added", "declared", ref)
 	return m.info(), nil
@@ -144,12 +118,16 @@ func (n *Node) UnmapDeclared(port int) error {
 }
 
 // localServiceInfos lists what this node serves with each service's origin.
-func (n *Node) localServiceInfos() []LocalService {
+func (n *Node) localServiceInfos() []api.LocalService {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make([]LocalService, 0, len(n.services))
+	out := make([]api.LocalService, 0, len(n.services))
 	for _, s := range n.services {
-		out = append(out, LocalService{Service: s.Service, Origin: s.origin, Ref: s.ref})
+		ls := api.LocalService{Service: api.Service(s.Service), Origin: s.origin, Ref: s.ref}
+		if s.adhoc != nil {
+			ls.Expires = s.adhoc.expiry(n.cfg.Adhoc, s.total.Load() > 0, len(s.lim.slots))
+		}
+		out = append(out, ls)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
@@ -29,36 +30,36 @@ func TestDeclaredItems(t *testing.T) {
 	<-n.Ready()
 	target := echoListener(t)
 
-	if _, err := n.ServeDeclared(Service{ID: 700, Name: "ssh", Target: target}, OriginFile, "[serve.ssh]"); err != nil {
+	if _, err := n.ServeDeclared(Service{ID: 700, Name: "ssh", Target: target}, api.OriginFile, "[serve.ssh]"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.AddService(Service{ID: 701, Name: "web", Target: target}, true); err != nil {
+	if _, err := n.AddService(api.Service{ID: 701, Name: "web", Target: target}, true); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.RemoveService(700); err == nil || !strings.Contains(err.Error(), "declared by [serve.ssh]") {
 		t.Fatalf("API removal of a declared service: %v", err)
 	}
-	if _, err := n.AddService(Service{ID: 700, Target: target}, true); err == nil || !strings.Contains(err.Error(), "declared by [serve.ssh]") {
+	if _, err := n.AddService(api.Service{ID: 700, Target: target}, true); err == nil || !strings.Contains(err.Error(), "declared by [serve.ssh]") {
 		t.Fatalf("live service on a declared serveid: %v", err)
 	}
-	if _, err := n.ServeDeclared(Service{ID: 702, Name: "web", Target: target}, OriginFile, "[serve.web]"); err == nil || !strings.Contains(err.Error(), "added live") {
+	if _, err := n.ServeDeclared(Service{ID: 702, Name: "web", Target: target}, api.OriginFile, "[serve.web]"); err == nil || !strings.Contains(err.Error(), "added live") {
 		t.Fatalf("declared service named like a live one: %v", err)
 	}
 	if err := n.UnserveDeclared(701); err == nil {
 		t.Fatal("UnserveDeclared removed a live service")
 	}
 
-	mi, err := n.MapDeclared(MappingRequest{Target: "700", Port: 0}, OriginFile, "[use.ssh]")
-	if err != nil || mi.Origin != OriginFile || mi.Ref != "[use.ssh]" || mi.Listen == "" {
+	mi, err := n.MapDeclared(api.MappingRequest{Target: "700", Port: 0}, api.OriginFile, "[use.ssh]")
+	if err != nil || mi.Origin != api.OriginFile || mi.Ref != "[use.ssh]" || mi.Listen == "" {
 		t.Fatalf("MapDeclared: %+v %v", mi, err)
 	}
 	if err := n.RemoveMapping(mi.Port); err == nil || !strings.Contains(err.Error(), "declared by [use.ssh]") {
 		t.Fatalf("API removal of a declared mapping: %v", err)
 	}
-	if _, err := n.AddMapping(context.Background(), MappingRequest{Target: "701", Port: mi.Port}); err == nil || !strings.Contains(err.Error(), "declared by [use.ssh]") {
+	if _, err := n.AddMapping(context.Background(), api.MappingRequest{Target: "701", Port: mi.Port}); err == nil || !strings.Contains(err.Error(), "declared by [use.ssh]") {
 		t.Fatalf("live mapping on a declared port: %v", err)
 	}
-	live, err := n.AddMapping(context.Background(), MappingRequest{Target: "701"})
+	live, err := n.AddMapping(context.Background(), api.MappingRequest{Target: "701"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +70,7 @@ func TestDeclaredItems(t *testing.T) {
 	st := n.Status()
 	origins := map[ServeID]string{}
 	for _, s := range st.Services {
-		origins[s.ID] = s.Origin + " " + s.Ref
+		origins[s.ID] = string(s.Origin) + " " + s.Ref
 	}
 	if origins[700] != "file [serve.ssh]" || origins[701] != "live " {
 		t.Fatalf("service origins %v", origins)

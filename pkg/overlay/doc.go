@@ -23,7 +23,7 @@
 // pathFinder (path.go) runs ICE with the peer in the background, signaling as
 // sealed link messages; when a pair connects the route switches to it, and when
 // consent checks fail it falls back to the relay and ICE retries with backoff.
-// Each change is one log line ("peer path changed") and an Event. After a
+// Each change is one log line ("peer path changed") and an api.Event. After a
 // plain attempt failed, the next one adds what the two NATs call for (path.go,
 // birthday.go): the gateway's port mapping is always offered; port prediction
 // toward a sequential symmetric NAT; lockstep prediction between two of
@@ -59,10 +59,19 @@
 // The node logs one warning per cut-off (rate-limited): "mapped connection cut
 // off" or "served connection cut off", with the peer and why.
 //
+// # Entries other than mappings
+//
+// DialService and DialServiceUDP (dial.go) reach a service by its spec for a
+// front door that is not a mapped port (the SOCKS5/HTTP proxy entry). Unlike a
+// mapping's connection, which writes at once and learns of a refusal on its
+// first read, they wait for the serving node's answer, so that the entry can
+// reply with the right code; their errors wrap ErrNoService, ErrWrongProto,
+// ErrServiceRefused or ErrUnreachable.
+//
 // # Rendezvous outages
 //
 // A link whose route is the relay moves nothing while this node is not connected
-// to the rendezvous (or the peer is not): PeerInfo.State says so (linkstate.go),
+// to the rendezvous (or the peer is not): api.PeerInfo.State says so (an api.LinkState),
 // its services show as unreachable, and a new stream over it fails at once with
 // the reason instead of waiting for OpenTimeout. Streams in flight wait: if the
 // rendezvous is back within linkSilenceLimit, KCP retransmits and they resume;
@@ -84,4 +93,25 @@
 //
 // A link lives while its peer is at the rendezvous or a member of the group, and
 // a grace period beyond, so a rendezvous restart does not break open streams.
+//
+// # What the control API sees
+//
+// The node's exported query and change methods (Status, Peers, Services,
+// Mappings, AddMapping, LocalServices, AddService, Ping, Subscribe) answer in
+// the control API's types (pkg/control/api, a leaf package of plain structs):
+// what the node reports is the API's JSON, with no copy in between. Service,
+// the catalog's gossiped form, stays here: the API's Service has the same
+// fields (a Go conversion between the two fails to compile if they drift), so
+// the gossip wire format does not change with the API. Netcheck answers
+// ice.Report; pkg/control converts it.
+//
+// # Metrics
+//
+// Node.Metrics (stats.go) is a snapshot for monitoring: the links' and
+// mappings' own counters, read at call time, and event counters (path
+// changes, ICE attempts, handshakes) kept as atomic adds in fixed arrays
+// indexed by small reason sets, so no error text becomes a label. Nothing on
+// the per-packet path is added for it; mappings and served connections count
+// bytes once per copied buffer (splice.go), UDP flows once per datagram. pkg/metrics turns the snapshot into Prometheus series:
+// this package does not import Prometheus.
 package overlay

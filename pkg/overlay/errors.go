@@ -11,9 +11,10 @@ type ErrorKind int
 
 // Error kinds.
 const (
-	KindInvalid  ErrorKind = iota + 1 // the request is malformed
-	KindNotFound                      // it names something that does not exist
-	KindConflict                      // it clashes with something that exists
+	KindInvalid   ErrorKind = iota + 1 // the request is malformed
+	KindNotFound                       // it names something that does not exist
+	KindConflict                       // it clashes with something that exists
+	KindForbidden                      // a rule refuses it (another node's ad-hoc rules)
 )
 
 // Error is an API error: a message naming the problem and its kind.

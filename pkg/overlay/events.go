@@ -3,25 +3,15 @@ package overlay
 import (
 	"sync"
 	"time"
-)
 
-// Event is something a user may want to watch: a peer's path changing, a peer
-// joining or leaving the group. `meshnode events` streams them.
-type Event struct {
-	Time   time.Time `json:"time"`
-	Kind   string    `json:"kind"` // path | join | leave
-	Peer   string    `json:"peer"`
-	Name   string    `json:"name,omitempty"`
-	Path   string    `json:"path,omitempty"`   // path: direct | relay
-	Remote string    `json:"remote,omitempty"` // path direct: the peer's endpoint
-	Reason string    `json:"reason,omitempty"`
-}
+	"github.com/meshnode/meshnode/pkg/control/api"
+)
 
 // eventBus fans events out to subscribers. A slow subscriber loses events
 // (its channel is bounded) rather than slowing the node.
 type eventBus struct {
 	mu   sync.Mutex
-	subs map[chan Event]struct{}
+	subs map[chan api.Event]struct{}
 }
 
 const (
@@ -29,9 +19,9 @@ const (
 	maxEventSubs = 16
 )
 
-func newEventBus() *eventBus { return &eventBus{subs: make(map[chan Event]struct{})} }
+func newEventBus() *eventBus { return &eventBus{subs: make(map[chan api.Event]struct{})} }
 
-func (b *eventBus) publish(e Event) {
+func (b *eventBus) publish(e api.Event) {
 	if e.Time.IsZero() {
 		e.Time = time.Now()
 	}
@@ -47,14 +37,14 @@ func (b *eventBus) publish(e Event) {
 
 // Subscribe returns a channel of events and a function that ends the
 // subscription; ok is false when too many subscribers are attached.
-func (n *Node) Subscribe() (events <-chan Event, cancel func(), ok bool) {
+func (n *Node) Subscribe() (events <-chan api.Event, cancel func(), ok bool) {
 	b := n.events
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if len(b.subs) >= maxEventSubs {
 		return nil, nil, false
 	}
-	c := make(chan Event, eventQueue)
+	c := make(chan api.Event, eventQueue)
 	b.subs[c] = struct{}{}
 	return c, func() {
 		b.mu.Lock()

@@ -13,6 +13,7 @@ import (
 
 	"github.com/xtaci/smux"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
 )
@@ -255,7 +256,7 @@ func TestRendezvousOutageFailsFast(t *testing.T) {
 		return !st.Rendezvous.Connected && st.Rendezvous.LastError != ""
 	})
 	ps := b.Peers()
-	if len(ps) != 1 || ps[0].State != LinkStateDownRendezvous || !strings.Contains(ps[0].Error, "reachable only through the rendezvous") {
+	if len(ps) != 1 || ps[0].State != api.LinkStateDownRendezvous || !strings.Contains(ps[0].Error, "reachable only through the rendezvous") {
 		t.Fatalf("b's peers while the rendezvous is down: %+v", ps)
 	}
 	if ss := b.Services(); len(ss) != 1 || ss[0].Reachable {
@@ -291,7 +292,7 @@ func TestRendezvousOutageFailsFast(t *testing.T) {
 	startStoppableRelay(t, r.addr)
 	waitFor(t, "the link is up again", func() bool {
 		ps := b.Peers()
-		return len(ps) == 1 && ps[0].State == LinkStateUp
+		return len(ps) == 1 && ps[0].State == api.LinkStateUp
 	})
 	echoOnce(t, listen, "after")
 }

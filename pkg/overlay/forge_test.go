@@ -3,6 +3,7 @@ package overlay
 import (
 	"testing"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
@@ -36,7 +37,7 @@ func TestForgedNoticeChangesNothing(t *testing.T) {
 	if got := b.catalog.find(func(_ identity.PublicKey, _ string, s Service) bool { return s.Name == "evil" }); len(got) != 0 {
 		t.Fatalf("b took a forged service: %+v", got)
 	}
-	if _, err := a.AddService(Service{ID: 8, Name: "later", Proto: "tcp", Target: "127.0.0.1:2"}, false); err != nil {
+	if _, err := a.AddService(api.Service{ID: 8, Name: "later", Proto: "tcp", Target: "127.0.0.1:2"}, false); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "b takes a's next change", func() bool { return b.catalog.version(ka.Public()) > real })

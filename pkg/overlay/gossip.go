@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -353,7 +354,7 @@ func (g *gossip) NotifyJoin(m *memberlist.Node) {
 	g.members[peer] = name
 	g.mu.Unlock()
 	g.log.Info("peer joined the group", "peer", peer.Short(), "name", name)
-	g.n.events.publish(Event{Kind: "join", Peer: peer.String(), Name: name})
+	g.n.events.publish(api.Event{Kind: api.EventJoin, Peer: peer.String(), Name: name})
 	g.n.catalog.unfence(peer)
 	g.n.linkFor(peer, name)
 	if g.n.catalog.version(peer) == 0 {
@@ -378,7 +379,7 @@ func (g *gossip) NotifyLeave(m *memberlist.Node) {
 		how = "left"
 	}
 	g.log.Info("peer left the group", "peer", peer.Short(), "name", name, "how", how)
-	g.n.events.publish(Event{Kind: "leave", Peer: peer.String(), Name: name, Reason: how})
+	g.n.events.publish(api.Event{Kind: api.EventLeave, Peer: peer.String(), Name: name, Reason: how})
 	g.n.catalog.remove(peer)
 	g.n.catalogChanged()
 	g.n.maybeDropLink(peer)

@@ -3,6 +3,7 @@ package overlay
 import (
 	"testing"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
@@ -41,7 +42,7 @@ func TestHelloCarriesCatalogOnlyInResponses(t *testing.T) {
 		t.Fatalf("response hello's entry: %+v (present %v)", e, ok)
 	}
 
-	if _, err := n.AddService(Service{ID: 701, Name: "web", Target: "127.0.0.1:80"}, false); err != nil {
+	if _, err := n.AddService(api.Service{ID: 701, Name: "web", Target: "127.0.0.1:80"}, false); err != nil {
 		t.Fatal(err)
 	}
 	_, resp = l.hello()

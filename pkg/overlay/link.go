@@ -14,6 +14,7 @@ import (
 	"github.com/xtaci/kcp-go/v5"
 	"github.com/xtaci/smux"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -178,6 +179,7 @@ func (l *link) established(e seal.Established) {
 		l.name = h.Name
 	}
 	l.everUp.Store(true)
+	l.n.stats.handshakesOK.Add(1)
 	var info []byte
 	if e.Initiator {
 		info = l.fullHello().marshal()
@@ -224,11 +226,11 @@ func (l *link) established(e seal.Established) {
 	}
 }
 
-func (l *link) pathName() string {
+func (l *link) pathName() api.Path {
 	if l.route.isDirect() {
-		return "direct"
+		return api.PathDirect
 	}
-	return "relay"
+	return api.PathRelay
 }
 
 func (l *link) newGenerationLocked(remote uint64) (*generation, error) {
@@ -313,9 +315,9 @@ func (l *link) silence(g *generation, now time.Time) string {
 	}
 	why := fmt.Sprintf("%s for %s", how, silent.Round(time.Second))
 	switch state, _ := l.routeDown(); state {
-	case LinkStateDownRendezvous:
+	case api.LinkStateDownRendezvous:
 		why += "; the rendezvous is unreachable"
-	case LinkStateDownPeerAway:
+	case api.LinkStateDownPeerAway:
 		why += "; it is not at the rendezvous either"
 	}
 	return why
@@ -360,6 +362,7 @@ func (l *link) watch(g *generation) {
 // failed is the seal.Channel callback for a failed handshake. It logs one line per
 // distinct reason, not one per retry.
 func (l *link) failed(err error) {
+	l.n.stats.countHandshakeFailure(err)
 	l.mu.Lock()
 	l.lastErr = err
 	reason := failureReason(err)
@@ -503,38 +506,15 @@ func (l *link) close() {
 	}
 }
 
-// PeerInfo describes a peer for `meshnode peers` and status.
-type PeerInfo struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Present   bool      `json:"present"`
-	State     string    `json:"state"`            // one of the LinkState constants
-	Path      string    `json:"path"`             // relay (direct comes with ICE)
-	Method    string    `json:"method,omitempty"` // on a direct path, what found it: ice, portmap
-	RTTMillis int       `json:"rtt_ms"`
-	Since     time.Time `json:"since,omitempty"`
-	BytesIn   uint64    `json:"bytes_in"`
-	BytesOut  uint64    `json:"bytes_out"`
-	Streams   int       `json:"streams"`
-	Endpoint  string    `json:"endpoint,omitempty"`       // the peer's address and candidate type on a direct path
-	Local     string    `json:"local_endpoint,omitempty"` // ours
-	PathSince time.Time `json:"path_since,omitempty"`
-	Why       string    `json:"why,omitempty"` // why the link is relayed
-	ICETries  int       `json:"ice_tries"`     // ICE attempts that ended (failed, or a path that died)
-	LastSeen  time.Time `json:"last_seen,omitempty"`
-	Member    string    `json:"member"` // memberlist's view: alive, suspect, dead, left, or "-" (not a member)
-	Error     string    `json:"error,omitempty"`
-}
-
-func (l *link) info() PeerInfo {
+func (l *link) info() api.PeerInfo {
 	local := l.n.natInfo() // before l.mu: n.mu is never taken under l.mu
 	down, routeErr := l.routeDown()
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	p := PeerInfo{
+	p := api.PeerInfo{
 		ID:       l.peer.String(),
 		Name:     l.name,
-		Path:     "relay",
+		Path:     api.PathRelay,
 		BytesIn:  l.bytesIn.Load(),
 		BytesOut: l.bytesOut.Load(),
 	}
@@ -546,7 +526,7 @@ func (l *link) info() PeerInfo {
 	} else {
 		ri := l.finder.info()
 		p.Path, p.PathSince, p.ICETries = ri.path, ri.since, ri.tries
-		if ri.path == "direct" {
+		if ri.path == api.PathDirect {
 			p.Endpoint = ri.remote + " (" + ri.remoteType + ")"
 			p.Local = ri.local + " (" + ri.localType + ")"
 			p.Method = ri.method
@@ -556,7 +536,7 @@ func (l *link) info() PeerInfo {
 	}
 	switch {
 	case l.gen != nil:
-		p.State = LinkStateUp
+		p.State = api.LinkStateUp
 		p.Since = l.since
 		p.RTTMillis = int(l.gen.kcp.GetSRTT())
 		p.Streams = l.gen.mux.NumStreams()
@@ -565,10 +545,10 @@ func (l *link) info() PeerInfo {
 			p.Error = routeErr.Error()
 		}
 	case l.lastErr != nil:
-		p.State = LinkStateFailed
+		p.State = api.LinkStateFailed
 		p.Error = failureReason(l.lastErr)
 	default:
-		p.State = LinkStateConnecting
+		p.State = api.LinkStateConnecting
 	}
 	return p
 }
@@ -598,7 +578,7 @@ func (l *link) isUp() bool {
 // connected to the rendezvous, or the peer is not. It returns the state to
 // show (a LinkState constant; "" when the route works) and an error naming the
 // problem. Call it without l.mu.
-func (l *link) routeDown() (state string, err error) {
+func (l *link) routeDown() (state api.LinkState, err error) {
 	if l.route.isDirect() {
 		return "", nil
 	}
@@ -607,13 +587,13 @@ func (l *link) routeDown() (state string, err error) {
 			return "", nil // the first connection attempt is still running
 		}
 		since := rs.Since.Format(time.RFC3339)
-		return LinkStateDownRendezvous, &unreachableError{
+		return api.LinkStateDownRendezvous, &unreachableError{
 			msg: fmt.Sprintf("peer %s is reachable only through the rendezvous, which is unreachable since %s: %s", l.label(), since, rs.LastError),
 			key: "rendezvous unreachable since " + since + ", peer " + l.peer.String(),
 		}
 	}
 	if !l.n.isPresent(l.peer) {
-		return LinkStateDownPeerAway, fmt.Errorf("peer %s is reachable only through the rendezvous, and it is not connected there", l.label())
+		return api.LinkStateDownPeerAway, fmt.Errorf("peer %s is reachable only through the rendezvous, and it is not connected there", l.label())
 	}
 	return "", nil
 }
@@ -632,7 +612,7 @@ func (e *unreachableError) Error() string { return e.msg }
 // out with nothing moved. (A peer absent from the rendezvous is waited for: it
 // may be reconnecting, and the wait is bounded by the caller.)
 func (l *link) unreachable() error {
-	if state, err := l.routeDown(); state == LinkStateDownRendezvous {
+	if state, err := l.routeDown(); state == api.LinkStateDownRendezvous {
 		return err
 	}
 	return nil

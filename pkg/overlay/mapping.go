@@ -6,52 +6,40 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/xtaci/smux"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
-// MappingRequest asks the node to make a service reachable on a local port.
-type MappingRequest struct {
-	Target string `json:"target"`          // SERVEID or NAME@NODE
-	Port   int    `json:"port"`            // local port; 0 picks a free one
-	Bind   string `json:"bind,omitempty"`  // local address, default 127.0.0.1
-	Proto  string `json:"proto,omitempty"` // tcp or udp: the service's, filled in by the node
-
-	// Origin and Ref mark a declared mapping (declared.go); never from the API.
-	Origin string `json:"-"`
-	Ref    string `json:"-"`
+// mappingReq is a mapping as the node keeps it: the API's request, and for a
+// declared mapping (declared.go) where it is declared. Live mappings (Origin "")
+// persist in the state dir as their API request.
+type mappingReq struct {
+	api.MappingRequest
+	Origin api.Origin // "" for a live mapping
+	Ref    string
 }
-
-// MappingInfo describes a mapping for status and `map` answers.
-type MappingInfo struct {
-	MappingRequest
-	Origin    string `json:"origin"`           // live, file or flag
-	Ref       string `json:"ref,omitempty"`    // where a declared mapping is declared: "[use.ssh]"
-	Listen    string `json:"listen,omitempty"` // the bound address; empty when not listening
-	Active    int    `json:"active"`
-	Total     uint64 `json:"total"`
-	Failed    uint64 `json:"failed"`
-	LastError string `json:"last_error,omitempty"`
-}
-
-// DefaultBind is where mappings listen unless told otherwise: loopback only, so a
-// mapping never exposes a remote service to the local network by accident.
-const DefaultBind = "127.0.0.1"
 
 type mapping struct {
 	n     *Node
-	req   MappingRequest
+	req   mappingReq
 	t     target
 	ln    net.Listener // tcp: nil when it could not listen (restored mapping)
 	pc    *net.UDPConn // udp
 	flows map[string]*udpFlow
-	slots slots
+	lim   *limiter
 	log   *slog.Logger
 
 	total, failed atomic.Uint64
+	// bytesOut: from local clients to the service; bytesIn: back to them.
+	bytesOut, bytesIn atomic.Uint64
 
 	mu        sync.Mutex
 	conns     map[net.Conn]struct{}
@@ -60,12 +48,12 @@ type mapping struct {
 	acceptEnd chan struct{}
 }
 
-func (req *MappingRequest) normalize() (target, error) {
+func (req *mappingReq) normalize() (target, error) {
 	if req.Port < 0 || req.Port > 65535 {
 		return target{}, invalid("port %d out of range 1-65535", req.Port)
 	}
 	if req.Bind == "" {
-		req.Bind = DefaultBind
+		req.Bind = api.DefaultBind
 	}
 	if net.ParseIP(req.Bind) == nil {
 		return target{}, invalid("bind address %q is not an IP address", req.Bind)
@@ -75,35 +63,52 @@ func (req *MappingRequest) normalize() (target, error) {
 		return target{}, invalid("%v", err)
 	}
 	req.Target = t.String()
+	if t.adhoc.IsValid() {
+		switch req.Proto {
+		case "":
+			req.Proto = "tcp"
+		case "tcp", "udp":
+		default:
+			return target{}, invalid("proto %q: want tcp or udp", req.Proto)
+		}
+		t.proto = req.Proto
+	}
+	if err := req.Limits.Validate(true); err != nil {
+		return target{}, invalid("%v", err)
+	}
+	if req.Limits.IsZero() {
+		req.Limits = nil
+	}
 	return t, nil
 }
 
 // AddMapping starts listening on the requested port and forwards every connection
 // to the target service. The target must be known to the group (it may take a few
 // seconds after start for the catalog to fill; AddMapping waits that long).
-func (n *Node) AddMapping(ctx context.Context, req MappingRequest) (MappingInfo, error) {
+func (n *Node) AddMapping(ctx context.Context, ar api.MappingRequest) (api.MappingInfo, error) {
+	req := mappingReq{MappingRequest: ar}
 	t, err := req.normalize()
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	if err := n.checkPortFree(req.Port); err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	req.Proto = r.proto()
 	m, err := n.startMapping(req, t)
 	if err != nil {
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	if err := n.persist(); err != nil {
 		m.stop()
 		n.mu.Lock()
 		delete(n.mappings, m.req.Port)
 		n.mu.Unlock()
-		return MappingInfo{}, err
+		return api.MappingInfo{}, err
 	}
 	m.log.Info("mapping added")
 	return m.info(), nil
@@ -122,7 +127,10 @@ func (n *Node) checkPortFree(port int) error {
 }
 
 // startMapping listens and registers the mapping.
-func (n *Node) startMapping(req MappingRequest, t target) (*mapping, error) {
+func (n *Node) startMapping(req mappingReq, t target) (*mapping, error) {
+	if err := udpLimitsErr(req.Proto, req.Limits); err != nil {
+		return nil, invalid("mapping of %s: %v", req.Target, err)
+	}
 	if req.Proto == "udp" {
 		return n.startUDPMapping(req, t)
 	}
@@ -154,10 +162,10 @@ func (n *Node) registerMapping(m *mapping) error {
 	return nil
 }
 
-func (n *Node) newMapping(req MappingRequest, t target) *mapping {
+func (n *Node) newMapping(req mappingReq, t target) *mapping {
 	return &mapping{
 		n: n, req: req, t: t,
-		slots:     newSlots(n.cfg.MaxConnsPerMapping),
+		lim:       newLimiter(req.Limits, n.cfg.MaxConnsPerMapping),
 		conns:     make(map[net.Conn]struct{}),
 		acceptEnd: make(chan struct{}),
 		log:       n.log.With("port", req.Port, "bind", req.Bind, "service", req.Target),
@@ -188,14 +196,14 @@ func (n *Node) RemoveMapping(port int) error {
 }
 
 // Mappings lists the node's mappings by port.
-func (n *Node) Mappings() []MappingInfo {
+func (n *Node) Mappings() []api.MappingInfo {
 	n.mu.Lock()
 	ms := make([]*mapping, 0, len(n.mappings))
 	for _, m := range n.mappings {
 		ms = append(ms, m)
 	}
 	n.mu.Unlock()
-	out := make([]MappingInfo, len(ms))
+	out := make([]api.MappingInfo, len(ms))
 	for i, m := range ms {
 		out[i] = m.info()
 	}
@@ -205,10 +213,10 @@ func (n *Node) Mappings() []MappingInfo {
 
 func (n *Node) persist() error {
 	n.mu.Lock()
-	st := savedState{Mappings: make([]MappingRequest, 0, len(n.mappings))}
+	st := savedState{Mappings: make([]api.MappingRequest, 0, len(n.mappings))}
 	for _, m := range n.mappings {
 		if m.req.Origin == "" { // declared mappings come from the config each start
-			st.Mappings = append(st.Mappings, m.req)
+			st.Mappings = append(st.Mappings, m.req.MappingRequest)
 		}
 	}
 	for _, s := range n.services {
@@ -227,8 +235,9 @@ func (n *Node) persist() error {
 
 // restoreMappings brings back the mappings of the last run. One that cannot listen
 // any more stays listed with its error until it is unmapped.
-func (n *Node) restoreMappings(saved []MappingRequest) {
-	for _, req := range saved {
+func (n *Node) restoreMappings(saved []api.MappingRequest) {
+	for _, r := range saved {
+		req := mappingReq{MappingRequest: r}
 		t, err := req.normalize()
 		if err != nil || req.Port == 0 {
 			n.log.Error("dropping a bad saved mapping", "target", req.Target, "port", req.Port, "err", err)
@@ -265,13 +274,14 @@ func (m *mapping) acceptLoop() {
 			continue
 		}
 		delay = 0
-		if !m.slots.tryAcquire() {
-			m.noteErr(fmt.Errorf("connection limit (%d) reached; refusing a connection", cap(m.slots)))
+		if !m.lim.slots.tryAcquire() {
+			m.lim.refused.Add(1)
+			m.noteErr(fmt.Errorf("connection limit (max-conns %d) reached; refusing a connection", cap(m.lim.slots)))
 			c.Close()
 			continue
 		}
 		if !m.track(c) {
-			m.slots.release()
+			m.lim.slots.release()
 			c.Close()
 			return
 		}
@@ -295,20 +305,29 @@ func (m *mapping) forward(c *net.TCPConn) {
 		m.mu.Lock()
 		delete(m.conns, c)
 		m.mu.Unlock()
-		m.slots.release()
+		m.lim.slots.release()
 	}()
 	m.total.Add(1)
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
-	remote, err := m.n.dialTarget(ctx, m.t)
+	remote, err := m.n.dialTarget(ctx, m.t, addrPortOf(c.RemoteAddr()))
 	cancel()
 	if err != nil {
 		m.noteErr(err)
 		abort(c) // a reset: the client must not take it for an empty answer
 		return
 	}
-	up, down, err := splice(c, remote)
+	var local halfCloser = c
+	var lc *limitedConn
+	if m.lim.shapes() {
+		lc = m.lim.wrap(m.n.runContext(), c)
+		defer lc.done()
+		local = lc
+	}
+	up, down, err := spliceCounted(local, remote, &m.bytesOut, &m.bytesIn)
 	var se *statusError
 	switch {
+	case lc != nil && lc.Idled():
+		m.log.Info("mapped connection closed: idle", "idle_timeout", m.lim.idle, "bytes_out", up, "bytes_in", down)
 	case errors.As(err, &se):
 		m.noteErr(fmt.Errorf("refused by the serving node: %w", err))
 	case isCutOff(err):
@@ -377,10 +396,10 @@ func (m *mapping) stop() int {
 	return len(conns)
 }
 
-func (m *mapping) info() MappingInfo {
+func (m *mapping) info() api.MappingInfo {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	mi := MappingInfo{MappingRequest: m.req, Origin: originOf(m.req.Origin), Ref: m.req.Ref, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
+	mi := api.MappingInfo{MappingRequest: m.req.MappingRequest, Origin: originOf(m.req.Origin), Ref: m.req.Ref, Active: len(m.conns) + len(m.flows), Total: m.total.Load(), Failed: m.failed.Load(), LastError: m.lastErr}
 	switch {
 	case m.stopped:
 	case m.ln != nil:
@@ -393,19 +412,31 @@ func (m *mapping) info() MappingInfo {
 
 // dialTarget opens a connection to a service: a stream to its owner, or a plain
 // TCP connection when this node serves it.
-func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
+// from is the client's address (invalid: unknown), for a service that sends
+// its target a PROXY protocol header.
+func (n *Node) dialTarget(ctx context.Context, t target, from netip.AddrPort) (halfCloser, error) {
 	r, err := n.resolveWait(ctx, t, n.cfg.ResolveWait)
 	if err != nil {
 		return nil, err
 	}
+	if r.local != nil && r.local.Proto == "udp" {
+		return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
+	}
+	return n.dialResolved(ctx, r, from)
+}
+
+// dialResolved connects to a resolved service: a TCP connection to a local
+// TCP target, a service stream otherwise (a local UDP target is the caller's).
+func (n *Node) dialResolved(ctx context.Context, r resolved, from netip.AddrPort) (halfCloser, error) {
 	if r.local != nil {
-		if r.local.Proto == "udp" {
-			return nil, fmt.Errorf("serveid %d is a UDP service of this node: use its target %s directly", r.local.ID, r.local.Target)
-		}
 		d := net.Dialer{Timeout: n.cfg.DialTimeout}
 		c, err := d.DialContext(ctx, "tcp", r.local.Target)
 		if err != nil {
 			return nil, fmt.Errorf("serveid %d (local): %w", r.local.ID, err)
+		}
+		if err := writeProxyHeader(c, proxyVersion(r.local.Limits), from, addrPortOf(c.RemoteAddr()), n.pub.String()); err != nil {
+			c.Close()
+			return nil, fmt.Errorf("serveid %d (local): PROXY header: %w", r.local.ID, err)
 		}
 		return c.(*net.TCPConn), nil
 	}
@@ -418,12 +449,16 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 		return nil, err
 	}
 	cc := newStreamConn(st, g)
-	if _, err := st.Write(streamOpen{Kind: streamService, ServeID: r.owner.service.ID}.marshal()); err != nil {
+	open := streamOpen{Kind: streamService, ServeID: r.owner.service.ID}
+	if r.owner.service.WantsClient && from.IsValid() {
+		open.Kind, open.From = streamServiceFrom, from
+	}
+	if _, err := st.Write(open.marshal()); err != nil {
 		err = cc.endErr(err) // before Close, which makes every error our own
 		cc.Close()
 		return nil, fmt.Errorf("open service stream: %w", err)
 	}
-	return &serviceStream{chunkConn: cc}, nil
+	return &serviceStream{chunkConn: cc, smux: st}, nil
 }
 
 // serviceStream is the opener's side of a service stream. The opener writes at
@@ -431,24 +466,35 @@ func (n *Node) dialTarget(ctx context.Context, t target) (halfCloser, error) {
 // node's status and turns a refusal into an error.
 type serviceStream struct {
 	*chunkConn
+	smux       *smux.Stream // for deadlines
 	statusDone bool
 }
 
 func (s *serviceStream) Read(p []byte) (int, error) {
 	if !s.statusDone {
-		s.statusDone = true
-		if err := readStatus(s.st); err != nil {
-			var se *statusError
-			if errors.As(err, &se) || errors.Is(err, errMalformed) {
-				return 0, err
-			}
-			if err := s.endErr(err); !errors.Is(err, errAborted) {
-				return 0, err // the link went down, or we closed the stream
-			}
-			return 0, fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
+		if err := s.awaitStatus(); err != nil {
+			return 0, err
 		}
 	}
 	return s.chunkConn.Read(p)
+}
+
+// awaitStatus reads the serving node's answer: nil when it connected the
+// stream to its target, the refusal (a *statusError) or why there is none.
+func (s *serviceStream) awaitStatus() error {
+	s.statusDone = true
+	err := readStatus(s.st)
+	if err == nil {
+		return nil
+	}
+	var se *statusError
+	if errors.As(err, &se) || errors.Is(err, errMalformed) {
+		return err
+	}
+	if err := s.endErr(err); !errors.Is(err, errAborted) {
+		return err // the link went down, we closed the stream, or a deadline passed
+	}
+	return fmt.Errorf("the serving node closed the stream before answering: %w", errAborted)
 }
 
 // restoreServices brings back the services added through the API in the last run,

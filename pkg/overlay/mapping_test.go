@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // TestRemoveMappingCutsOff: removing a live mapping resets the connections it
@@ -18,7 +20,7 @@ func TestRemoveMappingCutsOff(t *testing.T) {
 	ka, kb := newTestKey(t), newTestKey(t)
 	runNode(t, rdv, "a", ka, Service{ID: 7, Proto: "tcp", Target: echoListener(t)})
 	b, _ := runNode(t, rdv, "b", kb)
-	mi, err := b.AddMapping(context.Background(), MappingRequest{Target: "7"})
+	mi, err := b.AddMapping(context.Background(), api.MappingRequest{Target: "7"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/portmap"
 	"github.com/meshnode/meshnode/pkg/relay"
@@ -51,7 +52,7 @@ type Config struct {
 
 	// PluginStatus, when set, reports the plugins behind Cipher and Transport
 	// for Status.
-	PluginStatus func() []PluginStatus
+	PluginStatus func() []api.PluginStatus
 
 	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
 	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
@@ -64,6 +65,10 @@ type Config struct {
 	// NoHardNAT turns off the hard-NAT methods (port prediction, birthday
 	// punching) that follow a failed plain ICE attempt.
 	NoHardNAT bool
+
+	// Adhoc is this node's rules for other members' ad-hoc requests (off
+	// unless Adhoc.Allow).
+	Adhoc AdhocConfig
 }
 
 func (c *Config) setDefaults() {
@@ -95,6 +100,7 @@ func (c *Config) setDefaults() {
 	defd(&c.OpenTimeout, 15*time.Second)
 	defd(&c.ResolveWait, 5*time.Second)
 	defd(&c.LinkGrace, smuxKeepAliveLimit)
+	c.Adhoc.setDefaults()
 }
 
 // Node is one member of a group.
@@ -109,18 +115,19 @@ type Node struct {
 	relay  Relay
 	start  time.Time
 
-	portmap *portmap.Client // nil unless Config.PortMapping
+	streamSlots slots
+	hsBudget    *seal.HandshakeBudget // answers to strangers, node-wide
+	catalog     *catalog
+	gossip      atomic.Pointer[gossip] // set by Run
+	helloEntry  atomic.Pointer[[]byte] // the local catalog entry as link hellos carry it (nil: too big)
+	publishMu   sync.Mutex             // orders publish calls (taken before n.mu and any link's mu)
+	ready       chan struct{}          // closed when Run has restored state and started gossip
+	events      *eventBus
+	warnings    warnings
+	stats       nodeStats       // counters for Metrics (stats.go)
+	portmap     *portmap.Client // nil unless Config.PortMapping
 	// Hard-NAT attempts and the direct paths they found, by method.
 	hardNATTries, hardNATWins hardNATCounters
-	streamSlots               slots
-	hsBudget                  *seal.HandshakeBudget // answers to strangers, node-wide
-	catalog                   *catalog
-	gossip                    atomic.Pointer[gossip] // set by Run
-	helloEntry                atomic.Pointer[[]byte] // the local catalog entry as link hellos carry it (nil: too big)
-	publishMu                 sync.Mutex             // orders publish calls (taken before n.mu and any link's mu)
-	ready                     chan struct{}          // closed when Run has restored state and started gossip
-	events                    *eventBus
-	warnings                  warnings
 
 	mu       sync.Mutex
 	links    map[identity.PublicKey]*link
@@ -248,6 +255,9 @@ func (n *Node) Run(ctx context.Context) error {
 	go func() { relayDone <- n.relay.Run(life, relayEvents{n}) }()
 	go n.netcheckLoop(life)
 	go n.janitor(life)
+	if n.cfg.Adhoc.Allow {
+		go n.adhocLoop(life)
+	}
 	select {
 	case <-ctx.Done():
 	case err = <-relayDone: // only if it could not run at all
@@ -431,7 +441,7 @@ func (n *Node) isPresent(peer identity.PublicKey) bool {
 }
 
 // Peers lists the group members this node knows, sorted by name.
-func (n *Node) Peers() []PeerInfo {
+func (n *Node) Peers() []api.PeerInfo {
 	n.mu.Lock()
 	links := make([]*link, 0, len(n.links))
 	for _, l := range n.links {
@@ -443,7 +453,7 @@ func (n *Node) Peers() []PeerInfo {
 	}
 	n.mu.Unlock()
 	g := n.gossip.Load()
-	out := make([]PeerInfo, 0, len(links))
+	out := make([]api.PeerInfo, 0, len(links))
 	for _, l := range links {
 		p := l.info()
 		p.Present = present[l.peer]

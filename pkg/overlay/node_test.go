@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/relay"
 )
@@ -119,7 +120,7 @@ func genOf(l *link) *generation {
 
 func mapTo(t testing.TB, n *Node, target string) string {
 	t.Helper()
-	mi, err := n.AddMapping(context.Background(), MappingRequest{Target: target})
+	mi, err := n.AddMapping(context.Background(), api.MappingRequest{Target: target})
 	if err != nil {
 		t.Fatal(err)
 	}

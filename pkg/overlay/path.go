@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/ice"
 )
 
@@ -255,6 +256,7 @@ func (p *pathFinder) attempt(first []byte, afterFailure bool) (time.Duration, er
 	}()
 	path, err := s.Connect(ctx)
 	cancel()
+	n.stats.countPunch(path, err)
 	if s.Predicted() > 0 {
 		outcome := "failed"
 		if err == nil && path.Method() == ice.MethodPredict {
@@ -289,12 +291,15 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 	p.since = time.Now()
 	p.mu.Unlock()
 	l.route.setDirect(path)
+	if path != nil || old != nil {
+		l.n.stats.countPathChange(path != nil, why)
+	}
 	if path != nil {
 		local, lt := path.Local()
 		remote, rt := path.Remote()
-		l.log.Info("peer path changed", "name", l.peerName(), "path", "direct", "was", "relay",
+		l.log.Info("peer path changed", "name", l.peerName(), "path", api.PathDirect, "was", api.PathRelay,
 			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")", "method", path.Method())
-		l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "direct", Remote: remote})
+		l.n.events.publish(api.Event{Kind: api.EventPath, Peer: l.peer.String(), Name: l.peerName(), Path: api.PathDirect, Remote: remote})
 		return
 	}
 	if old == nil {
@@ -304,13 +309,13 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 	if why != nil {
 		reason = why.Error()
 	}
-	l.log.Warn("peer path changed", "name", l.peerName(), "path", "relay", "was", "direct", "reason", reason)
-	l.n.events.publish(Event{Kind: "path", Peer: l.peer.String(), Name: l.peerName(), Path: "relay", Reason: reason})
+	l.log.Warn("peer path changed", "name", l.peerName(), "path", api.PathRelay, "was", api.PathDirect, "reason", reason)
+	l.n.events.publish(api.Event{Kind: api.EventPath, Peer: l.peer.String(), Name: l.peerName(), Path: api.PathRelay, Reason: reason})
 }
 
 // routeInfo describes the link's current route for `peers`.
 type routeInfo struct {
-	path          string // direct | relay
+	path          api.Path
 	local, remote string
 	localType     string
 	remoteType    string
@@ -323,9 +328,9 @@ type routeInfo struct {
 func (p *pathFinder) info() routeInfo {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	ri := routeInfo{path: "relay", since: p.since, lastErr: p.lastErr, tries: p.tries}
+	ri := routeInfo{path: api.PathRelay, since: p.since, lastErr: p.lastErr, tries: p.tries}
 	if p.path != nil {
-		ri.path = "direct"
+		ri.path = api.PathDirect
 		ri.local, ri.localType = p.path.Local()
 		ri.remote, ri.remoteType = p.path.Remote()
 		ri.method = p.path.Method()

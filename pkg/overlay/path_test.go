@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/ice"
 )
 
@@ -61,16 +62,16 @@ func TestRouteSwitchKeepsStream(t *testing.T) {
 	go func() { b, _ := io.ReadAll(c); got <- b }()
 
 	lb := linkOf(b, ka.Public())
-	waitPathEvent(t, events, "direct")
+	waitPathEvent(t, events, api.PathDirect)
 	p := lb.route.direct.Load()
 	if p == nil {
 		t.Fatal("direct event but no direct path")
 	}
 	time.Sleep(100 * time.Millisecond) // data on the direct path
 	p.Close()                          // the path dies under the stream
-	waitPathEvent(t, events, "relay")
-	time.Sleep(100 * time.Millisecond) // data on the relay
-	waitPathEvent(t, events, "direct") // ICE retried
+	waitPathEvent(t, events, api.PathRelay)
+	time.Sleep(100 * time.Millisecond)       // data on the relay
+	waitPathEvent(t, events, api.PathDirect) // ICE retried
 	time.Sleep(100 * time.Millisecond)
 	close(stop)
 	want, have := <-sent, <-got
@@ -83,13 +84,13 @@ func TestRouteSwitchKeepsStream(t *testing.T) {
 	t.Logf("%d KiB echoed intact across three route changes", len(want)>>10)
 }
 
-func waitPathEvent(t *testing.T, events <-chan Event, path string) Event {
+func waitPathEvent(t *testing.T, events <-chan api.Event, path api.Path) api.Event {
 	t.Helper()
 	timeout := time.After(30 * time.Second)
 	for {
 		select {
 		case ev := <-events:
-			if ev.Kind == "path" && ev.Path == path {
+			if ev.Kind == api.EventPath && ev.Path == path {
 				return ev
 			}
 		case <-timeout:

@@ -7,20 +7,12 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Ping messages (msgPing, msgPong) carry an 8-byte nonce; they travel sealed on
 // the link's current route, so `meshnode ping` measures the path data takes.
-
-// PingResult is the outcome of Node.Ping.
-type PingResult struct {
-	Peer     string    `json:"peer"`
-	Name     string    `json:"name"`
-	Path     string    `json:"path"`
-	Endpoint string    `json:"endpoint,omitempty"` // the peer's address on a direct path
-	RTTs     []float64 `json:"rtts_ms"`            // -1: lost
-	Why      string    `json:"why,omitempty"`      // why the link is relayed
-}
 
 // pingWaiters maps a nonce to the channel its pong is awaited on.
 type pingWaiters struct {
@@ -75,15 +67,15 @@ func (n *Node) findPeer(spec string) (*link, error) {
 
 // Ping sends count pings to a peer, one per interval, each waiting at most
 // timeout for its pong.
-func (n *Node) Ping(ctx context.Context, spec string, count int, interval, timeout time.Duration) (PingResult, error) {
+func (n *Node) Ping(ctx context.Context, spec string, count int, interval, timeout time.Duration) (api.PingResult, error) {
 	if count < 1 || count > 1000 {
-		return PingResult{}, invalid("ping count %d out of range 1-1000", count)
+		return api.PingResult{}, invalid("ping count %d out of range 1-1000", count)
 	}
 	l, err := n.findPeer(spec)
 	if err != nil {
-		return PingResult{}, err
+		return api.PingResult{}, err
 	}
-	res := PingResult{Peer: l.peer.String(), Name: l.peerName()}
+	res := api.PingResult{Peer: l.peer.String(), Name: l.peerName()}
 	for i := range count {
 		if i > 0 {
 			select {

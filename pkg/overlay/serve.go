@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"time"
 
 	"github.com/xtaci/smux"
@@ -53,14 +54,17 @@ func (n *Node) handleStream(l *link, g *generation, st *smux.Stream) {
 			return
 		}
 		g.tr.deliverStream(st)
-	case streamService:
+	case streamService, streamServiceFrom:
 		st.SetReadDeadline(time.Time{})
-		n.serveStream(l, g, st, open.ServeID)
+		n.serveStream(l, g, st, open.ServeID, open.From)
+	case streamAdhoc:
+		n.serveAdhoc(n.runContext(), l, st, open.Adhoc)
 	}
 }
 
 // serveStream connects a peer's stream to the local target of a service.
-func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) {
+// from is the client's address when the opener sent it (invalid otherwise).
+func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID, from netip.AddrPort) {
 	defer st.Close()
 	refuse := func(code byte, reason string) {
 		st.SetWriteDeadline(time.Now().Add(headerTimeout))
@@ -75,12 +79,17 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) 
 		refuse(statusNoService, reason)
 		return
 	}
-	if !ls.active.tryAcquire() {
-		l.log.Warn("service connection limit reached; refusing", "serveid", id, "limit", cap(ls.active))
-		refuse(statusBusy, fmt.Sprintf("serveid %d has %d connections open, the limit", id, cap(ls.active)))
+	if !ls.lim.slots.tryAcquire() {
+		ls.lim.refused.Add(1)
+		n.warn(fmt.Sprintf("service busy: %d", id), "service connection limit reached; refusing a connection",
+			"serveid", id, "max_conns", cap(ls.lim.slots), "peer", l.peer.Short(), "refused_total", ls.lim.refused.Load())
+		refuse(statusBusy, fmt.Sprintf("serveid %d has %d connections open, its max-conns", id, cap(ls.lim.slots)))
 		return
 	}
-	defer ls.active.release()
+	defer ls.lim.slots.release()
+	if ls.adhoc != nil { // runs before the release: expiry sees no gap
+		defer func() { ls.adhoc.lastClose.Store(time.Now().UnixNano()) }()
+	}
 	ls.total.Add(1)
 
 	if ls.Proto == "udp" {
@@ -90,16 +99,33 @@ func (n *Node) serveStream(l *link, g *generation, st *smux.Stream, id ServeID) 
 	d := net.Dialer{Timeout: n.cfg.DialTimeout}
 	c, err := d.DialContext(n.runContext(), "tcp", ls.Target)
 	if err != nil {
+		ls.failed.Add(1)
 		l.log.Warn("service target unreachable", "serveid", id, "target", ls.Target, "err", err)
 		refuse(statusDialFailed, fmt.Sprintf("serveid %d: %v", id, err))
+		return
+	}
+	if err := writeProxyHeader(c, proxyVersion(ls.Limits), from, addrPortOf(c.RemoteAddr()), l.peer.String()); err != nil {
+		c.Close()
+		ls.failed.Add(1)
+		l.log.Warn("service target: cannot send the PROXY header", "serveid", id, "target", ls.Target, "err", err)
+		refuse(statusDialFailed, fmt.Sprintf("serveid %d: PROXY header: %v", id, err))
 		return
 	}
 	if _, err := st.Write(marshalStatus(statusOK, "")); err != nil {
 		c.Close()
 		return
 	}
-	in, out, err := splice(newStreamConn(st, g), c.(*net.TCPConn))
+	var target halfCloser = c.(*net.TCPConn)
+	var lc *limitedConn
+	if ls.lim.shapes() {
+		lc = ls.lim.wrap(n.runContext(), c.(*net.TCPConn))
+		defer lc.done()
+		target = lc
+	}
+	in, out, err := spliceCounted(newStreamConn(st, g), target, &ls.bytesIn, &ls.bytesOut)
 	switch {
+	case lc != nil && lc.Idled():
+		l.log.Info("served connection closed: idle", "serveid", id, "idle_timeout", ls.lim.idle, "bytes_in", in, "bytes_out", out)
 	case errors.Is(err, errLinkDown):
 		// The client's node died, went silent or restarted: the target's
 		// connection was reset, so it does not take the cut-off for an end.

@@ -5,16 +5,16 @@ import (
 	"net"
 	"strconv"
 	"strings"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
-// ServeID numbers a service within a group. vnet's convention: 500-999 are static
-// (chosen by the operator, never changed by the mesh), 1-499 are dynamic.
-type ServeID uint16
+// ServeID numbers a service within a group: the API's type, the same number
+// in the API and on the wire.
+type ServeID = api.ServeID
 
-// Limits on serveids and service metadata.
+// Limits on service metadata.
 const (
-	MaxServeID     = 999
-	MinStaticID    = 500
 	MaxServiceName = 64
 	MaxServiceInfo = 256
 )
@@ -33,21 +33,30 @@ type Service struct {
 	// Was is the serveid the mesh moved this service from after a dynamic
 	// serveid conflict (0: never moved), so the other owner can say so too.
 	Was ServeID `json:"was,omitempty"`
+	// Limits bound the service's connections (limits.go); like Target, only
+	// the owner knows them (not sent to peers).
+	Limits *api.Limits `json:"limits,omitempty"`
+	// WantsClient says the owner wants each connection's client address
+	// (for its PROXY protocol header): openers send streamServiceFrom.
+	// Public, unlike Limits. Set by the mesh.
+	WantsClient bool `json:"wants_client,omitempty"`
+	// AdHoc marks a temporary service served for an ad-hoc request (adhoc.go).
+	AdHoc bool `json:"adhoc,omitempty"`
 }
 
 // Static reports whether the serveid is static (500-999): the mesh never changes
 // it, and a second claim is an error rather than a renumbering.
-func (s Service) Static() bool { return s.ID >= MinStaticID }
+func (s Service) Static() bool { return s.ID.Static() }
 
 // Validate checks a service declaration and names what is wrong.
 func (s Service) Validate() error {
-	if s.ID == 0 || s.ID > MaxServeID {
-		return fmt.Errorf("serveid %d out of range 1-%d", s.ID, MaxServeID)
+	if s.ID == 0 || s.ID > api.MaxServeID {
+		return fmt.Errorf("serveid %d out of range 1-%d", s.ID, api.MaxServeID)
 	}
 	if s.Claimed < 0 {
 		return fmt.Errorf("serveid %d: negative claim time", s.ID)
 	}
-	if s.Was > MaxServeID {
+	if s.Was > api.MaxServeID {
 		return fmt.Errorf("serveid %d: previous serveid %d out of range", s.ID, s.Was)
 	}
 	if err := validateLabel("service name", s.Name, MaxServiceName); err != nil {
@@ -63,6 +72,21 @@ func (s Service) Validate() error {
 		if _, _, err := splitHostPort(s.Target); err != nil {
 			return fmt.Errorf("service target: %w", err)
 		}
+	}
+	if err := s.Limits.Validate(false); err != nil {
+		return err
+	}
+	return udpLimitsErr(s.Proto, s.Limits)
+}
+
+// udpLimitsErr refuses the limits only TCP connections have: UDP flows take
+// connection slots (max-conns) and end after their own idle time.
+func udpLimitsErr(proto string, l *api.Limits) error {
+	if proto != "udp" || l == nil {
+		return nil
+	}
+	if l.Rate != 0 || l.IdleTimeout != "" || l.ProxyProtocol != "" {
+		return fmt.Errorf("rate, idle-timeout and proxy-protocol apply to TCP only; a UDP service or mapping takes max-conns")
 	}
 	return nil
 }
@@ -96,7 +120,7 @@ func splitHostPort(hp string) (string, int, error) {
 
 // ParseServeSpec parses the --serve flag syntax:
 //
-//	SERVEID=HOST:PORT[,name=X][,info=Y][,proto=tcp]
+//	SERVEID=HOST:PORT[,name=X][,info=Y][,proto=tcp][,max-conns=N][,rate=1MB][,idle-timeout=5m][,proxy-protocol=v1|v2]
 //
 // SERVEID 0 asks the mesh for a free dynamic serveid (1-499).
 func ParseServeSpec(spec string) (Service, error) {
@@ -106,7 +130,7 @@ func ParseServeSpec(spec string) (Service, error) {
 	if !ok {
 		return s, fmt.Errorf("--serve %q: want SERVEID=HOST:PORT[,name=X][,info=Y]", spec)
 	}
-	id, err := ParseServeIDOrZero(idStr)
+	id, err := api.ParseServeIDOrZero(idStr)
 	if err != nil {
 		return s, fmt.Errorf("--serve %q: %w", spec, err)
 	}
@@ -124,8 +148,21 @@ func ParseServeSpec(spec string) (Service, error) {
 				s.Info = v
 			case "proto":
 				s.Proto = v
+			case "max-conns":
+				lim := s.limits()
+				if lim.MaxConns, err = strconv.Atoi(v); err != nil {
+					return s, fmt.Errorf("--serve %q: max-conns %q is not a number", spec, v)
+				}
+			case "rate":
+				if s.limits().Rate, err = api.ParseRate(v); err != nil {
+					return s, fmt.Errorf("--serve %q: rate %w", spec, err)
+				}
+			case "idle-timeout":
+				s.limits().IdleTimeout = v
+			case "proxy-protocol":
+				s.limits().ProxyProtocol = v
 			default:
-				return s, fmt.Errorf("--serve %q: unknown option %q (name, info, proto)", spec, k)
+				return s, fmt.Errorf("--serve %q: unknown option %q (name, info, proto, max-conns, rate, idle-timeout, proxy-protocol)", spec, k)
 			}
 		}
 	}
@@ -138,6 +175,14 @@ func ParseServeSpec(spec string) (Service, error) {
 	return s, nil
 }
 
+// limits returns s.Limits, making it first.
+func (s *Service) limits() *api.Limits {
+	if s.Limits == nil {
+		s.Limits = &api.Limits{}
+	}
+	return s.Limits
+}
+
 // ValidateDeclared is Validate for a service being declared: it needs a target,
 // and serveid 0 (assign one) is allowed.
 func (s Service) ValidateDeclared() error {
@@ -148,24 +193,4 @@ func (s Service) ValidateDeclared() error {
 		s.ID = 1
 	}
 	return s.Validate()
-}
-
-// ParseServeIDOrZero parses a serveid, allowing 0 ("assign a dynamic one").
-func ParseServeIDOrZero(s string) (ServeID, error) {
-	if strings.TrimSpace(s) == "0" {
-		return 0, nil
-	}
-	return ParseServeID(s)
-}
-
-// ParseServeID parses a serveid (1-999).
-func ParseServeID(s string) (ServeID, error) {
-	n, err := strconv.Atoi(strings.TrimSpace(s))
-	if err != nil {
-		return 0, fmt.Errorf("serveid %q is not a number", s)
-	}
-	if n < 1 || n > MaxServeID {
-		return 0, fmt.Errorf("serveid %d out of range 1-%d", n, MaxServeID)
-	}
-	return ServeID(n), nil
 }

@@ -7,44 +7,49 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 )
 
 // localService is a service this node serves, with its connection bound.
 type localService struct {
 	Service
-	persist bool   // added through the API (kept in the state dir), not by --serve
-	origin  string // OriginLive, OriginFile or OriginFlag (declared.go)
-	ref     string // where a declared service is declared: "[serve.ssh]", "--serve 700=..."
-	active  slots
+	persist bool       // added through the API (kept in the state dir), not by --serve
+	origin  api.Origin // api.OriginLive, OriginFile or OriginFlag (declared.go)
+	ref     string     // where a declared service is declared: "[serve.ssh]", "--serve 700=..."
+	lim     *limiter
 	total   atomic.Uint64
+	adhoc   *adhocState   // nil unless served for an ad-hoc request
+	failed  atomic.Uint64 // connections whose target could not be reached
+	// bytesIn: from the mesh's clients to the target; bytesOut: back.
+	bytesIn, bytesOut atomic.Uint64
 }
 
 // Dynamic serveids: 1..MinStaticID-1.
-const maxDynamicID = MinStaticID - 1
+const maxDynamicID = api.MinStaticID - 1
 
 // AddService declares a service live: ID 0 assigns a free dynamic serveid. The
 // group learns it through gossip. persist keeps it across restarts (services
 // given with --serve come from the command line each time instead).
-func (n *Node) AddService(s Service, persist bool) (Service, error) {
+func (n *Node) AddService(as api.Service, persist bool) (api.Service, error) {
 	n.mu.Lock()
-	s, err := n.addServiceLocked(s, persist)
+	s, err := n.addServiceLocked(Service(as), persist)
 	n.mu.Unlock()
 	if err != nil {
-		return s, err
+		return api.Service(s), err
 	}
 	if persist {
 		if err := n.persist(); err != nil {
 			n.mu.Lock()
 			delete(n.services, s.ID)
 			n.mu.Unlock()
-			return s, err
+			return api.Service(s), err
 		}
 	}
 	n.log.Info("serving", "serveid", s.ID, "name", s.Name, "target", s.Target)
 	n.publish()
 	n.resolveConflicts() // the other claim may have arrived before ours existed
-	return s, nil
+	return api.Service(s), nil
 }
 
 // addServiceLocked validates s, assigns a dynamic serveid when it has none, and
@@ -79,11 +84,12 @@ func (n *Node) addServiceLocked(s Service, persist bool) (Service, error) {
 	if s.Claimed == 0 {
 		s.Claimed = time.Now().UnixNano()
 	}
-	origin := OriginFlag
+	s.WantsClient = proxyVersion(s.Limits) != ""
+	origin := api.OriginFlag
 	if persist {
-		origin = OriginLive
+		origin = api.OriginLive
 	}
-	n.services[s.ID] = &localService{Service: s, persist: persist, origin: origin, active: newSlots(n.cfg.MaxConnsPerService)}
+	n.services[s.ID] = &localService{Service: s, persist: persist, origin: origin, lim: newLimiter(s.Limits, n.cfg.MaxConnsPerService)}
 	n.bumpVersionLocked()
 	return s, nil
 }
@@ -115,10 +121,15 @@ func (n *Node) RemoveService(id ServeID) error {
 }
 
 // LocalServices lists what this node serves, with targets.
-func (n *Node) LocalServices() []Service {
+func (n *Node) LocalServices() []api.Service {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.localServicesLocked()
+	local := n.localServicesLocked()
+	out := make([]api.Service, len(local))
+	for i, s := range local {
+		out[i] = api.Service(s)
+	}
+	return out
 }
 
 func (n *Node) localServicesLocked() []Service {

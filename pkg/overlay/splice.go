@@ -27,6 +27,13 @@ var copyBufs = sync.Pool{New: func() any { b := make([]byte, maxChunk+4); return
 // end-of-data marker. So a cut-off connection is never passed on as a clean end
 // that looks complete. It returns the bytes moved each way and the first error.
 func splice(a, b halfCloser) (aToB, bToA int64, err error) {
+	return spliceCounted(a, b, nil, nil)
+}
+
+// spliceCounted is splice that also adds the bytes to ab (a->b) and ba (b->a)
+// as they move (nil: not counted), so a scrape sees a long transfer progress:
+// one atomic add per read of up to a chunk.
+func spliceCounted(a, b halfCloser, ab, ba *atomic.Uint64) (aToB, bToA int64, err error) {
 	var (
 		wg         sync.WaitGroup
 		mu         sync.Mutex
@@ -45,15 +52,19 @@ func splice(a, b halfCloser) (aToB, bToA int64, err error) {
 	}
 	// pipe copies src to dst; srcEOF records its clean end, otherEOF is the
 	// other direction's.
-	pipe := func(dst, src halfCloser, n *int64, srcEOF, otherEOF *atomic.Bool) {
+	pipe := func(dst, src halfCloser, n *int64, srcEOF, otherEOF *atomic.Bool, ctr *atomic.Uint64) {
 		defer wg.Done()
 		var c int64
 		var e error
+		var r io.Reader = src
+		if ctr != nil {
+			r = countingReader{src, ctr}
+		}
 		if rf, ok := dst.(io.ReaderFrom); ok && !isTCP(dst) {
-			c, e = rf.ReadFrom(src) // a chunkConn: reads straight into its chunk buffer
+			c, e = rf.ReadFrom(r) // a chunkConn: reads straight into its chunk buffer
 		} else {
 			buf := copyBufs.Get().(*[]byte)
-			c, e = io.CopyBuffer(onlyWriter{dst}, onlyReader{src}, *buf)
+			c, e = io.CopyBuffer(onlyWriter{dst}, onlyReader{r}, *buf)
 			copyBufs.Put(buf)
 		}
 		*n = c
@@ -74,8 +85,8 @@ func splice(a, b halfCloser) (aToB, bToA int64, err error) {
 		}
 	}
 	wg.Add(2)
-	go pipe(b, a, &aToB, &aEOF, &bEOF)
-	pipe(a, b, &bToA, &bEOF, &aEOF)
+	go pipe(b, a, &aToB, &aEOF, &bEOF, ab)
+	pipe(a, b, &bToA, &bEOF, &aEOF, ba)
 	wg.Wait()
 	mu.Lock()
 	finished = true
@@ -91,15 +102,18 @@ func splice(a, b halfCloser) (aToB, bToA int64, err error) {
 // stream is closed without its end-of-data marker, which the other side reads
 // as errAborted.
 func abort(c io.Closer) {
-	if tc, ok := c.(*net.TCPConn); ok {
+	if tc, ok := c.(interface{ SetLinger(int) error }); ok { // *net.TCPConn, *limitedConn
 		tc.SetLinger(0)
 	}
 	c.Close()
 }
 
 func isTCP(c halfCloser) bool {
-	_, ok := c.(*net.TCPConn)
-	return ok
+	switch c.(type) {
+	case *net.TCPConn, *limitedConn:
+		return true
+	}
+	return false
 }
 
 // onlyReader and onlyWriter hide WriteTo/ReadFrom so io.CopyBuffer uses our pooled
@@ -108,6 +122,20 @@ func isTCP(c halfCloser) bool {
 type onlyReader struct{ io.Reader }
 
 type onlyWriter struct{ io.Writer }
+
+// countingReader adds what it reads to n.
+type countingReader struct {
+	r io.Reader
+	n *atomic.Uint64
+}
+
+func (c countingReader) Read(p []byte) (int, error) {
+	k, err := c.r.Read(p)
+	if k > 0 {
+		c.n.Add(uint64(k))
+	}
+	return k, err
+}
 
 // isCutOff reports whether err, from splice, means the mesh cut the connection
 // off (the link went down, or the far side aborted the stream) rather than the

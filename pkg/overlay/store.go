@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // stateFile is where the node keeps what the control API changed (mappings,
@@ -18,8 +20,8 @@ import (
 const stateFile = "state.json"
 
 type savedState struct {
-	Mappings []MappingRequest `json:"mappings"`
-	Services []Service        `json:"services,omitempty"`
+	Mappings []api.MappingRequest `json:"mappings"`
+	Services []Service            `json:"services,omitempty"`
 }
 
 func loadState(dir string) (savedState, error) {

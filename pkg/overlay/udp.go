@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,7 +61,7 @@ func (c *idleClock) touch()              { c.last.Store(time.Now().UnixNano()) }
 func (c *idleClock) idle() time.Duration { return time.Since(time.Unix(0, c.last.Load())) }
 
 // startUDPMapping listens on a UDP port for a UDP service.
-func (n *Node) startUDPMapping(req MappingRequest, t target) (*mapping, error) {
+func (n *Node) startUDPMapping(req mappingReq, t target) (*mapping, error) {
 	addr := net.JoinHostPort(req.Bind, fmt.Sprint(req.Port))
 	ua, err := net.ResolveUDPAddr("udp", addr)
 	if err != nil {
@@ -132,7 +133,7 @@ func (m *mapping) flowFor(addr *net.UDPAddr) *udpFlow {
 	if f, ok := m.flows[key]; ok {
 		return f
 	}
-	if m.stopped || !m.slots.tryAcquire() {
+	if m.stopped || !m.lim.slots.tryAcquire() {
 		if !m.stopped {
 			m.failed.Add(1)
 		}
@@ -154,10 +155,10 @@ func (f *udpFlow) run() {
 		m.mu.Lock()
 		delete(m.flows, f.key)
 		m.mu.Unlock()
-		m.slots.release()
+		m.lim.slots.release()
 	}()
 	ctx, cancel := context.WithTimeout(m.n.runContext(), m.n.cfg.OpenTimeout)
-	remote, err := m.n.dialTarget(ctx, m.t)
+	remote, err := m.n.dialTarget(ctx, m.t, netip.AddrPort{})
 	cancel()
 	if err != nil {
 		m.noteErr(err)
@@ -182,6 +183,7 @@ func (f *udpFlow) run() {
 				return
 			}
 			f.clock.touch()
+			m.bytesIn.Add(uint64(len(p)))
 			m.pc.WriteToUDP(p, f.addr)
 		}
 	}()
@@ -192,6 +194,7 @@ func (f *udpFlow) run() {
 		select {
 		case p := <-f.queue:
 			f.clock.touch()
+			m.bytesOut.Add(uint64(len(p)))
 			if err := writeDatagram(remote, wbuf, p); err != nil {
 				return
 			}
@@ -209,6 +212,7 @@ func (f *udpFlow) run() {
 func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 	c, err := net.Dial("udp", ls.Target)
 	if err != nil {
+		ls.failed.Add(1)
 		l.log.Warn("service target unreachable", "serveid", ls.ID, "target", ls.Target, "err", err)
 		st.st.Write(marshalStatus(statusDialFailed, fmt.Sprintf("serveid %d: %v", ls.ID, err)))
 		return
@@ -243,6 +247,7 @@ func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 				continue
 			}
 			clock.touch()
+			ls.bytesOut.Add(uint64(nr))
 			if writeDatagram(st, wbuf, buf[:nr]) != nil {
 				return
 			}
@@ -255,6 +260,7 @@ func (n *Node) serveUDP(l *link, st *chunkConn, ls *localService) {
 			break
 		}
 		clock.touch()
+		ls.bytesIn.Add(uint64(len(p)))
 		c.Write(p)
 	}
 	c.Close() // ends the reader

@@ -28,8 +28,16 @@ package overlay
 //
 // Stream open (first bytes a stream opener writes):
 //
-//	u8  kind         streamService | streamCatalog | streamGossip
+//	u8  kind         streamService | streamServiceFrom | streamCatalog | streamGossip
 //	service: u16 serveid
+//	service from: u16 serveid | u8 family (4, 6) | address (4 or 16 bytes) | u16 port:
+//	                 the client's address, for a service that sends its target a
+//	                 PROXY protocol header. Only sent for a service whose catalog
+//	                 entry says WantsClient, so a node that predates it never
+//	                 receives one.
+//	adhoc: u8 proto (0 tcp, 1 udp) | u8 n, n bytes "IP:PORT": ask the node for
+//	                 ad-hoc access to a target it never declared (adhoc.go); it
+//	                 answers a status, then on ok u16 serveid, and closes
 //	gossip: then memberlist's own stream protocol
 //
 // Service stream status (first bytes the acceptor writes back):
@@ -56,7 +64,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -78,9 +88,11 @@ const (
 
 // Stream kinds.
 const (
-	streamService byte = 1
-	streamCatalog byte = 2
-	streamGossip  byte = 3
+	streamService     byte = 1
+	streamServiceFrom byte = 4
+	streamAdhoc       byte = 5
+	streamCatalog     byte = 2
+	streamGossip      byte = 3
 )
 
 // Gossip user message kinds (1, a whole entry, is retired: entries come only
@@ -93,6 +105,10 @@ const (
 	statusNoService  byte = 1 // the serveid is not served by this node
 	statusDialFailed byte = 2 // the local target refused or timed out
 	statusBusy       byte = 3 // too many connections for this service
+	// Ad-hoc refusals (answers to streamAdhoc only).
+	statusNotAllowed byte = 4 // the node's ad-hoc rules refuse the target
+	statusQuotaFull  byte = 5 // adhoc-max ad-hoc services exist
+	statusLast            = statusQuotaFull
 )
 
 const (
@@ -169,11 +185,36 @@ func parseHello(b []byte) (hello, error) {
 type streamOpen struct {
 	Kind    byte
 	ServeID ServeID
+	From    netip.AddrPort // streamServiceFrom: the client's address
+	Adhoc   adhocRequest   // streamAdhoc
+}
+
+// adhocRequest asks for ad-hoc access to Target (IP:PORT as the serving node
+// reaches it).
+type adhocRequest struct {
+	Proto  string // tcp | udp
+	Target netip.AddrPort
 }
 
 func (o streamOpen) marshal() []byte {
-	if o.Kind == streamService {
+	switch o.Kind {
+	case streamService:
 		return []byte{o.Kind, byte(o.ServeID >> 8), byte(o.ServeID)}
+	case streamServiceFrom:
+		a := o.From.Addr() // as given: the opener unmaps 4-in-6 addresses
+		b := []byte{o.Kind, byte(o.ServeID >> 8), byte(o.ServeID), 4}
+		if a.Is6() {
+			b[3] = 6
+		}
+		b = append(b, a.AsSlice()...)
+		return binary.BigEndian.AppendUint16(b, o.From.Port())
+	case streamAdhoc:
+		p := byte(0)
+		if o.Adhoc.Proto == "udp" {
+			p = 1
+		}
+		t := o.Adhoc.Target.String()
+		return append([]byte{o.Kind, p, byte(len(t))}, t...)
 	}
 	return []byte{o.Kind}
 }
@@ -186,20 +227,70 @@ func readStreamOpen(r io.Reader) (streamOpen, error) {
 	}
 	o.Kind = k[0]
 	switch o.Kind {
-	case streamService:
+	case streamService, streamServiceFrom:
 		var id [2]byte
 		if _, err := io.ReadFull(r, id[:]); err != nil {
 			return o, fmt.Errorf("read serveid: %w", err)
 		}
 		o.ServeID = ServeID(binary.BigEndian.Uint16(id[:]))
-		if o.ServeID == 0 || o.ServeID > MaxServeID {
+		if o.ServeID == 0 || o.ServeID > api.MaxServeID {
 			return o, fmt.Errorf("serveid %d out of range: %w", o.ServeID, errMalformed)
 		}
+		if o.Kind == streamServiceFrom {
+			var err error
+			if o.From, err = readAddrPort(r); err != nil {
+				return o, err
+			}
+		}
+	case streamAdhoc:
+		var h [2]byte
+		if _, err := io.ReadFull(r, h[:]); err != nil {
+			return o, fmt.Errorf("read ad-hoc request: %w", err)
+		}
+		switch h[0] {
+		case 0:
+			o.Adhoc.Proto = "tcp"
+		case 1:
+			o.Adhoc.Proto = "udp"
+		default:
+			return o, fmt.Errorf("ad-hoc request proto %d: %w", h[0], errMalformed)
+		}
+		t := make([]byte, h[1])
+		if _, err := io.ReadFull(r, t); err != nil {
+			return o, fmt.Errorf("read ad-hoc target: %w", err)
+		}
+		ap, err := netip.ParseAddrPort(string(t))
+		if err != nil || ap.Port() == 0 || ap.Addr().Zone() != "" || ap.String() != string(t) { // canonical only
+			return o, fmt.Errorf("ad-hoc target %q is not IP:PORT: %w", t, errMalformed)
+		}
+		o.Adhoc.Target = ap
 	case streamCatalog, streamGossip:
 	default:
 		return o, fmt.Errorf("stream kind %d: %w", o.Kind, errMalformed)
 	}
 	return o, nil
+}
+
+// readAddrPort reads a client address: u8 family | address | u16 port.
+func readAddrPort(r io.Reader) (netip.AddrPort, error) {
+	var fam [1]byte
+	if _, err := io.ReadFull(r, fam[:]); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("read client address family: %w", err)
+	}
+	var b [18]byte
+	n := 4
+	switch fam[0] {
+	case 4:
+	case 6:
+		n = 16
+	default:
+		return netip.AddrPort{}, fmt.Errorf("client address family %d: %w", fam[0], errMalformed)
+	}
+	if _, err := io.ReadFull(r, b[:n+2]); err != nil {
+		return netip.AddrPort{}, fmt.Errorf("read client address: %w", err)
+	}
+	a, _ := netip.AddrFromSlice(b[:n])
+	return netip.AddrPortFrom(a, binary.BigEndian.Uint16(b[n:])), nil
 }
 
 func marshalStatus(code byte, reason string) []byte {
@@ -234,7 +325,7 @@ func readStatus(r io.Reader) error {
 		}
 		return nil
 	}
-	if h[0] > statusBusy {
+	if h[0] > statusLast {
 		return fmt.Errorf("service status code %d: %w", h[0], errMalformed)
 	}
 	return &statusError{Code: h[0], Reason: string(reason)}
@@ -266,11 +357,11 @@ func readCatalog(r io.Reader) (catalogEntry, error) {
 	return parseEntry(body)
 }
 
-// marshalEntry encodes an entry for peers: service targets stay private.
+// marshalEntry encodes an entry for peers: service targets and limits stay private.
 func marshalEntry(e catalogEntry) ([]byte, error) {
 	svcs := make([]Service, len(e.Services))
 	for i, s := range e.Services {
-		s.Target = ""
+		s.Target, s.Limits = "", nil
 		svcs[i] = s
 	}
 	e.Services = svcs
@@ -302,7 +393,7 @@ func validateEntry(e *catalogEntry) error {
 	if err := validateLabel("node name", e.Name, maxNodeName); err != nil {
 		return fmt.Errorf("catalog entry of %s: %v: %w", e.Owner.Short(), err, errMalformed)
 	}
-	if len(e.Services) > MaxServeID {
+	if len(e.Services) > api.MaxServeID {
 		return fmt.Errorf("catalog entry lists %d services: %w", len(e.Services), errMalformed)
 	}
 	seen := make(map[ServeID]bool, len(e.Services))
@@ -314,7 +405,7 @@ func validateEntry(e *catalogEntry) error {
 			return fmt.Errorf("catalog of %s lists serveid %d twice: %w", e.Owner.Short(), s.ID, errMalformed)
 		}
 		seen[s.ID] = true
-		e.Services[i].Target = ""
+		e.Services[i].Target, e.Services[i].Limits = "", nil
 	}
 	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -82,7 +83,11 @@ func TestParseHelloErrors(t *testing.T) {
 }
 
 func TestStreamOpen(t *testing.T) {
-	for _, o := range []streamOpen{{Kind: streamService, ServeID: 700}, {Kind: streamCatalog}} {
+	for _, o := range []streamOpen{{Kind: streamService, ServeID: 700}, {Kind: streamCatalog},
+		{Kind: streamServiceFrom, ServeID: 42, From: netip.MustParseAddrPort("192.0.2.7:51234")},
+		{Kind: streamServiceFrom, ServeID: 999, From: netip.MustParseAddrPort("[2001:db8::1]:443")},
+		{Kind: streamAdhoc, Adhoc: adhocRequest{Proto: "tcp", Target: netip.MustParseAddrPort("127.0.0.1:8888")}},
+		{Kind: streamAdhoc, Adhoc: adhocRequest{Proto: "udp", Target: netip.MustParseAddrPort("[::1]:53")}}} {
 		got, err := readStreamOpen(bytes.NewReader(o.marshal()))
 		if err != nil || got != o {
 			t.Errorf("%+v: got %+v %v", o, got, err)
@@ -97,6 +102,15 @@ func TestStreamOpen(t *testing.T) {
 		{[]byte{streamService, 0}, "read serveid"},
 		{[]byte{streamService, 0, 0}, "serveid 0 out of range"},
 		{[]byte{streamService, 0x03, 0xe8}, "serveid 1000 out of range"},
+		{[]byte{streamServiceFrom, 0, 1}, "read client address family"},
+		{[]byte{streamAdhoc, 0}, "read ad-hoc request"},
+		{[]byte{streamAdhoc, 2, 0}, "ad-hoc request proto 2"},
+		{[]byte{streamAdhoc, 0, 3, '1', ':'}, "read ad-hoc target"},
+		{append([]byte{streamAdhoc, 0, 9}, "host:8888"...), `ad-hoc target "host:8888" is not IP:PORT`},
+		{append([]byte{streamAdhoc, 0, 11}, "127.0.0.1:0"...), `ad-hoc target "127.0.0.1:0" is not IP:PORT`},
+		{[]byte{streamServiceFrom, 0, 1, 5}, "client address family 5"},
+		{[]byte{streamServiceFrom, 0, 1, 4, 10, 0, 0}, "read client address"},
+		{[]byte{streamServiceFrom, 0, 1, 6, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 0}, "read client address"},
 	} {
 		_, err := readStreamOpen(bytes.NewReader(tc.in))
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -220,6 +234,8 @@ func FuzzParseHello(f *testing.F) {
 func FuzzReadStreamOpen(f *testing.F) {
 	f.Add(streamOpen{Kind: streamService, ServeID: 700}.marshal())
 	f.Add([]byte{streamCatalog})
+	f.Add(streamOpen{Kind: streamServiceFrom, ServeID: 7, From: netip.MustParseAddrPort("[::1]:22")}.marshal())
+	f.Add(streamOpen{Kind: streamAdhoc, Adhoc: adhocRequest{Proto: "udp", Target: netip.MustParseAddrPort("10.0.0.1:53")}}.marshal())
 	f.Fuzz(func(t *testing.T, b []byte) {
 		o, err := readStreamOpen(bytes.NewReader(b))
 		if err != nil {

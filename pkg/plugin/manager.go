@@ -13,6 +13,8 @@ import (
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // Config configures a Manager.
@@ -69,16 +71,16 @@ func NewManager(cfg Config) *Manager {
 
 // Status is what `meshnode status` shows of a plugin.
 type Status struct {
-	Kind      string    `json:"kind"`
-	Name      string    `json:"name"`
-	Path      string    `json:"path"`
-	Version   string    `json:"version"`
-	Suite     string    `json:"suite,omitempty"`
-	State     string    `json:"state"` // running | restarting | stopped
-	PID       int       `json:"pid,omitempty"`
-	Restarts  int       `json:"restarts"`
-	Since     time.Time `json:"since"`
-	LastError string    `json:"last_error,omitempty"`
+	Kind      string          `json:"kind"`
+	Name      string          `json:"name"`
+	Path      string          `json:"path"`
+	Version   string          `json:"version"`
+	Suite     string          `json:"suite,omitempty"`
+	State     api.PluginState `json:"state"`
+	PID       int             `json:"pid,omitempty"`
+	Restarts  int             `json:"restarts"`
+	Since     time.Time       `json:"since"`
+	LastError string          `json:"last_error,omitempty"`
 }
 
 // Status lists the loaded plugins.
@@ -187,7 +189,7 @@ type instance struct {
 	cc       *grpc.ClientConn
 	info     Info
 	pid      int
-	state    string
+	state    api.PluginState
 	since    time.Time
 	restarts int
 	lastErr  string
@@ -253,7 +255,7 @@ func (in *instance) start(ctx context.Context) error {
 		return fmt.Errorf("%s plugin %q: stopped", in.kind, in.name)
 	}
 	in.client, in.cc, in.info, in.pid = client, cc, info, pid
-	in.state, in.since = "running", time.Now()
+	in.state, in.since = api.PluginRunning, time.Now()
 	close(in.ready)
 	in.mu.Unlock()
 	return nil
@@ -290,7 +292,7 @@ func (in *instance) conn(ctx context.Context) (*grpc.ClientConn, error) {
 		if stopped {
 			return nil, fmt.Errorf("%s plugin %q is stopped", in.kind, in.name)
 		}
-		if state == "running" && cc != nil {
+		if state == api.PluginRunning && cc != nil {
 			return cc, nil
 		}
 		select {
@@ -333,7 +335,7 @@ func (in *instance) supervise() {
 		}
 		in.mu.Lock()
 		old := in.client
-		in.state, in.lastErr, in.since = "restarting", why.Error(), time.Now()
+		in.state, in.lastErr, in.since = api.PluginRestarting, why.Error(), time.Now()
 		in.ready = make(chan struct{})
 		in.cc = nil
 		in.mu.Unlock()
@@ -410,7 +412,7 @@ func (in *instance) stop() {
 		return
 	}
 	in.stopped = true
-	in.state = "stopped"
+	in.state = api.PluginStopped
 	client := in.client
 	close(in.done)
 	in.mu.Unlock()

@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/seal"
 )
@@ -156,7 +157,7 @@ func TestCipherPlugins(t *testing.T) {
 		})
 	}
 	st := m.Status()
-	if len(st) != 2 || st[0].State != "running" || st[0].PID == 0 {
+	if len(st) != 2 || st[0].State != api.PluginRunning || st[0].PID == 0 {
 		t.Fatalf("status %+v", st)
 	}
 }
@@ -285,7 +286,7 @@ func TestCrashRestart(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Fatal("not restarted")
 	}
-	st := waitStatus(t, m, "running again", func(s Status) bool { return s.State == "running" })
+	st := waitStatus(t, m, "running again", func(s Status) bool { return s.State == api.PluginRunning })
 	if st.Restarts != 1 || st.PID == first.PID || !strings.Contains(st.LastError, "exited") {
 		t.Fatalf("after restart: %+v", st)
 	}
@@ -313,7 +314,7 @@ func TestHungPluginRestarted(t *testing.T) {
 	}
 	waitStatus(t, m, "declared hung", func(s Status) bool { return strings.Contains(s.LastError, "stopped answering") })
 	os.Remove(hangFile)
-	st := waitStatus(t, m, "running again", func(s Status) bool { return s.State == "running" && s.Restarts >= 1 })
+	st := waitStatus(t, m, "running again", func(s Status) bool { return s.State == api.PluginRunning && s.Restarts >= 1 })
 	if st.PID == first.PID {
 		t.Fatalf("same process: %+v", st)
 	}
@@ -381,7 +382,7 @@ func TestTransportPlugin(t *testing.T) {
 	if _, err := c.Read(make([]byte, 1)); err == nil || os.IsTimeout(err) {
 		t.Fatalf("read on a connection of a dead plugin: %v", err)
 	}
-	waitStatus(t, m, "running again", func(s Status) bool { return s.State == "running" && s.Restarts == 1 })
+	waitStatus(t, m, "running again", func(s Status) bool { return s.State == api.PluginRunning && s.Restarts == 1 })
 	if err := echo(1 << 20); err != nil {
 		t.Fatalf("after restart: %v", err)
 	}

@@ -21,7 +21,8 @@
 //	sockopt.go                            TCP_NOTSENT_LOWAT: keep the backlog in the queue, not the kernel
 //	server_reader.go                      the server's read buffer that grows only while busy
 //	server*.go, group.go                  the server: accept and limits (Serve, ServeConn), handshake,
-//	                                      auth keys and their reload, namespaces, clashes, forwarding
+//	                                      auth keys and their reload, namespaces, clashes, forwarding,
+//	                                      the operator's view (server_admin.go: Nodes, Disconnect)
 //	client*.go, presence.go, backoff.go   the client: reconnects, refusals, presence diff, Send
 //	addr.go                               rendezvous addresses: host:port or a ws(s):// URL
 //

@@ -62,7 +62,7 @@ package relay
 //	7 auth key not valid for the group  8 bad node proof  9 bad group signature
 //	10 node key already connected  11 too many connections from the address
 //	12 shutting down  13 replaced by a newer connection  14 auth key revoked  15 group full
-//	16 idle or stuck
+//	16 idle or stuck  17 disconnected by the operator (admin API; the node reconnects)
 //
 // Presence. Right after Welcome the server sends one PeerPresent per other current
 // member of the namespace (the group key), then PeersEnd; afterwards PeerPresent and

@@ -25,7 +25,11 @@ const (
 	CodeAuthKeyRevoked  Code = 14 // the key was removed from the server's file (reload)
 	CodeGroupFull       Code = 15 // --max-group-members reached
 	CodeStuck           Code = 16 // the client did not read or send for too long
+	CodeDisconnected    Code = 17 // the rendezvous' operator disconnected the node (admin API); it may reconnect
 )
+
+// maxCode bounds the codes the server counts refusals by.
+const maxCode = 32
 
 var codeNames = map[Code]string{
 	CodeProtocol:        "protocol error",
@@ -44,6 +48,7 @@ var codeNames = map[Code]string{
 	CodeAuthKeyRevoked:  "auth key revoked",
 	CodeGroupFull:       "group full",
 	CodeStuck:           "connection stuck",
+	CodeDisconnected:    "disconnected by the operator",
 }
 
 func (c Code) String() string {

@@ -72,6 +72,13 @@ type ServerStats struct {
 	Evicted           uint64 // handshaking connections closed to make room (MaxHandshaking)
 	Clashes           uint64 // nodes refused because their key was connected from a live process
 	QueuedBytes       int64  // datagram bytes in all queues now
+	// RejectedBy counts Rejected by the Code the client was told (auth key
+	// problems: CodeNoAuthKey, CodeBadAuthKey, CodeAuthKeyExpired, ...); codes
+	// never used are absent.
+	RejectedBy map[Code]uint64
+	// HandshakeErrors are rejected connections that got no code: the
+	// handshake timed out or the client went away during it.
+	HandshakeErrors uint64
 }
 
 // Server is the relay half of the rendezvous: it authenticates nodes, keeps the
@@ -106,6 +113,8 @@ type Server struct {
 	dropQueueFull, dropUnfair, dropMemory  atomic.Uint64
 	dropUnknownDst, rejected, rejectedAuth atomic.Uint64
 	evicted, clashes                       atomic.Uint64
+	rejectedBy                             [maxCode]atomic.Uint64
+	handshakeErrs                          atomic.Uint64
 }
 
 // serverWriteBufSize is the size of the write buffer a server connection borrows
@@ -289,6 +298,8 @@ func (s *Server) Stats() ServerStats {
 		Evicted:           s.evicted.Load(),
 		Clashes:           s.clashes.Load(),
 		QueuedBytes:       s.budget.used.Load(),
+		RejectedBy:        s.rejectedByCode(),
+		HandshakeErrors:   s.handshakeErrs.Load(),
 	}
 }
 
@@ -365,6 +376,7 @@ func remoteIP(nc net.Conn) netip.Addr {
 // the reply is written by a goroutine of its own, so that the accept loop goes on.
 func (s *Server) refuse(nc net.Conn, wait bool, code Code, msg string) {
 	s.rejected.Add(1)
+	s.countRejection(code)
 	s.refusals.log(s.log, remoteIP(nc), "connection rejected", "remote", nc.RemoteAddr().String(), "reason", msg)
 	if s.rejecting.Add(1) > maxRejecting {
 		s.rejecting.Add(-1)

@@ -42,6 +42,10 @@ type serverConn struct {
 	evicted  atomic.Bool        // closed by admit to make room for a newer handshake
 	pong     chan struct{}      // cap 1: a Pong arrived (clash probes)
 
+	// Datagram payload bytes relayed from this node to others, and from
+	// others to it (the admin API's list).
+	relayedOut, relayedIn atomic.Uint64
+
 	closeMu sync.Mutex
 	reason  string // why the connection ended; the first reason wins
 	warn    bool   // reason is a protocol violation or a misbehaving client
@@ -87,7 +91,12 @@ func (c *serverConn) run() {
 	if err != nil {
 		c.s.rejected.Add(1)
 		var rj *rejection
-		if errors.As(err, &rj) && rj.reply != "" {
+		if errors.As(err, &rj) {
+			c.s.countRejection(rj.code)
+		} else {
+			c.s.handshakeErrs.Add(1)
+		}
+		if rj != nil && rj.reply != "" {
 			if rj.auth {
 				c.s.rejectedAuth.Add(1)
 			}
@@ -378,6 +387,8 @@ func (c *serverConn) forward(fb *frameBuf) {
 	case pushed:
 		c.s.framesRelayed.Add(1)
 		c.s.bytesRelayed.Add(uint64(n))
+		c.relayedOut.Add(uint64(n))
+		m.relayedIn.Add(uint64(n))
 	case pushFull:
 		c.s.dropQueueFull.Add(1)
 		c.s.pool.put(fb)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/testbed/lab"
 )
 
@@ -67,7 +67,7 @@ func (r *Runner) ColdStart(ctx context.Context, p Params) (res Cold) {
 		if err != nil {
 			return fail("node b2", err)
 		}
-		mi, err := ctl.AddMapping(ctx, overlay.MappingRequest{Target: "701"})
+		mi, err := ctl.AddMapping(ctx, api.MappingRequest{Target: "701"})
 		if err != nil {
 			return fail("map 701 on b2", err)
 		}
@@ -97,7 +97,7 @@ func coldOnce(ctx context.Context, l *lab.Lab, rdv, state string) (cold, launch 
 	if err != nil {
 		return 0, 0, "", err
 	}
-	mi, err := ctl.AddMapping(ctx, overlay.MappingRequest{Target: "701"})
+	mi, err := ctl.AddMapping(ctx, api.MappingRequest{Target: "701"})
 	if err != nil {
 		return 0, 0, "", fmt.Errorf("map 701: %w", err)
 	}
@@ -118,7 +118,7 @@ func coldOnce(ctx context.Context, l *lab.Lab, rdv, state string) (cold, launch 
 }
 
 // linkPath is ctl's path to the peer named name, or what went wrong.
-func linkPath(ctx context.Context, ctl *control.Client, name string) string {
+func linkPath(ctx context.Context, ctl *client.Client, name string) string {
 	p, ok, err := peer(ctx, ctl, name)
 	switch {
 	case err != nil:
@@ -126,7 +126,7 @@ func linkPath(ctx context.Context, ctl *control.Client, name string) string {
 	case !ok:
 		return "no link"
 	}
-	return p.Path
+	return string(p.Path)
 }
 
 func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }

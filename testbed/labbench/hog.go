@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/lab"
 )
 
@@ -21,7 +21,7 @@ type HogWAN struct {
 	CC            string       // plain TCP's congestion control (the lab's default)
 	Hogs          int          // busy processes
 	HogCores      float64      // cores they kept busy on average (their CPU time / wall time)
-	Before, After overlay.PeerInfo
+	Before, After api.PeerInfo
 	Err           error
 }
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/meshnode/meshnode/internal/bench"
 	"github.com/meshnode/meshnode/internal/meshproc"
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/testbed/lab"
 )
 
@@ -24,7 +24,7 @@ const (
 	rdvPort   = "7749"
 	nodeBin   = "/opt/meshnode/bin/meshnode"
 	rdvBin    = "/opt/meshnode/bin/rendezvous"
-	pathDir   = "direct"
+	pathDir   = api.PathDirect
 	logLevel  = "info"
 	groupName = "labbench"
 )
@@ -64,7 +64,7 @@ type nodeSpec struct {
 
 // launchNode starts `meshnode up` on node (named after it) without waiting
 // and returns the process and the node's control client.
-func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec) (*lab.Proc, *control.Client, error) {
+func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec) (*lab.Proc, *client.Client, error) {
 	dir := spec.state
 	if dir == "" {
 		dir = l.Dir(node)
@@ -85,11 +85,11 @@ func launchNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec
 	if err != nil {
 		return nil, nil, err
 	}
-	return p, control.NewClient(filepath.Join(dir, "control.sock")), nil
+	return p, client.New(filepath.Join(dir, "control.sock")), nil
 }
 
 // startNode launches a node and waits until it is on the rendezvous.
-func startNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec) (*lab.Proc, *control.Client, error) {
+func startNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec) (*lab.Proc, *client.Client, error) {
 	p, ctl, err := launchNode(ctx, l, node, rdv, spec)
 	if err != nil {
 		return nil, nil, err
@@ -102,7 +102,7 @@ func startNode(ctx context.Context, l *lab.Lab, node, rdv string, spec nodeSpec)
 
 // waitRendezvous polls a node's control API every 10 ms (at most 20 s) until
 // the node is on the rendezvous, and returns when (by the node) it got there.
-func waitRendezvous(ctx context.Context, ctl *control.Client, node string) (time.Time, error) {
+func waitRendezvous(ctx context.Context, ctl *client.Client, node string) (time.Time, error) {
 	wctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	for {
@@ -122,23 +122,25 @@ func waitRendezvous(ctx context.Context, ctl *control.Client, node string) (time
 }
 
 // peer returns ctl's link to the peer named name (ok false if it has none).
-func peer(ctx context.Context, ctl *control.Client, name string) (overlay.PeerInfo, bool, error) {
+func peer(ctx context.Context, ctl *client.Client, name string) (api.PeerInfo, bool, error) {
 	ps, err := ctl.Peers(ctx)
 	if err != nil {
-		return overlay.PeerInfo{}, false, err
+		return api.PeerInfo{}, false, err
 	}
 	for _, p := range ps {
 		if p.Name == name {
 			return p, true, nil
 		}
 	}
-	return overlay.PeerInfo{}, false, nil
+	return api.PeerInfo{}, false, nil
 }
 
-func isDirect(p overlay.PeerInfo, ok bool) bool { return ok && p.State == "up" && p.Path == pathDir }
+func isDirect(p api.PeerInfo, ok bool) bool {
+	return ok && p.State == api.LinkStateUp && p.Path == pathDir
+}
 
 // waitDirect polls ctl every 10 ms until its link to name is up on a direct path.
-func waitDirect(ctx context.Context, ctl *control.Client, name string) (overlay.PeerInfo, error) {
+func waitDirect(ctx context.Context, ctl *client.Client, name string) (api.PeerInfo, error) {
 	var last string
 	for {
 		p, ok, err := peer(ctx, ctl, name)
@@ -154,7 +156,7 @@ func waitDirect(ctx context.Context, ctl *control.Client, name string) (overlay.
 	}
 }
 
-func describe(p overlay.PeerInfo, ok bool, err error) string {
+func describe(p api.PeerInfo, ok bool, err error) string {
 	switch {
 	case err != nil:
 		return err.Error()
@@ -197,8 +199,8 @@ func withOutput(run context.Context, err error, l *lab.Lab) error {
 // (701) in a1, served by a1's node, and b1's node linked to it directly.
 type pair struct {
 	srv    *bench.Servers
-	ctlB   *control.Client
-	before overlay.PeerInfo // b1's link to a1 once direct
+	ctlB   *client.Client
+	before api.PeerInfo // b1's link to a1 once direct
 }
 
 // startPair starts the servers in a1 (listening on host), the rendezvous and

@@ -6,8 +6,8 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
-	"github.com/meshnode/meshnode/pkg/control"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/control/client"
 	"github.com/meshnode/meshnode/testbed/lab"
 )
 
@@ -16,7 +16,7 @@ import (
 // or loss.
 var RelayEnv = map[string]string{"SITE_A_NAT": "portrestricted", "SITE_B_NAT": "portrestricted"}
 
-const pathRelay = "relay"
+const pathRelay = api.PathRelay
 
 // DirectRelay is single-stream throughput b1 -> a1 through one mapping on the
 // same pair of nodes, first on the direct path, then on the relay once UDP
@@ -24,8 +24,8 @@ const pathRelay = "relay"
 type DirectRelay struct {
 	Direct, Relay bench.Series // MB/s per repetition
 	// b1's view of its link to a1 before and after each row's repetitions.
-	DirectBefore, DirectAfter overlay.PeerInfo
-	RelayBefore, RelayAfter   overlay.PeerInfo
+	DirectBefore, DirectAfter api.PeerInfo
+	RelayBefore, RelayAfter   api.PeerInfo
 	Fallback                  time.Duration // from blocking UDP to b1 reporting path relay (10 ms polls)
 	Err                       error
 }
@@ -46,18 +46,18 @@ func (r *Runner) DirectVsRelay(ctx context.Context, p Params) (res DirectRelay) 
 		defer pr.srv.Close()
 		ctlB := pr.ctlB
 		res.DirectBefore = pr.before
-		mi, err := ctlB.AddMapping(ctx, overlay.MappingRequest{Target: "700"})
+		mi, err := ctlB.AddMapping(ctx, api.MappingRequest{Target: "700"})
 		if err != nil {
 			return fail("map 700 on b1", err)
 		}
 		sink := dialFrom(l, "b1", mi.Listen)
 
-		measure := func(row string) (bench.Series, overlay.PeerInfo, error) {
+		measure := func(row string) (bench.Series, api.PeerInfo, error) {
 			var s bench.Series
 			for i := range p.BulkReps {
 				v, err := throughput(ctx, sink, p.Bulk)
 				if err != nil {
-					return s, overlay.PeerInfo{}, fmt.Errorf("%s throughput: %w", row, err)
+					return s, api.PeerInfo{}, fmt.Errorf("%s throughput: %w", row, err)
 				}
 				s = append(s, v)
 				r.logf("direct vs relay throughput %d/%d: %s %.2f MB/s", i+1, p.BulkReps, row, v)
@@ -121,11 +121,11 @@ func BlockSitesUDP(ctx context.Context, l *lab.Lab, on bool) error {
 }
 
 // waitPath polls ctl every 10 ms until its link to name is up on path.
-func waitPath(ctx context.Context, ctl *control.Client, name, path string) (overlay.PeerInfo, error) {
+func waitPath(ctx context.Context, ctl *client.Client, name string, path api.Path) (api.PeerInfo, error) {
 	var last string
 	for {
 		p, ok, err := peer(ctx, ctl, name)
-		if ok && err == nil && p.State == "up" && p.Path == path {
+		if ok && err == nil && p.State == api.LinkStateUp && p.Path == path {
 			return p, nil
 		}
 		last = describe(p, ok, err)

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/meshnode/meshnode/internal/bench"
-	"github.com/meshnode/meshnode/pkg/overlay"
+	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/lab"
 )
 
@@ -28,7 +28,7 @@ type WAN struct {
 	TCP           []Baseline   // plain TCP throughput: the nodes' default congestion control first
 	Mesh          bench.Series // mapping throughput, MB/s per repetition
 	TCPPP, MeshPP bench.Series // ping-pong round trips, ms (TCP with the default congestion control)
-	Before, After overlay.PeerInfo
+	Before, After api.PeerInfo
 	DropsUp       int64 // packets site A's WAN box dropped toward the ISP during the run
 	DropsDown     int64 // and toward the site
 	Err           error
@@ -77,7 +77,7 @@ func startLossyPair(ctx context.Context, l *lab.Lab) (p lossyPair, what string, 
 	}
 	maps := map[string]string{}
 	for _, id := range []string{"700", "701"} {
-		mi, err := p.ctlB.AddMapping(ctx, overlay.MappingRequest{Target: id})
+		mi, err := p.ctlB.AddMapping(ctx, api.MappingRequest{Target: id})
 		if err != nil {
 			return fail("map "+id+" on b1", err)
 		}

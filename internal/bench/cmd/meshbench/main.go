@@ -18,6 +18,7 @@ import (
 
 	"github.com/meshnode/meshnode/internal/bench"
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 type params struct {
@@ -409,7 +410,7 @@ func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Dur
 
 // pluginThroughput starts a serving and a mapping node in their own group with
 // extra flags, waits for the link's path and measures single-stream throughput.
-func pluginThroughput(ctx context.Context, bin, rdv string, srv *bench.Servers, group string, p params, extra []string, path string) (bench.Series, error) {
+func pluginThroughput(ctx context.Context, bin, rdv string, srv *bench.Servers, group string, p params, extra []string, path api.Path) (bench.Series, error) {
 	if rdv == "" {
 		return nil, fmt.Errorf("the rendezvous has no WebSocket listener")
 	}
