@@ -61,7 +61,7 @@ bench *ARGS: build
     go run ./internal/bench/cmd/meshbench --bin {{bin}} {{ARGS}}
     if [ "$(id -u)" = 0 ]; then go build -o {{bin}}/meshlab ./testbed/cmd/lab && go run ./testbed/cmd/labbench --bin {{bin}} --out bench-results/latest.md {{ARGS}}; else echo "(the NAT lab rows need root: sudo just lab-bench)"; fi
 
-# The NAT lab rows of the benchmark (root): time to a direct path behind NATs, mapping vs plain TCP over a lossy WAN (also under a CPU hog), direct vs relay, cold start (--quick, --out FILE appends, --only SECTIONS)
+# The NAT lab rows of the benchmark (root): time to a direct path behind NATs, mapping vs plain TCP over a lossy WAN (also under a CPU hog), direct vs relay, cold start, the NAT matrix: every pair of NAT kinds 10 times, success rate and time to direct (--quick, --out FILE appends, --only SECTIONS)
 lab-bench *ARGS: build
     go build -o {{bin}}/meshlab ./testbed/cmd/lab
     go run ./testbed/cmd/labbench --bin {{bin}} {{ARGS}}

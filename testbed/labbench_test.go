@@ -24,6 +24,8 @@ func TestLabBenchQuick(t *testing.T) {
 		return up(t, env), nil
 	}}
 	p := labbench.Quick()
+	// The matrix's harness on one cell (TestProductMatrix runs them all).
+	p.MatrixPairs = [][2]string{{"portrestricted", "upnp"}}
 	rep, err := r.Run(ctx, p)
 	md := rep.Markdown()
 	t.Logf("quick run in %v:\n%s", rep.Took.Round(time.Millisecond), md)
@@ -53,6 +55,9 @@ func TestLabBenchQuick(t *testing.T) {
 	// The hog must have been on: well over one core of the machine busy.
 	if want := 0.5 * float64(h.Hogs); h.Hogs == 0 || h.HogCores < want {
 		t.Errorf("the CPU hog kept %.2f cores busy with %d processes, want >= %.1f", h.HogCores, h.Hogs, want)
+	}
+	if len(rep.Matrix) != 1 || rep.Matrix[0].OK != 1 || rep.Matrix[0].Methods["portmap"] != 1 {
+		t.Errorf("matrix smoke run: %+v, want port-restricted <-> miniupnpd router direct by portmap", rep.Matrix)
 	}
 	dr := rep.Paths
 	positive(t, "direct MB/s (same nodes)", dr.Direct, p.BulkReps)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/testbed/lab"
+	"github.com/meshnode/meshnode/testbed/labbench"
 	"github.com/meshnode/meshnode/testbed/labtest"
 	"github.com/meshnode/meshnode/testbed/natprobe"
 )
@@ -21,8 +23,17 @@ const (
 	pathDirect = api.PathDirect
 )
 
-// natKinds are the values of SITE_A_NAT / SITE_B_NAT.
-var natKinds = []string{"open", "fullcone", "addrrestricted", "portrestricted", "symmetric", "udpblock"}
+// natKinds are the values of SITE_A_NAT / SITE_B_NAT, easiest first.
+var natKinds = []string{"open", "fullcone", "addrrestricted", "portrestricted", "symseq", "symmetric", "upnp", "udpblock"}
+
+// Methods that take a pair direct (matrixCell.method).
+const (
+	methodICE      = "ice"      // plain ICE: host, server-reflexive, peer-reflexive learning
+	methodPortmap  = "portmap"  // the upnp side's port mapping (PCP/NAT-PMP/UPnP) as a candidate
+	methodPredict  = "predict"  // the sequential side's next ports, predicted and probed
+	methodBirthday = "birthday" // many sockets on the random side, random probes from the other
+	methodLockstep = "lockstep" // both sides sequential: each probes the other's next ports in the same order
+)
 
 // matrixCell is one pair of NAT kinds (site A, site B; the matrix is
 // symmetric, so only a <= b in natKinds order is listed).
@@ -32,9 +43,10 @@ type matrixCell struct {
 	// once) works; learn: it works when a side replies to the source it
 	// actually sees (ICE peer-reflexive candidates). Measured, see TESTBED.md.
 	punch, learn bool
-	// path the product must use in this cell (scenario tests): direct where
-	// ICE can punch (learn), relay elsewhere.
-	path api.Path
+	// path the product must use in this cell (scenario tests), and the
+	// method that gets it there (methodICE...; "" on the relay).
+	path   api.Path
+	method string
 	// pending, when set, says why the product does not meet this cell's
 	// expectation yet: the cell is run and reported as a known gap (counted
 	// in the output), not failed — and it fails once it passes, so the mark
@@ -44,29 +56,46 @@ type matrixCell struct {
 
 func (c matrixCell) name() string { return c.a + "-" + c.b }
 
-// natMatrix is the NAT-pair matrix with expectations per cell.
+// natMatrix is the NAT-pair matrix with expectations per cell. A symseq or
+// upnp NAT punches like a symmetric one: only the product's own methods
+// (prediction, the port mapping) make the difference.
 var natMatrix = []matrixCell{
-	{a: "open", b: "open", punch: true, learn: true, path: pathDirect},
-	{a: "open", b: "fullcone", punch: true, learn: true, path: pathDirect},
-	{a: "open", b: "addrrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "open", b: "portrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "open", b: "symmetric", punch: false, learn: true, path: pathDirect},
-	{a: "open", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "fullcone", b: "fullcone", punch: true, learn: true, path: pathDirect},
-	{a: "fullcone", b: "addrrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "fullcone", b: "portrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "fullcone", b: "symmetric", punch: false, learn: true, path: pathDirect},
-	{a: "fullcone", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "addrrestricted", b: "addrrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "addrrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "addrrestricted", b: "symmetric", punch: false, learn: true, path: pathDirect},
-	{a: "addrrestricted", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect},
-	{a: "portrestricted", b: "symmetric", punch: false, learn: false, path: pathRelay},
-	{a: "portrestricted", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "symmetric", b: "symmetric", punch: false, learn: false, path: pathRelay},
-	{a: "symmetric", b: "udpblock", punch: false, learn: false, path: pathRelay},
-	{a: "udpblock", b: "udpblock", punch: false, learn: false, path: pathRelay},
+	{a: "open", b: "open", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "fullcone", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "addrrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "symseq", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "symmetric", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "upnp", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "open", b: "udpblock", path: pathRelay},
+	{a: "fullcone", b: "fullcone", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "fullcone", b: "addrrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "fullcone", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "fullcone", b: "symseq", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "fullcone", b: "symmetric", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "fullcone", b: "upnp", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "fullcone", b: "udpblock", path: pathRelay},
+	{a: "addrrestricted", b: "addrrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "addrrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "addrrestricted", b: "symseq", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "addrrestricted", b: "symmetric", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "addrrestricted", b: "upnp", punch: false, learn: true, path: pathDirect, method: methodICE},
+	{a: "addrrestricted", b: "udpblock", path: pathRelay},
+	{a: "portrestricted", b: "portrestricted", punch: true, learn: true, path: pathDirect, method: methodICE},
+	{a: "portrestricted", b: "symseq", path: pathDirect, method: methodPredict},
+	{a: "portrestricted", b: "symmetric", path: pathDirect, method: methodBirthday},
+	{a: "portrestricted", b: "upnp", path: pathDirect, method: methodPortmap},
+	{a: "portrestricted", b: "udpblock", path: pathRelay},
+	{a: "symseq", b: "symseq", path: pathDirect, method: methodLockstep},
+	{a: "symseq", b: "symmetric", path: pathRelay},
+	{a: "symseq", b: "upnp", path: pathDirect, method: methodPortmap},
+	{a: "symseq", b: "udpblock", path: pathRelay},
+	{a: "symmetric", b: "symmetric", path: pathRelay},
+	{a: "symmetric", b: "upnp", path: pathDirect, method: methodPortmap},
+	{a: "symmetric", b: "udpblock", path: pathRelay},
+	{a: "upnp", b: "upnp", path: pathDirect, method: methodPortmap},
+	{a: "upnp", b: "udpblock", path: pathRelay},
+	{a: "udpblock", b: "udpblock", path: pathRelay},
 }
 
 // matrixTally counts outcomes across cells and prints the summary.
@@ -136,8 +165,11 @@ func TestMatrixTableComplete(t *testing.T) {
 		if c.path != pathRelay && c.path != pathDirect {
 			t.Errorf("cell %s: path %q", c.name(), c.path)
 		}
-		if (c.path == pathDirect) != c.learn {
-			t.Errorf("cell %s: path %s, but ICE learning works=%v", c.name(), c.path, c.learn)
+		if (c.path == pathDirect) != (c.method != "") {
+			t.Errorf("cell %s: path %s with method %q", c.name(), c.path, c.method)
+		}
+		if (c.method == methodICE) != c.learn {
+			t.Errorf("cell %s: method %q, but ICE learning works=%v", c.name(), c.method, c.learn)
 		}
 		if c.punch && !c.learn {
 			t.Errorf("cell %s: punching without learning works but with learning does not?", c.name())
@@ -150,6 +182,14 @@ func TestMatrixTableComplete(t *testing.T) {
 			}
 		}
 	}
+	for _, c := range natMatrix {
+		if e := labbench.MatrixExpect(c.a, c.b); e.Path != string(c.path) || e.Method != c.method {
+			t.Errorf("cell %s: lab-bench expects %s/%q, the scenario table %s/%q", c.name(), e.Path, e.Method, c.path, c.method)
+		}
+	}
+	if !slices.Equal(labbench.MatrixKinds, natKinds) {
+		t.Errorf("lab-bench's NAT kinds %v differ from the scenario table's %v", labbench.MatrixKinds, natKinds)
+	}
 	if want := len(natKinds) * (len(natKinds) + 1) / 2; len(natMatrix) != want {
 		t.Errorf("natMatrix has %d cells, want %d", len(natMatrix), want)
 	}
@@ -161,7 +201,13 @@ func TestMatrixTableComplete(t *testing.T) {
 func TestHolePunchMatrix(t *testing.T) {
 	labtest.RequireRoot(t)
 	t.Parallel()
-	tally := runMatrix(t, natMatrix, 5, func(t *testing.T, c matrixCell) error {
+	// pending marks are about the product, not about plain punching.
+	cells := make([]matrixCell, len(natMatrix))
+	for i, c := range natMatrix {
+		c.pending = ""
+		cells[i] = c
+	}
+	tally := runMatrix(t, cells, 5, func(t *testing.T, c matrixCell) error {
 		l := up(t, map[string]string{"SITE_A_NAT": c.a, "SITE_B_NAT": c.b})
 		target := labtest.ProbeServer(t, l, "rdv", "eth1")
 		var errs []string

@@ -35,10 +35,16 @@ type mesh struct {
 	ctlA     *client.Client
 	ctlB     *client.Client
 	echoAddr string
+	procs    []*lab.Proc // a1's and b1's meshnode
 }
 
 // startMesh starts the rendezvous, an echo service in a1, and the two nodes.
 func startMesh(ctx context.Context, t *testing.T, l *lab.Lab) (*mesh, error) {
+	return startMeshWith(ctx, t, l, nil)
+}
+
+// startMeshWith is startMesh with extra `meshnode up` arguments per node.
+func startMeshWith(ctx context.Context, t *testing.T, l *lab.Lab, extra map[string][]string) (*mesh, error) {
 	m := &mesh{l: l, rdv: labtest.Addr(t, l, "rdv", "eth1").String() + ":" + rdvPort}
 	keys, nodeKeys, err := meshproc.WriteAuthKeys(l.Dir("rdv"), "label=a1", "label=b1")
 	if err != nil {
@@ -70,9 +76,12 @@ func startMesh(ctx context.Context, t *testing.T, l *lab.Lab) (*mesh, error) {
 		if node == "a1" {
 			args = append(args, "--serve", "700="+m.echoAddr+",name=echo")
 		}
-		if _, err := l.Start(ctx, node, "/opt/meshnode/bin/meshnode", args...); err != nil {
+		args = append(args, extra[node]...)
+		p, err := l.Start(ctx, node, "/opt/meshnode/bin/meshnode", args...)
+		if err != nil {
 			return nil, err
 		}
+		m.procs = append(m.procs, p)
 	}
 	m.ctlA = client.New(filepath.Join(l.Dir("a1"), "control.sock"))
 	m.ctlB = client.New(filepath.Join(l.Dir("b1"), "control.sock"))
@@ -91,21 +100,26 @@ func echoServe(ln net.Listener) {
 
 // peerOfB waits until b1's link to a1 is up and returns it.
 func (m *mesh) peerOfB(ctx context.Context) (api.PeerInfo, error) {
+	return m.peerOf(ctx, m.ctlB, "a1")
+}
+
+// peerOf waits until the link of ctl's node to peer is up and returns it.
+func (m *mesh) peerOf(ctx context.Context, ctl *client.Client, peer string) (api.PeerInfo, error) {
 	var last error
 	for {
-		ps, err := m.ctlB.Peers(ctx)
+		ps, err := ctl.Peers(ctx)
 		if err == nil {
 			for _, p := range ps {
-				if p.Name == "a1" && p.State == api.LinkStateUp {
+				if p.Name == peer && p.State == api.LinkStateUp {
 					return p, nil
 				}
 			}
-			err = fmt.Errorf("b1's peers: %+v", ps)
+			err = fmt.Errorf("peers: %+v", ps)
 		}
 		last = err
 		select {
 		case <-ctx.Done():
-			return api.PeerInfo{}, fmt.Errorf("no link from b1 to a1: %v", last)
+			return api.PeerInfo{}, fmt.Errorf("no link to %s: %v", peer, last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -149,6 +163,23 @@ func (m *mesh) transfer(ctx context.Context, n int) error {
 	return nil
 }
 
+// directPath waits up to limit for b1's link to a1 to go direct; after that
+// it returns the link as it is.
+func (m *mesh) directPath(ctx context.Context, limit time.Duration) (api.PeerInfo, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		p, err := m.peerOfB(ctx)
+		if err != nil || p.Path == pathDirect || time.Now().After(deadline) {
+			return p, err
+		}
+		select {
+		case <-ctx.Done():
+			return p, ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
 // settledPath waits until b1's link to a1 has settled: on a direct path, or on
 // the relay after at least one ICE attempt ended (so "relay" is a verdict, not
 // a link that has not tried yet).
@@ -180,7 +211,14 @@ func productCell(t *testing.T, c matrixCell) error {
 	if err != nil {
 		return err
 	}
-	p, err := m.settledPath(ctx)
+	var p api.PeerInfo
+	if c.path == pathDirect {
+		// Hard-NAT methods run after a plain attempt failed: give them the
+		// issue's 20 s (and some slack for a loaded machine).
+		p, err = m.directPath(ctx, 30*time.Second)
+	} else {
+		p, err = m.settledPath(ctx)
+	}
 	if err != nil {
 		return err
 	}
@@ -197,7 +235,18 @@ func productCell(t *testing.T, c matrixCell) error {
 	if p.Path != c.path {
 		return fmt.Errorf("%s: path %s after the transfer, want %s (why: %s)", c.name(), p.Path, c.path, p.Why)
 	}
-	t.Logf("%s: %s %v after the nodes started; endpoint %q, why %q", c.name(), p.Path, settled.Round(time.Millisecond), p.Endpoint, p.Why)
+	t.Logf("%s: %s %v after the nodes started; endpoint %q, method %q, why %q", c.name(), p.Path, settled.Round(time.Millisecond), p.Endpoint, p.Method, p.Why)
+	if c.path == pathDirect && c.method != methodICE {
+		// The method shows on at least one side (the side whose candidate
+		// it made is sure of it).
+		pa, err := m.peerOf(ctx, m.ctlA, "b1")
+		if err != nil {
+			return err
+		}
+		if p.Method != c.method && pa.Method != c.method {
+			return fmt.Errorf("%s: direct, but found by %q (b1) and %q (a1), want %q", c.name(), p.Method, pa.Method, c.method)
+		}
+	}
 	return nil
 }
 

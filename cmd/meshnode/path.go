@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/netip"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -108,9 +109,44 @@ func printNetcheck(w io.Writer, res api.NetcheckResult) {
 	fmt.Fprintf(w, "public    %s\n", result(r.Public, func(v netip.AddrPort) string { return v.String() }))
 	fmt.Fprintf(w, "nat       %s\n", result(r.NAT, yesNo))
 	fmt.Fprintf(w, "mapping   %s\n", result(r.Mapping, func(m api.NATMapping) string { return string(m) }))
+	fmt.Fprintf(w, "ports     %s\n", result(r.SeqDelta, func(d int) string {
+		if d > 0 {
+			return fmt.Sprintf("sequential (step %d): predictable", d)
+		}
+		return "random"
+	}))
 	fmt.Fprintf(w, "hairpin   %s\n", result(r.Hairpin, yesNo))
 	fmt.Fprintf(w, "rtt       %s\n", result(r.RTT, func(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d.Microseconds())/1000) }))
+	fmt.Fprintf(w, "portmap   %s\n", portMapLine(r.PortMapping))
+	for _, m := range r.PortMapping.Mapped {
+		fmt.Fprintf(w, "          mapped %s\n", m)
+	}
 	fmt.Fprintf(w, "verdict   %s\n", res.Summary)
+}
+
+// portMapLine says which port mapping protocol answered, and the gateway's
+// external address.
+func portMapLine(pm api.PortMapReport) string {
+	if pm.Protocol == "" {
+		if pm.Why == "" {
+			return "none"
+		}
+		return "none (" + pm.Why + ")"
+	}
+	var all []string
+	for _, p := range []struct {
+		name string
+		ok   bool
+	}{{"pcp", pm.PCP}, {"nat-pmp", pm.NATPMP}, {"upnp", pm.UPnP}} {
+		if p.ok {
+			all = append(all, p.name)
+		}
+	}
+	line := pm.Protocol + " via gateway " + pm.Gateway
+	if pm.External != "" {
+		line += ", external address " + pm.External
+	}
+	return line + " (answering: " + strings.Join(all, ", ") + ")"
 }
 
 func result[T any](r api.Finding[T], format func(T) string) string {

@@ -36,6 +36,9 @@ func (a *app) peersCommand() *cli.Command {
 				switch {
 				case p.Path == api.PathDirect && p.Endpoint != "":
 					note = strings.TrimPrefix(note+"; via "+p.Endpoint, "; ")
+					if p.Method != "" && p.Method != "ice" {
+						note += ", found by " + p.Method
+					}
 				case p.Path == api.PathRelay && p.Why != "" && p.State == api.LinkStateUp:
 					note = strings.TrimPrefix(note+"; relayed: "+p.Why, "; ")
 				}

@@ -140,6 +140,8 @@ func (d *daemon) run(ctx context.Context) error {
 		PluginStatus:  pluginStatusOf(plugins),
 		RelayOnly:     cfg.relayOnly,
 		DirectOnly:    cfg.directOnly,
+		PortMapping:   !cfg.noPortMapping,
+		NoHardNAT:     cfg.noHardNAT,
 		ICEInterfaces: cfg.ifaces,
 		Adhoc:         cfg.adhoc,
 	})

@@ -29,6 +29,8 @@ type upConfig struct {
 	name                string
 	relayOnly           bool
 	directOnly          bool
+	noPortMapping       bool
+	noHardNAT           bool
 	ifaces              []string
 	metrics             string // the metrics listener's address; "" = off
 	cipher, transport   string
@@ -52,17 +54,19 @@ func (a *app) resolveUp(c *cli.Context, file *config.File, allowMissing bool) (*
 // names the setting as it was given (flag, variable, or file:line and key).
 func (a *app) buildUp(vals *config.Values) (*upConfig, error) {
 	u := &upConfig{
-		vals:       vals,
-		paths:      a.pathsOf(vals),
-		group:      vals.String("group"),
-		rendezvous: vals.String("rendezvous"),
-		name:       vals.String("name"),
-		relayOnly:  vals.Bool("relay-only"),
-		directOnly: vals.Bool("direct-only"),
-		cipher:     vals.String("cipher"),
-		transport:  vals.String("transport"),
-		pluginDir:  vals.String("plugin-dir"),
-		format:     vals.String("log-format"),
+		vals:          vals,
+		paths:         a.pathsOf(vals),
+		group:         vals.String("group"),
+		rendezvous:    vals.String("rendezvous"),
+		name:          vals.String("name"),
+		relayOnly:     vals.Bool("relay-only"),
+		directOnly:    vals.Bool("direct-only"),
+		noPortMapping: vals.Bool("no-port-mapping"),
+		noHardNAT:     vals.Bool("no-hard-nat"),
+		cipher:        vals.String("cipher"),
+		transport:     vals.String("transport"),
+		pluginDir:     vals.String("plugin-dir"),
+		format:        vals.String("log-format"),
 	}
 	if err := identity.ValidateGroupName(u.group); err != nil {
 		return nil, vals.Errorf("group", "%s: %w", vals.Ref("group"), err)

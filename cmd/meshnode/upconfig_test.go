@@ -52,12 +52,12 @@ port = 8080
 	}
 	for _, want := range []string{
 		"# config file: " + cfg,
-		`group          = "home"`, "# file " + cfg + ":1",
-		"secret         = <set>", "# file " + cfg + ":2",
-		`rendezvous     = "vps:7749"`, "# env MESHNODE_RENDEZVOUS",
-		`log-level      = "debug"`, "# flag --log-level",
-		`cipher         = "chacha20poly1305"`, "# env MESHNODE_CIPHER",
-		`log-format     = "text"`, "# default",
+		`group           = "home"`, "# file " + cfg + ":1",
+		"secret          = <set>", "# file " + cfg + ":2",
+		`rendezvous      = "vps:7749"`, "# env MESHNODE_RENDEZVOUS",
+		`log-level       = "debug"`, "# flag --log-level",
+		`cipher          = "chacha20poly1305"`, "# env MESHNODE_CIPHER",
+		`log-format      = "text"`, "# default",
 		`# --serve`, `["701=127.0.0.1:80"]`,
 		"[serve.ssh]", "serveid = 700", `proto   = "tcp"`,
 		"[use.web]", `service = "web@office"`, `bind    = "127.0.0.1"`,

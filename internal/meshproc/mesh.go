@@ -99,8 +99,10 @@ func StartNode(ctx context.Context, bin, rdv string, o NodeOptions) (*Node, erro
 		n.removeState()
 		return nil, err
 	}
+	// Nodes of one host never need the gateway's port mapping; without the
+	// flag every node would ask the machine's real router.
 	args := []string{"--state", n.State, "up", "--group", o.Group, "--rendezvous", rdv,
-		"--secret-file", secretFile, "--name", o.Name}
+		"--secret-file", secretFile, "--name", o.Name, "--no-port-mapping"}
 	for _, s := range o.Serve {
 		args = append(args, "--serve", s)
 	}

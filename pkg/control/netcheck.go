@@ -20,6 +20,9 @@ func netcheckResult(r ice.Report) api.NetcheckResult {
 		Hairpin: api.Finding[bool](r.Hairpin),
 		RTT:     api.Finding[time.Duration](r.RTT),
 		Probes:  make([]api.Probe, len(r.Probes)),
+
+		SeqDelta:    api.Finding[int](r.SeqDelta),
+		PortMapping: api.PortMapReport(r.PortMapping),
 	}
 	for i, p := range r.Probes {
 		rep.Probes[i] = api.Probe(p)

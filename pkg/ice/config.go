@@ -1,10 +1,12 @@
 package ice
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"time"
 )
@@ -29,6 +31,13 @@ const (
 	DefaultResendInterval = time.Second
 )
 
+// DefaultPredictWindow is how many of a sequential NAT's next ports are
+// predicted. pion checks every pair each 200 ms, so a window of 16 costs our
+// two sockets 160 checks/s for up to 5 s.
+const DefaultPredictWindow = 16
+
+const maxPredictWindow = 64
+
 // firstResend is the first interval between offers; it doubles up to
 // Config.ResendInterval.
 const firstResend = 250 * time.Millisecond
@@ -52,6 +61,24 @@ type Config struct {
 	InterfaceFilter func(name string) bool
 	// Logger gets the session's events; pion's own logging goes to it at Debug.
 	Logger *slog.Logger
+	// PortMapper, if set, is asked to map the port of each IPv4 host
+	// candidate's socket at the gateway (pkg/portmap); the first mapping
+	// granted is offered as a candidate (type "portmap") and released when
+	// the Session closes.
+	PortMapper PortMapper
+	// PeerReadsMapped says whether the peer's signaling parser knows mapped
+	// candidates (wire type 3); while it says no (or is nil) they are sent as
+	// server-reflexive, which older peers accept. Asked at every offer.
+	PeerReadsMapped func() bool
+	// PeerSeqDelta, if set and returning a step > 0 (the peer is behind a
+	// symmetric NAT that allocates ports sequentially, as its netcheck
+	// found), makes the Session predict the peer's next mappings: the
+	// PredictWindow ports after its server-reflexive candidate, at that step,
+	// join the remote candidates, so our checks open our NAT's filter for
+	// the port the peer's checks will come from. Asked at every signal.
+	PeerSeqDelta func() int
+	// PredictWindow is how many ports are predicted (default 16, at most 64).
+	PredictWindow int
 
 	// SocketBuffer is the SO_RCVBUF/SO_SNDBUF of every UDP socket (default 4 MiB;
 	// as root it is forced past net.core.rmem_max). Negative keeps the system
@@ -68,6 +95,21 @@ type Config struct {
 	DisconnectedTimeout time.Duration
 	// ResendInterval caps the interval of repeated offers (default 1 s).
 	ResendInterval time.Duration
+}
+
+// PortMapper asks the gateway to forward a UDP port to a local socket.
+type PortMapper interface {
+	// MapUDP maps local (a socket's address); it fails fast for an address
+	// the gateway does not see (another interface). The mapping is kept
+	// alive until its Close, which deletes it.
+	MapUDP(ctx context.Context, local netip.AddrPort) (PortMapping, error)
+}
+
+// PortMapping is a mapping a PortMapper holds.
+type PortMapping interface {
+	External() netip.AddrPort
+	Protocol() string // "pcp", "nat-pmp", "upnp"
+	Close() error
 }
 
 // withDefaults checks c and fills in defaults.
@@ -90,6 +132,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.ResendInterval == 0 {
 		c.ResendInterval = DefaultResendInterval
 	}
+	if c.PredictWindow == 0 {
+		c.PredictWindow = DefaultPredictWindow
+	}
 	switch {
 	case c.ConnectTimeout < 0:
 		return c, fmt.Errorf("ice: connect timeout %v is negative", c.ConnectTimeout)
@@ -97,6 +142,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("ice: keepalive interval %v is outside 0..%v (NAT bindings expire after ~30s)", c.KeepaliveInterval, maxKeepaliveInterval)
 	case c.DisconnectedTimeout <= c.KeepaliveInterval:
 		return c, fmt.Errorf("ice: disconnected timeout %v must exceed the keepalive interval %v", c.DisconnectedTimeout, c.KeepaliveInterval)
+	case c.PredictWindow < 1 || c.PredictWindow > maxPredictWindow:
+		return c, fmt.Errorf("ice: predict window %d is outside 1..%d", c.PredictWindow, maxPredictWindow)
 	case c.ResendInterval < 10*time.Millisecond:
 		return c, fmt.Errorf("ice: resend interval %v is below 10ms", c.ResendInterval)
 	}

@@ -12,6 +12,19 @@
 //     and server-reflexive (the rendezvous' STUN ports), UDP4 and optionally UDP6;
 //     peer-reflexive ones are learned by pion from the peer's checks. No mDNS, no
 //     TURN: the rendezvous relay is the fallback.
+//   - Mapped candidates (Config.PortMapper, pkg/portmap): each IPv4 host
+//     candidate's socket is offered to the gateway for a port mapping; the
+//     first one granted is sent as a "portmap" candidate (wire type 3; as
+//     server-reflexive to peers that do not read it) and released on Close.
+//     pion never sees it as a local candidate: the peer's checks to it arrive
+//     on the host socket and pion answers them as usual. Path.Method says
+//     "portmap" when the selected pair rests on a mapping.
+//   - Hard NATs: Config.PeerSeqDelta adds predicted candidates for a peer
+//     whose symmetric NAT allocates ports in sequence (pion's own checks then
+//     open our filter for the peer's next mapping; Path.Method "predict").
+//     BirthdayHard/BirthdayEasy punch a random symmetric NAT from many
+//     sockets (birthday.go); the pair found becomes a Path without a pion
+//     agent, with the same Send/Done/Err contract.
 //   - Signaling (signal.go): each offer is a full snapshot (credentials, every
 //     candidate so far, end-of-candidates), sent at once, on every new candidate,
 //     on hearing from a peer that does not know us yet, and every 250 ms backing
@@ -48,5 +61,8 @@
 //	receiver.go  batched reads of a socket that carries data
 //	mmsg.go      sendmmsg/recvmmsg, UDP GSO and GRO, raw socket addresses
 //	logging.go   pion's logs into slog at Debug
-//	netcheck.go  Netcheck: UDP reachability, public endpoint, NAT mapping, hairpin, RTT
+//	netcheck.go  Netcheck: UDP reachability, public endpoint, NAT mapping (and
+//	             sequential or random ports), hairpin, RTT
+//	birthday.go  birthday punching (random symmetric <-> easy NAT) and the raw
+//	             Path it yields: one socket, our own STUN consent checks
 package ice

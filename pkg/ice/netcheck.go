@@ -64,9 +64,28 @@ type Report struct {
 	Public  Result[netip.AddrPort] `json:"public"`
 	NAT     Result[bool]           `json:"nat"` // the public endpoint differs from the local one
 	Mapping Result[Mapping]        `json:"mapping"`
-	Hairpin Result[bool]           `json:"hairpin"` // a packet to our public endpoint comes back to us
-	RTT     Result[time.Duration]  `json:"rtt"`     // to the primary STUN port (best of the probes)
-	Probes  []Probe                `json:"probes"`
+	// SeqDelta: with an endpoint-dependent mapping, the step between the
+	// external ports of consecutive new mappings when they are sequential
+	// (> 0, ports predictable), or 0 when they look random.
+	SeqDelta Result[int]           `json:"seq_delta"`
+	Hairpin  Result[bool]          `json:"hairpin"` // a packet to our public endpoint comes back to us
+	RTT      Result[time.Duration] `json:"rtt"`     // to the primary STUN port (best of the probes)
+	Probes   []Probe               `json:"probes"`
+	// PortMapping is what the gateway said about port mapping (filled by the
+	// node, not by Netcheck).
+	PortMapping PortMapReport `json:"port_mapping"`
+}
+
+// PortMapReport says whether the gateway maps ports and how.
+type PortMapReport struct {
+	Protocol string   `json:"protocol,omitempty"` // the one mappings use: pcp, nat-pmp, upnp ("" none)
+	PCP      bool     `json:"pcp"`
+	NATPMP   bool     `json:"nat_pmp"`
+	UPnP     bool     `json:"upnp"`
+	Gateway  string   `json:"gateway,omitempty"`
+	External string   `json:"external,omitempty"` // the gateway's external address
+	Mapped   []string `json:"mapped,omitempty"`   // mappings held now: "external -> internal (protocol)"
+	Why      string   `json:"why,omitempty"`      // why no protocol (or not all) answered, or why it is off
 }
 
 // Summary is a one-line verdict for people: what the network allows.
@@ -78,6 +97,8 @@ func (r Report) Summary() string {
 		return "no NAT: peers can reach this node directly"
 	case !r.Mapping.Known:
 		return "NAT mapping unknown (" + r.Mapping.Why + ")"
+	case r.Mapping.Value == MappingEndpointDependent && r.SeqDelta.Known && r.SeqDelta.Value > 0:
+		return fmt.Sprintf("symmetric NAT with sequential ports (step %d) on this side: plain ICE reaches peers without NAT or behind full-cone/address-restricted NATs; port prediction reaches port-restricted ones", r.SeqDelta.Value)
 	case r.Mapping.Value == MappingEndpointDependent:
 		return "symmetric NAT (endpoint-dependent mapping) on this side: direct paths only to peers without NAT or behind full-cone/address-restricted NATs; others are relayed"
 	}
@@ -173,6 +194,10 @@ func Netcheck(ctx context.Context, cfg NetcheckConfig) (Report, error) {
 
 	rep.NAT = behindNAT(rep.Local, first)
 	rep.Mapping = mapping(rep.Probes)
+	rep.SeqDelta = Result[int]{Why: "only measured behind an endpoint-dependent mapping"}
+	if rep.Mapping.Known && rep.Mapping.Value == MappingEndpointDependent {
+		rep.SeqDelta = seqDelta(ctx, rep.Probes, cfg.STUN[0])
+	}
 
 	if first.Mapped.IsValid() {
 		rep.Hairpin = c.hairpin(ctx, first.Mapped, rep.NAT)
@@ -236,6 +261,46 @@ func mapping(ps []Probe) Result[Mapping] {
 		why += " (different external IPs: address pooling is not paired)"
 	}
 	return Result[Mapping]{Known: true, Value: MappingEndpointDependent, Why: why}
+}
+
+// maxSeqDelta is the largest step between consecutive mappings' external
+// ports that still counts as sequential.
+const maxSeqDelta = 16
+
+// seqDelta tells sequential from random port allocation: the two probes'
+// mappings were made at about the same time; one more, from a new socket
+// toward the primary, must come right after them.
+func seqDelta(ctx context.Context, ps []Probe, primary string) Result[int] {
+	a, b := ps[0].Mapped, ps[1].Mapped
+	pc, err := net.ListenUDP("udp4", nil)
+	if err != nil {
+		return Result[int]{Why: "open a third socket: " + err.Error()}
+	}
+	c := newStunClient(pc)
+	defer c.close()
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	p := c.probe(ctx, primary, 1)
+	if !p.Mapped.IsValid() {
+		return Result[int]{Why: "a third mapping got no answer: " + p.Err}
+	}
+	d, ok := sequentialStep(a.Port(), b.Port(), p.Mapped.Port())
+	why := fmt.Sprintf("external ports %d and %d, then %d from a new socket", a.Port(), b.Port(), p.Mapped.Port())
+	if !ok {
+		return Result[int]{Known: true, Value: 0, Why: why + ": random"}
+	}
+	return Result[int]{Known: true, Value: d, Why: fmt.Sprintf("%s: sequential, step %d", why, d)}
+}
+
+// sequentialStep says whether a and b (made at about the same time) and c
+// (made after them) are sequential external ports, and the step.
+func sequentialStep(a, b, c uint16) (int, bool) {
+	lo, hi := int(min(a, b)), int(max(a, b))
+	d1, d2 := hi-lo, int(c)-hi
+	if d1 < 1 || d1 > maxSeqDelta || d2 < 1 || d2 > maxSeqDelta {
+		return 0, false
+	}
+	return min(d1, d2), true
 }
 
 // localAddr is the address the socket uses toward server: the kernel's source IP

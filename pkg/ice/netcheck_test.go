@@ -148,3 +148,26 @@ func TestNetcheckNoUDP(t *testing.T) {
 		t.Fatal("bad server accepted")
 	}
 }
+
+func TestSequentialStep(t *testing.T) {
+	cases := []struct {
+		a, b, c uint16
+		step    int
+		seq     bool
+	}{
+		{30000, 30001, 30002, 1, true},
+		{30001, 30000, 30003, 1, true}, // the two concurrent probes in either order
+		{30000, 30002, 30004, 2, true},
+		{30000, 30016, 30032, 16, true},
+		{30000, 30017, 30018, 0, false}, // too far apart
+		{30000, 30001, 29999, 0, false}, // the later one below
+		{30000, 30000, 30001, 0, false}, // same port: not endpoint-dependent
+		{28561, 19884, 7438, 0, false},  // random
+	}
+	for _, c := range cases {
+		step, seq := sequentialStep(c.a, c.b, c.c)
+		if step != c.step || seq != c.seq {
+			t.Errorf("sequentialStep(%d, %d, %d) = %d, %v; want %d, %v", c.a, c.b, c.c, step, seq, c.step, c.seq)
+		}
+	}
+}

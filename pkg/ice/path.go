@@ -68,6 +68,22 @@ func (p *Path) Remote() (addr, candType string) {
 	return r.remoteAddr, r.remoteTyp
 }
 
+// Methods that found a Path (Path.Method).
+const (
+	// MethodICE: plain ICE (host, server-reflexive, peer-reflexive candidates).
+	MethodICE = "ice"
+	// MethodPortmap: a candidate that exists thanks to a port mapping on a
+	// gateway (the peer's mapped candidate was selected, or our mapped socket
+	// talks to a peer outside our LAN).
+	MethodPortmap = "portmap"
+	// MethodPredict: a predicted candidate of a peer behind a sequential
+	// symmetric NAT was selected.
+	MethodPredict = "predict"
+)
+
+// Method says what made the Path possible (MethodICE, MethodPortmap).
+func (p *Path) Method() string { return p.s.d.route.Load().method }
+
 // Stats returns the Path's counters; RTT is the last consent check's round trip
 // (0 before one completed or after the Path died).
 func (p *Path) Stats() PathStats {
@@ -80,7 +96,9 @@ func (p *Path) Stats() PathStats {
 	select {
 	case <-p.s.dead:
 	default:
-		if ps, ok := p.s.agent.GetSelectedCandidatePairStats(); ok {
+		if p.s.raw != nil {
+			st.RTT = p.s.raw.rawRTT()
+		} else if ps, ok := p.s.agent.GetSelectedCandidatePairStats(); ok {
 			st.RTT = time.Duration(ps.CurrentRoundTripTime * float64(time.Second))
 		}
 	}

@@ -32,6 +32,13 @@ type Session struct {
 	dead    chan struct{} // closed by fail
 	started atomic.Bool   // Connect was called
 
+	predictions atomic.Uint64 // predicted candidates added
+	raw         *rawConsent   // a Path found outside pion (birthday): no agent
+
+	mapCtx    context.Context // port mapping requests (canceled by Close)
+	mapCancel context.CancelFunc
+	mapWG     sync.WaitGroup
+
 	mu          sync.Mutex
 	err         error // why the session failed; set once with dead
 	remoteID    uint64
@@ -43,6 +50,12 @@ type Session struct {
 	gathered    bool                  // gathering complete
 	connected   bool                  // a pair was selected and Connect returned a Path
 	sent, recv  int                   // signaling messages
+
+	mapping      PortMapping             // the gateway's mapping to one of our sockets, or nil
+	mappedBase   netip.AddrPort          // the socket it forwards to
+	remoteMapped map[netip.AddrPort]bool // the peer's mapped candidates
+	predictBase  netip.AddrPort          // the peer's candidate we predicted from (once per attempt)
+	predicted    map[netip.AddrPort]bool // the predicted remote candidates
 
 	closeOnce sync.Once
 	closeErr  error
@@ -104,7 +117,11 @@ func NewSession(cfg Config, controlling bool, signal func(msg []byte), onPacket 
 		kick:        make(chan struct{}, 1),
 		dead:        make(chan struct{}),
 		remoteSeen:  make(map[wireCand]struct{}),
+
+		remoteMapped: make(map[netip.AddrPort]bool),
+		predicted:    make(map[netip.AddrPort]bool),
 	}
+	s.mapCtx, s.mapCancel = context.WithCancel(context.Background())
 	s.log = cfg.Logger.With("ice_attempt", fmt.Sprintf("%016x", s.id))
 	s.d = &demux{log: s.log, bufSize: cfg.SocketBuffer, onPacket: onPacket}
 	s.d.sender = newSender(s.d)
@@ -238,6 +255,9 @@ func (s *Session) HandleSignal(msg []byte) error {
 		if _, ok := s.remoteSeen[c]; !ok && len(s.remoteSeen) < maxRemoteCandidates {
 			s.remoteSeen[c] = struct{}{}
 			add = append(add, c)
+			if c.kind == candMapped {
+				s.remoteMapped[c.addr] = true
+			}
 		}
 	}
 	answer := m.to == 0 // the peer does not know us yet: answer at once
@@ -252,11 +272,73 @@ func (s *Session) HandleSignal(msg []byte) error {
 			s.log.Debug("remote candidate not added", "cand", c.String(), "err", err)
 		}
 	}
+	s.predict()
 	if answer || len(add) > 0 {
 		s.poke()
 	}
 	return nil
 }
+
+// predictedPriority: type preference 100 (server-reflexive), the lowest local
+// preference: real candidates' pairs come first.
+const predictedPriority = 100<<24 | 1<<8 | 255
+
+// predict adds the peer's predicted next mappings as remote candidates, once
+// per attempt, when Config.PeerSeqDelta says its NAT allocates sequentially.
+func (s *Session) predict() {
+	if s.cfg.PeerSeqDelta == nil {
+		return
+	}
+	s.mu.Lock()
+	if s.predictBase.IsValid() || s.err != nil {
+		s.mu.Unlock()
+		return
+	}
+	s.mu.Unlock()
+	step := s.cfg.PeerSeqDelta()
+	if step <= 0 {
+		return
+	}
+	s.mu.Lock()
+	var base netip.AddrPort
+	for c := range s.remoteSeen {
+		if c.kind == candSrflx && c.addr.Addr().Is4() && (!base.IsValid() || c.addr.Port() > base.Port()) {
+			base = c.addr
+		}
+	}
+	if !base.IsValid() || s.predictBase.IsValid() {
+		s.mu.Unlock()
+		return
+	}
+	s.predictBase = base
+	var ports []netip.AddrPort
+	for k := 1; k <= s.cfg.PredictWindow; k++ {
+		p := int(base.Port()) + k*step
+		if p > 65535 {
+			break
+		}
+		ap := netip.AddrPortFrom(base.Addr(), uint16(p))
+		s.predicted[ap] = true
+		ports = append(ports, ap)
+	}
+	s.mu.Unlock()
+	added := 0
+	for _, ap := range ports {
+		c, err := wireCand{kind: candSrflx, priority: predictedPriority, addr: ap}.candidate()
+		if err == nil {
+			err = s.agent.AddRemoteCandidate(c)
+		}
+		if err == nil {
+			added++
+		}
+	}
+	s.log.Info("port prediction: checking the peer's next ports", "peer_mapping", base, "step", step, "candidates", added)
+	s.predictions.Add(uint64(added))
+}
+
+// Predicted returns how many predicted candidates the Session checks (0: no
+// prediction).
+func (s *Session) Predicted() int { return int(s.predictions.Load()) }
 
 // poke wakes Connect's loop (coalescing).
 func (s *Session) poke() {
@@ -308,8 +390,42 @@ func (s *Session) onCandidate(c ice.Candidate) {
 	}
 	s.mu.Lock()
 	s.locals = append(s.locals, wc)
+	mapIt := wc.kind == candHost && s.cfg.PortMapper != nil && s.err == nil && wc.addr.Addr().Is4() && !wc.addr.Addr().IsLoopback()
+	if mapIt {
+		s.mapWG.Add(1) // under mu, before fail: Close's Wait sees it
+	}
 	s.mu.Unlock()
 	s.log.Debug("local candidate", "cand", wc.String())
+	s.poke()
+	if mapIt {
+		go s.mapPort(wc.addr)
+	}
+}
+
+// mappedPriority is a mapped candidate's ICE priority: type preference 110,
+// between server-reflexive (100) and host (126), so its pairs are checked
+// before plain server-reflexive ones.
+const mappedPriority = 110<<24 | 65535<<8 | 255
+
+// mapPort asks the PortMapper to map a host candidate's socket; the first
+// mapping granted joins our candidates.
+func (s *Session) mapPort(local netip.AddrPort) {
+	defer s.mapWG.Done()
+	m, err := s.cfg.PortMapper.MapUDP(s.mapCtx, local)
+	if err != nil {
+		s.log.Debug("no port mapping for a host candidate", "local", local, "err", err)
+		return
+	}
+	s.mu.Lock()
+	if s.err != nil || s.mapping != nil {
+		s.mu.Unlock()
+		m.Close()
+		return
+	}
+	s.mapping, s.mappedBase = m, local
+	s.locals = append(s.locals, wireCand{kind: candMapped, priority: mappedPriority, addr: m.External()})
+	s.mu.Unlock()
+	s.log.Debug("port mapping offered as a candidate", "protocol", m.Protocol(), "external", m.External(), "local", local)
 	s.poke()
 }
 
@@ -354,6 +470,24 @@ func (s *Session) setRoute(local, remote ice.Candidate) error {
 	r.localType = local.Type().String()
 	r.remoteAddr = r.remote.String()
 	r.remoteTyp = remote.Type().String()
+	r.method = MethodICE
+	s.mu.Lock()
+	if s.remoteMapped[r.remote] {
+		// The peer's gateway forwards to it: the pair exists thanks to the mapping.
+		r.remoteTyp = "portmap"
+		r.method = MethodPortmap
+	}
+	if s.predicted[r.remote] {
+		r.remoteTyp = "predicted"
+		r.method = MethodPredict
+	}
+	if s.mapping != nil && s.mappedBase.Port() == base.Port() && remote.Type() != ice.CandidateTypeHost {
+		// Our socket behind the mapping, with a peer outside our LAN: its
+		// packets most likely come in through the mapping.
+		r.localType += " via portmap " + s.mapping.External().String()
+		r.method = MethodPortmap
+	}
+	s.mu.Unlock()
 	if old := s.d.route.Swap(r); old == nil || old.remote != r.remote || old.sock != r.sock {
 		rcv, snd := k.socketBuffers()
 		s.log.Debug("ICE pair selected", "local", r.localAddr, "local_type", r.localType,
@@ -411,7 +545,7 @@ func (c wireCand) candidate() (ice.Candidate, error) {
 			Network: network, Address: c.addr.Addr().String(), Port: int(c.addr.Port()),
 			Component: ice.ComponentRTP, Priority: c.priority,
 		})
-	case candSrflx:
+	case candSrflx, candMapped:
 		return ice.NewCandidateServerReflexive(&ice.CandidateServerReflexiveConfig{
 			Network: network, Address: c.addr.Addr().String(), Port: int(c.addr.Port()),
 			Component: ice.ComponentRTP, Priority: c.priority,
@@ -433,14 +567,22 @@ func (s *Session) offer() []byte {
 	}
 	s.sent++
 	s.mu.Unlock()
+	if s.cfg.PeerReadsMapped == nil || !s.cfg.PeerReadsMapped() {
+		for i, c := range m.cands {
+			if c.kind == candMapped {
+				m.cands[i].kind = candSrflx
+			}
+		}
+	}
 	return appendSignal(make([]byte, 0, 256), m)
 }
 
-// pickCandidates returns at most MaxCandidates of cands: server-reflexive first
-// (the ones that cross NATs), then host candidates in gathering order.
+// pickCandidates returns at most MaxCandidates of cands: mapped and
+// server-reflexive first (the ones that cross NATs), then host candidates in
+// gathering order.
 func pickCandidates(cands []wireCand) []wireCand {
 	out := make([]wireCand, 0, min(len(cands), MaxCandidates))
-	for _, want := range []candKind{candSrflx, candHost} {
+	for _, want := range []candKind{candMapped, candSrflx, candHost} {
 		for _, c := range cands {
 			if c.kind == want && len(out) < MaxCandidates {
 				out = append(out, c)
@@ -585,9 +727,24 @@ func (s *Session) Close() error {
 		s.mu.Unlock()
 		s.fail(fmt.Errorf("ice: %w", ErrClosed))
 		s.d.close()
-		s.closeErr = s.agent.GracefulClose()
+		if s.raw != nil {
+			s.raw.close()
+		} else {
+			s.closeErr = s.agent.GracefulClose()
+		}
 		if to != 0 && s.started.Load() {
 			s.signal(appendSignal(nil, signal{kind: kindBye, from: s.id, to: to}))
+		}
+		s.mapCancel()
+		s.mapWG.Wait()
+		s.mu.Lock()
+		m := s.mapping
+		s.mapping = nil
+		s.mu.Unlock()
+		if m != nil {
+			if err := m.Close(); err != nil {
+				s.log.Debug("port mapping not released", "err", err)
+			}
 		}
 	})
 	return s.closeErr

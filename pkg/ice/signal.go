@@ -25,7 +25,10 @@ package ice
 //	19   1    ufrag length u (4..32), then u ice-chars (A-Z a-z 0-9 + /)
 //	     1    pwd length p (22..64), then p ice-chars
 //	     1    candidate count n (0..MaxCandidates), then n candidates:
-//	          1  type: 1 = host, 2 = server-reflexive
+//	          1  type: 1 = host, 2 = server-reflexive, 3 = mapped (a port
+//	             mapping on the sender's gateway: PCP, NAT-PMP or UPnP; used
+//	             like server-reflexive; sent only to peers that announced they
+//	             read it, see Config.PeerReadsMapped, else sent as type 2)
 //	          4  ICE priority (non-zero)
 //	          1  address length (4 or 16), then the IP address
 //	          2  port (non-zero)
@@ -83,8 +86,9 @@ const (
 type candKind byte
 
 const (
-	candHost  candKind = 1
-	candSrflx candKind = 2
+	candHost   candKind = 1
+	candSrflx  candKind = 2
+	candMapped candKind = 3
 )
 
 func (k candKind) String() string {
@@ -93,6 +97,8 @@ func (k candKind) String() string {
 		return "host"
 	case candSrflx:
 		return "srflx"
+	case candMapped:
+		return "portmap"
 	}
 	return fmt.Sprintf("type %d", byte(k))
 }
@@ -189,7 +195,7 @@ func parseSignal(b []byte) (signal, error) {
 		if r.short {
 			return m, signalError("candidate %d of %d is truncated", i+1, n)
 		}
-		if c.kind != candHost && c.kind != candSrflx {
+		if c.kind != candHost && c.kind != candSrflx && c.kind != candMapped {
 			return m, signalError("candidate %d has unknown type %d", i+1, byte(c.kind))
 		}
 		if c.priority == 0 {

@@ -27,7 +27,9 @@ func TestSignalRoundTrip(t *testing.T) {
 	bye := signal{kind: kindBye, from: 7, to: 9}
 	noCands := sampleOffer()
 	noCands.cands, noCands.end, noCands.to, noCands.controlling = nil, false, 0, false
-	for name, m := range map[string]signal{"offer": sampleOffer(), "bye": bye, "empty offer": noCands} {
+	mapped := sampleOffer()
+	mapped.cands = append(mapped.cands, wireCand{kind: candMapped, priority: mappedPriority, addr: netip.MustParseAddrPort("198.18.12.2:4000")})
+	for name, m := range map[string]signal{"offer": sampleOffer(), "bye": bye, "empty offer": noCands, "mapped": mapped} {
 		b := appendSignal(nil, m)
 		if len(b) > MaxSignalLen {
 			t.Fatalf("%s: %d bytes > MaxSignalLen", name, len(b))

@@ -55,6 +55,7 @@ type demux struct {
 	inOther                            atomic.Uint64 // datagrams from other than the selected remote
 	sendDrops                          atomic.Uint64
 	stopped                            atomic.Bool // no more delivery (Session closed)
+	raw                                bool        // a raw Path's (birthday.go): drop the attempt's own packets
 }
 
 // route is where Path.Send goes: the selected pair.
@@ -65,6 +66,7 @@ type route struct {
 	raw                   rawAddr // sa, laid out for sendmmsg
 	localAddr, localType  string
 	remoteAddr, remoteTyp string
+	method                string // MethodICE, MethodPortmap...
 }
 
 // sock is one UDP socket of the Session (one per local candidate).
@@ -106,6 +108,9 @@ func (k *sock) ReadFrom(b []byte) (int, net.Addr, error) {
 func (d *demux) deliver(k *sock, b []byte, src netip.AddrPort, more bool) {
 	if d.stopped.Load() {
 		return
+	}
+	if d.raw && len(b) == bdPacketLn && string(b[:4]) == bdMagic {
+		return // a late probe or duplicate ack of the attempt that found this raw Path
 	}
 	if r := d.route.Load(); r == nil || r.sock != k || r.remote != unmapped(src) {
 		// Before our selection (the peer may select first) or from another

@@ -23,7 +23,12 @@
 // pathFinder (path.go) runs ICE with the peer in the background, signaling as
 // sealed link messages; when a pair connects the route switches to it, and when
 // consent checks fail it falls back to the relay and ICE retries with backoff.
-// Each change is one log line ("peer path changed") and an api.Event. Handshake
+// Each change is one log line ("peer path changed") and an api.Event. After a
+// plain attempt failed, the next one adds what the two NATs call for (path.go,
+// birthday.go): the gateway's port mapping is always offered; port prediction
+// toward a sequential symmetric NAT; lockstep prediction between two of
+// them; birthday punching between a random symmetric NAT and an
+// endpoint-independent one (the last two coordinated by msgHard). Handshake
 // packets take both routes, so a peer that restarted behind the old direct path
 // can still re-key. Nodes tell each other what their netcheck found (nat.go), so
 // either side can say why a link is relayed; ping.go measures the current route.

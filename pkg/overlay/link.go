@@ -221,6 +221,7 @@ func (l *link) established(e seal.Established) {
 	}
 	l.sendMessage(msgNAT, l.n.natInfo().marshal())
 	if firstEver && l.finder != nil {
+		l.finder.running.Store(true)
 		go l.finder.run()
 	}
 }
@@ -528,6 +529,7 @@ func (l *link) info() api.PeerInfo {
 		if ri.path == api.PathDirect {
 			p.Endpoint = ri.remote + " (" + ri.remoteType + ")"
 			p.Local = ri.local + " (" + ri.localType + ")"
+			p.Method = ri.method
 		} else {
 			p.Why = relayReason(local, l.peerNAT, ri.lastErr)
 		}

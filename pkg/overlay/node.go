@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"runtime/debug"
 	"sort"
 	"sync"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
+	"github.com/meshnode/meshnode/pkg/portmap"
 	"github.com/meshnode/meshnode/pkg/relay"
 	"github.com/meshnode/meshnode/pkg/seal"
 	"github.com/meshnode/meshnode/pkg/transport"
@@ -55,6 +57,14 @@ type Config struct {
 	RelayOnly     bool     // never look for direct paths (debugging, or networks that forbid UDP)
 	DirectOnly    bool     // carry data only on direct paths (debugging): relayed links move nothing
 	ICEInterfaces []string // interfaces that give ICE host candidates (default all but loopback; "lo" adds loopback)
+	// PortMapping asks the gateway (PCP, NAT-PMP, UPnP IGD) to map each ICE
+	// attempt's host socket and offers the mapped address as a candidate
+	// (pkg/portmap). Off in the zero Config; meshnode turns it on unless
+	// --no-port-mapping.
+	PortMapping bool
+	// NoHardNAT turns off the hard-NAT methods (port prediction, birthday
+	// punching) that follow a failed plain ICE attempt.
+	NoHardNAT bool
 
 	// Adhoc is this node's rules for other members' ad-hoc requests (off
 	// unless Adhoc.Allow).
@@ -114,7 +124,10 @@ type Node struct {
 	ready       chan struct{}          // closed when Run has restored state and started gossip
 	events      *eventBus
 	warnings    warnings
-	stats       nodeStats // counters for Metrics (stats.go)
+	stats       nodeStats       // counters for Metrics (stats.go)
+	portmap     *portmap.Client // nil unless Config.PortMapping
+	// Hard-NAT attempts and the direct paths they found, by method.
+	hardNATTries, hardNATWins hardNATCounters
 
 	mu       sync.Mutex
 	links    map[identity.PublicKey]*link
@@ -123,6 +136,7 @@ type Node struct {
 	mappings map[int]*mapping
 	version  uint64          // of the local catalog entry
 	nat      natInfo         // this node's network, from the last netcheck
+	public   netip.Addr      // this node's public address, from the last netcheck
 	ctx      context.Context // set by Run; mappings live in it
 	closing  bool
 
@@ -179,6 +193,11 @@ func New(cfg Config) (*Node, error) {
 		conflictsLogged: make(map[string]bool),
 	}
 	n.cfg.Secret = "" // keep only the derived keys
+	if cfg.PortMapping && !cfg.RelayOnly {
+		if n.portmap, err = portmap.New(portmap.Config{Logger: cfg.Logger, Description: "meshnode " + cfg.Name}); err != nil {
+			return nil, err
+		}
+	}
 	if n.version, err = loadVersion(cfg.StateDir); err != nil {
 		return nil, err
 	}
@@ -274,7 +293,27 @@ func (n *Node) shutdown(g *gossip) {
 	for _, l := range links {
 		l.close()
 	}
+	// The links' ICE sessions close in their pathFinders' goroutines, which
+	// also delete the gateway's port mappings: wait for them, briefly.
+	deadline := time.NewTimer(finderExitWait)
+	defer deadline.Stop()
+	for _, l := range links {
+		if l.finder == nil || !l.finder.running.Load() {
+			continue
+		}
+		select {
+		case <-l.finder.exited:
+		case <-deadline.C:
+			n.log.Debug("stopping without waiting for every link's ICE session to close")
+			return
+		}
+	}
 }
+
+// finderExitWait bounds how long a stopping node waits for its links' ICE
+// sessions to close (a port mapping's delete takes one round trip to the
+// gateway, at most portmap's 1.5 s timeout).
+const finderExitWait = 3 * time.Second
 
 // existingLink returns the link to peer, or nil; it never creates one.
 func (n *Node) existingLink(peer identity.PublicKey) *link {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/control/api"
@@ -36,8 +37,14 @@ type pathFinder struct {
 	since   time.Time // of the current route
 	lastErr error     // why the last attempt or path failed
 	tries   int       // ICE attempts that ended
+	abort   func()    // cancels the running ICE attempt's Connect (nil: none)
 	wake    chan []byte
 	done    chan struct{}
+	exited  chan struct{} // closed when run returns (its last session closed: mappings deleted)
+	running atomic.Bool   // run was started
+
+	hardStart chan hardNATMsg // birthday requests from the peer (we are the hard side)
+	hardReady chan hardNATMsg // the peer's answers to ours (we are the easy side)
 }
 
 func newPathFinder(l *link) *pathFinder {
@@ -47,6 +54,9 @@ func newPathFinder(l *link) *pathFinder {
 		since:       time.Now(),
 		wake:        make(chan []byte, 1),
 		done:        make(chan struct{}),
+		exited:      make(chan struct{}),
+		hardStart:   make(chan hardNATMsg, 1),
+		hardReady:   make(chan hardNATMsg, 1),
 	}
 }
 
@@ -95,8 +105,12 @@ func (p *pathFinder) stop() {
 // worked and died is retried after iceRetryMin. A signal from the peer while we
 // wait starts the next attempt at once (the peer is trying now).
 func (p *pathFinder) run() {
+	defer close(p.exited)
 	var delay time.Duration
 	var first []byte
+	failed := false      // the last attempt never connected: the next may use the hard-NAT methods
+	lastHard := false    // the last attempt used them: the next is plain
+	var hard *hardNATMsg // the peer asks us to be the hard side of a birthday attempt
 	for {
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -106,16 +120,47 @@ func (p *pathFinder) run() {
 				return
 			case first = <-p.wake:
 				t.Stop()
+			case m := <-p.hardStart:
+				hard = &m
+				t.Stop()
 			case <-t.C:
 			}
 		}
 		select {
 		case <-p.done:
 			return
+		case m := <-p.hardStart:
+			hard = &m
 		default:
 		}
-		lived, err := p.attempt(first)
+		if hard != nil && time.Since(hard.received) > hardRequestFresh {
+			p.l.log.Debug("stale hard-NAT request dropped", "op", hard.Op, "age", time.Since(hard.received).String())
+			hard = nil
+		}
+		var lived time.Duration
+		var err error
+		useHard := failed && !lastHard
+		switch {
+		case hard != nil && hard.Op == opLockstep:
+			lived, err = p.lockstepRespond(*hard)
+			hard = nil
+			lastHard = true
+		case hard != nil:
+			lived, err = p.birthdayHard(*hard)
+			hard = nil
+			lastHard = true
+		case useHard && p.lockstepApplies():
+			lived, err = p.lockstepInit()
+			lastHard = true
+		case useHard && p.birthdayEasyApplies():
+			lived, err = p.birthdayEasy()
+			lastHard = true
+		default:
+			lived, err = p.attempt(first, useHard)
+			lastHard = useHard
+		}
 		first = nil
+		failed = lived == 0
 		p.mu.Lock()
 		p.lastErr = err
 		p.tries++
@@ -129,11 +174,34 @@ func (p *pathFinder) run() {
 	}
 }
 
+// firstTryTimeout bounds a plain attempt with a peer behind a symmetric NAT:
+// when plain ICE can cross that pair it does within a second or two (measured
+// in the lab), so waiting the full ConnectTimeout only delays the hard-NAT
+// methods of the next attempt.
+const firstTryTimeout = 8 * time.Second
+
 // attempt runs one ICE session: connect, switch the route to the path, hold it
 // until it dies. It returns how long the path lived (0: never connected).
-func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
+// afterFailure says the previous attempt never connected: this one adds the
+// hard-NAT methods the two sides' NATs call for (port prediction).
+func (p *pathFinder) attempt(first []byte, afterFailure bool) (time.Duration, error) {
 	n := p.l.n
-	s, err := ice.NewSession(n.iceConfig(), p.controlling,
+	cfg := n.iceConfig()
+	p.l.mu.Lock()
+	peer := p.l.peerNAT
+	p.l.mu.Unlock()
+	switch {
+	case afterFailure && n.cfg.NoHardNAT:
+	case afterFailure && peer.Ports == portsSequential && peer.SeqDelta > 0:
+		cfg.PeerSeqDelta = func() int { return peer.SeqDelta }
+		n.hardNATTries.predict.Add(1)
+	}
+	cfg.PeerReadsMapped = func() bool {
+		p.l.mu.Lock()
+		defer p.l.mu.Unlock()
+		return p.l.peerNAT.MappedCands
+	}
+	s, err := ice.NewSession(cfg, p.controlling,
 		func(m []byte) { p.l.sendMessage(msgICE, m) },
 		p.l.receive)
 	if err != nil {
@@ -152,16 +220,52 @@ func (p *pathFinder) attempt(first []byte) (time.Duration, error) {
 		s.HandleSignal(first)
 	}
 	ctx, cancel := context.WithCancel(n.runContext())
-	go func() {
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-		}
+	p.mu.Lock()
+	p.abort = cancel // a hard-NAT request from the peer preempts this attempt
+	pending := len(p.hardStart) > 0
+	p.mu.Unlock()
+	if pending {
 		cancel()
+	}
+	defer func() {
+		p.mu.Lock()
+		p.abort = nil
+		p.mu.Unlock()
+	}()
+	go func() {
+		// A plain attempt with a peer behind a symmetric NAT gives up early
+		// (the peer's nat info may arrive after the attempt started).
+		early := time.NewTimer(firstTryTimeout)
+		defer early.Stop()
+		for {
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+			case <-early.C:
+				p.l.mu.Lock()
+				sym := p.l.peerNAT.Symmetric
+				p.l.mu.Unlock()
+				if afterFailure || !sym {
+					continue
+				}
+				p.l.log.Debug("plain ICE with a symmetric-NAT peer gives up early", "after", firstTryTimeout.String())
+			}
+			cancel()
+			return
+		}
 	}()
 	path, err := s.Connect(ctx)
 	cancel()
 	n.stats.countPunch(path, err)
+	if s.Predicted() > 0 {
+		outcome := "failed"
+		if err == nil && path.Method() == ice.MethodPredict {
+			outcome = "direct"
+			n.hardNATWins.predict.Add(1)
+		}
+		p.l.log.Info("hard NAT attempt", "name", p.l.peerName(), "method", ice.MethodPredict, "outcome", outcome,
+			"predicted_ports", s.Predicted(), "peer_step", peer.SeqDelta, "err", err)
+	}
 	if err != nil {
 		return 0, err
 	}
@@ -194,7 +298,7 @@ func (p *pathFinder) setRoute(path *ice.Path, why error) {
 		local, lt := path.Local()
 		remote, rt := path.Remote()
 		l.log.Info("peer path changed", "name", l.peerName(), "path", api.PathDirect, "was", api.PathRelay,
-			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")")
+			"local", local+" ("+lt+")", "remote", remote+" ("+rt+")", "method", path.Method())
 		l.n.events.publish(api.Event{Kind: api.EventPath, Peer: l.peer.String(), Name: l.peerName(), Path: api.PathDirect, Remote: remote})
 		return
 	}
@@ -215,6 +319,7 @@ type routeInfo struct {
 	local, remote string
 	localType     string
 	remoteType    string
+	method        string // what found the direct path (ice.Method*)
 	since         time.Time
 	lastErr       error
 	tries         int
@@ -228,6 +333,7 @@ func (p *pathFinder) info() routeInfo {
 		ri.path = api.PathDirect
 		ri.local, ri.localType = p.path.Local()
 		ri.remote, ri.remoteType = p.path.Remote()
+		ri.method = p.path.Method()
 	}
 	return ri
 }
@@ -244,6 +350,8 @@ func relayReason(local, peer natInfo, lastErr error) string {
 		return "no UDP from this node"
 	case peer.Known && !peer.UDP:
 		return "no UDP from the peer"
+	case local.Known && peer.Known && local.Ports == portsRandom && peer.Ports == portsRandom:
+		return "both sides random symmetric NAT"
 	case local.Known && peer.Known && local.Symmetric && peer.Symmetric:
 		return "symmetric NAT on both sides"
 	case lastErr == nil:

@@ -70,6 +70,16 @@ func (l *link) receive(pkt []byte, more bool) {
 			return
 		}
 		l.takeInfo(h)
+	case msgHard:
+		m, err := parseHardNATMsg(pt[1:])
+		putBuf(b)
+		if err != nil {
+			l.log.Debug("dropped bad hard-NAT message", "err", err)
+			return
+		}
+		if l.finder != nil {
+			l.finder.hardNAT(m)
+		}
 	case msgNAT:
 		ni, err := parseNATInfo(pt[1:])
 		putBuf(b)

@@ -22,7 +22,21 @@ func (n *Node) Status() api.StatusInfo {
 	if rs.Refused != 0 {
 		refused = rs.Refused.String()
 	}
+	hard := map[string]api.HardNATCount{}
+	if t, w := n.hardNATTries.predict.Load(), n.hardNATWins.predict.Load(); t > 0 {
+		hard["predict"] = api.HardNATCount{Attempts: t, Direct: w}
+	}
+	if t, w := n.hardNATTries.birthday.Load(), n.hardNATWins.birthday.Load(); t > 0 {
+		hard["birthday"] = api.HardNATCount{Attempts: t, Direct: w}
+	}
+	if t, w := n.hardNATTries.lockstep.Load(), n.hardNATWins.lockstep.Load(); t > 0 {
+		hard["lockstep"] = api.HardNATCount{Attempts: t, Direct: w}
+	}
+	if len(hard) == 0 {
+		hard = nil
+	}
 	return api.StatusInfo{
+		HardNAT:   hard,
 		Plugins:   plugins,
 		ID:        n.pub.String(),
 		Name:      n.name,

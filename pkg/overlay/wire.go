@@ -24,6 +24,7 @@ package overlay
 //	                 msgPing, msgPong: u64 nonce
 //	                 msgInfo: a hello with the sender's name and catalog entry
 //	                 (the initiator's, which its initiation could not carry)
+//	                 msgHard: JSON hardNATMsg: a birthday attempt's coordination
 //
 // Stream open (first bytes a stream opener writes):
 //
@@ -82,6 +83,7 @@ const (
 	msgPing   byte = 6
 	msgPong   byte = 7
 	msgInfo   byte = 8
+	msgHard   byte = 9
 )
 
 // Stream kinds.

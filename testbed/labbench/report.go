@@ -27,6 +27,7 @@ type Report struct {
 	Hog     HogWAN
 	Paths   DirectRelay
 	Cold    Cold
+	Matrix  []MatrixCell
 }
 
 // Run measures the lab rows (all of Sections unless p.Only says otherwise):
@@ -60,6 +61,9 @@ func (r *Runner) Run(ctx context.Context, p Params) (Report, error) {
 		rep.Cold = r.ColdStart(ctx, p)
 		errs = append(errs, rep.Cold.Err)
 	}
+	if p.runs("matrix") {
+		rep.Matrix = r.Matrix(ctx, p)
+	}
 	rep.Took = time.Since(rep.Started)
 	return rep, errors.Join(errs...)
 }
@@ -87,7 +91,7 @@ func (rep Report) write(w io.Writer) {
 	for _, s := range []struct {
 		name  string
 		write func(io.Writer)
-	}{{"ttd", rep.writeTTD}, {"wan", rep.writeWAN}, {"hog", rep.writeHog}, {"paths", rep.writePaths}, {"cold", rep.writeCold}} {
+	}{{"ttd", rep.writeTTD}, {"wan", rep.writeWAN}, {"hog", rep.writeHog}, {"paths", rep.writePaths}, {"cold", rep.writeCold}, {"matrix", rep.writeMatrix}} {
 		if p.runs(s.name) {
 			s.write(w)
 		}

@@ -57,8 +57,32 @@ type Result struct {
 // NAT tells whether the host's packets are translated.
 func (r Result) NAT() bool { return r.UDP && r.Mapped[0] != r.Local }
 
+// maxSeqDelta is the largest step between the external ports of consecutive
+// mappings that still counts as sequential: the probe's own mappings follow
+// each other, but other hosts behind the NAT may take ports in between.
+const maxSeqDelta = 16
+
+// Sequential reports whether the three mappings (toward Primary, AltPort,
+// AltIP, made in that order) took increasing external ports, each at most
+// maxSeqDelta above the one before: a symmetric NAT whose next ports can be
+// predicted.
+func (r Result) Sequential() bool {
+	if len(r.Mapped) < 3 {
+		return false
+	}
+	for i := 1; i < len(r.Mapped); i++ {
+		d := int(r.Mapped[i].Port()) - int(r.Mapped[i-1].Port())
+		if d < 1 || d > maxSeqDelta {
+			return false
+		}
+	}
+	return true
+}
+
 // Kind names the NAT the way the lab does: open, fullcone, addrrestricted,
-// portrestricted, symmetric, udpblock (or blocked/inconsistent).
+// portrestricted, symseq (symmetric, sequential ports), symmetric, udpblock
+// (or blocked/inconsistent). A upnp router probes as symmetric: the probe
+// asks for no port mapping.
 func (r Result) Kind() string {
 	switch {
 	case !r.UDP && r.TCP:
@@ -67,6 +91,8 @@ func (r Result) Kind() string {
 		return "blocked"
 	case r.Filtering == Unknown:
 		return "inconsistent"
+	case r.Mapping != EndpointIndependent && r.Sequential():
+		return "symseq"
 	case r.Mapping != EndpointIndependent:
 		return "symmetric"
 	case r.Filtering == EndpointIndependent && !r.NAT():

@@ -84,10 +84,24 @@ func TestKind(t *testing.T) {
 		{Result{UDP: true, Local: l, Mapped: []netip.AddrPort{m, m, m}, Mapping: EndpointIndependent, Filtering: AddressAndPortDependent}, "portrestricted"},
 		{Result{UDP: true, Local: l, Mapped: []netip.AddrPort{m, m, m}, Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symmetric"},
 		{Result{UDP: true, Local: l, Mapped: []netip.AddrPort{m, m, m}, Mapping: EndpointIndependent, Filtering: Unknown}, "inconsistent"},
+		{Result{UDP: true, Local: l, Mapped: ports(m, 30000, 30001, 30002), Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symseq"},
+		{Result{UDP: true, Local: l, Mapped: ports(m, 30000, 30003, 30019), Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symseq"},
+		{Result{UDP: true, Local: l, Mapped: ports(m, 30000, 30017, 30018), Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symmetric"},
+		{Result{UDP: true, Local: l, Mapped: ports(m, 30002, 30001, 30003), Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symmetric"},
+		{Result{UDP: true, Local: l, Mapped: ports(m, 30000, 30001), Mapping: AddressAndPortDependent, Filtering: AddressAndPortDependent}, "symmetric"},
 	}
 	for _, c := range cases {
 		if got := c.r.Kind(); got != c.want {
 			t.Errorf("Kind(%v) = %q, want %q", c.r, got, c.want)
 		}
 	}
+}
+
+// ports returns a's address with each port.
+func ports(a netip.AddrPort, ps ...uint16) []netip.AddrPort {
+	out := make([]netip.AddrPort, len(ps))
+	for i, p := range ps {
+		out[i] = netip.AddrPortFrom(a.Addr(), p)
+	}
+	return out
 }

@@ -49,7 +49,25 @@ type NetcheckReport struct {
 	Public  Finding[netip.AddrPort] `json:"public"`
 	NAT     Finding[bool]           `json:"nat"` // the public endpoint differs from the local one
 	Mapping Finding[NATMapping]     `json:"mapping"`
-	Hairpin Finding[bool]           `json:"hairpin"` // a packet to our public endpoint comes back to us
-	RTT     Finding[time.Duration]  `json:"rtt"`     // to the primary STUN port (best of the probes)
-	Probes  []Probe                 `json:"probes"`
+	// SeqDelta: with an endpoint-dependent mapping, the step between the
+	// external ports of consecutive new mappings when they are sequential
+	// (> 0), or 0 when they look random.
+	SeqDelta Finding[int]           `json:"seq_delta"`
+	Hairpin  Finding[bool]          `json:"hairpin"` // a packet to our public endpoint comes back to us
+	RTT      Finding[time.Duration] `json:"rtt"`     // to the primary STUN port (best of the probes)
+	Probes   []Probe                `json:"probes"`
+	// PortMapping is what the gateway said about port mapping.
+	PortMapping PortMapReport `json:"port_mapping"`
+}
+
+// PortMapReport says whether the gateway maps ports and how.
+type PortMapReport struct {
+	Protocol string   `json:"protocol,omitempty"` // the one mappings use: pcp, nat-pmp, upnp ("" none)
+	PCP      bool     `json:"pcp"`
+	NATPMP   bool     `json:"nat_pmp"`
+	UPnP     bool     `json:"upnp"`
+	Gateway  string   `json:"gateway,omitempty"`
+	External string   `json:"external,omitempty"` // the gateway's external address
+	Mapped   []string `json:"mapped,omitempty"`   // mappings held now: "external -> internal (protocol)"
+	Why      string   `json:"why,omitempty"`      // why no protocol (or not all) answered, or why it is off
 }

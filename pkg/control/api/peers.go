@@ -40,6 +40,7 @@ type PeerInfo struct {
 	Present   bool      `json:"present"`
 	State     LinkState `json:"state"`
 	Path      Path      `json:"path"`
+	Method    string    `json:"method,omitempty"` // on a direct path, what found it: ice, portmap, predict, lockstep, birthday
 	RTTMillis int       `json:"rtt_ms"`
 	Since     time.Time `json:"since,omitempty"`
 	BytesIn   uint64    `json:"bytes_in"`

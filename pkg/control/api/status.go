@@ -22,6 +22,15 @@ type StatusInfo struct {
 	// Config is the configuration's state, when the node runs with one
 	// (started by `meshnode up`).
 	Config *ConfigInfo `json:"config,omitempty"`
+	// HardNAT counts the hard-NAT attempts (after plain ICE failed) and the
+	// direct paths they found, by method (predict, lockstep, birthday).
+	HardNAT map[string]HardNATCount `json:"hard_nat,omitempty"`
+}
+
+// HardNATCount is one hard-NAT method's attempts and successes.
+type HardNATCount struct {
+	Attempts uint64 `json:"attempts"`
+	Direct   uint64 `json:"direct"`
 }
 
 // RendezvousStatus is the node's view of its rendezvous connection.

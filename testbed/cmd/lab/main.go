@@ -66,6 +66,8 @@ func main() {
 		err = cmdProbe(args)
 	case "wanbridge": // used by scripts/wan.sh inside the WAN box nodes
 		err = cmdWANBridge(args)
+	case "upnpd": // used by scripts/upnp.sh inside a upnp router node
+		err = cmdUPnPd(args)
 	case "natprobe": // standalone probe server/client, e.g. inside containerlab nodes
 		err = cmdNATProbe(args)
 	case "help", "-h", "--help":

@@ -39,20 +39,9 @@ func cmdWANBridge(args []string) error {
 				rest = append(rest, a)
 			}
 		}
-		return detach(append([]string{"wanbridge"}, rest...), *logFile)
+		return detach("wan bridge", append([]string{"wanbridge"}, rest...), *logFile)
 	}
-	ready := func(err error) {}
-	if fd := os.Getenv(readyEnv); fd == "3" {
-		f := os.NewFile(3, "ready")
-		ready = func(err error) {
-			msg := "ok\n"
-			if err != nil {
-				msg = err.Error()
-			}
-			_, _ = io.WriteString(f, msg)
-			f.Close()
-		}
-	}
+	ready := readyFunc()
 	br, err := wanem.Open(wanem.Config{A: fs.Arg(0), B: fs.Arg(1), Delay: *delay, Jitter: *jitter})
 	ready(err)
 	if err != nil {
@@ -68,10 +57,28 @@ func cmdWANBridge(args []string) error {
 	return err
 }
 
+// readyFunc returns what a detached child (see detach) calls once its setup
+// is done or failed; outside detach it does nothing.
+func readyFunc() func(error) {
+	if fd := os.Getenv(readyEnv); fd != "3" {
+		return func(error) {}
+	}
+	syscall.CloseOnExec(3) // children (miniupnpd) must not hold it open
+	f := os.NewFile(3, "ready")
+	return func(err error) {
+		msg := "ok\n"
+		if err != nil {
+			msg = err.Error()
+		}
+		_, _ = io.WriteString(f, msg)
+		f.Close()
+	}
+}
+
 // detach re-runs this binary with args in a new session, waits until it
 // reports ready (or fails), and returns: the exec line that started it can
-// finish while the bridge keeps running.
-func detach(args []string, logFile string) error {
+// finish while what (a name for errors) keeps running.
+func detach(what string, args []string, logFile string) error {
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("find own binary: %w", err)
@@ -107,7 +114,7 @@ func detach(args []string, logFile string) error {
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 	if len(msg) == 0 {
-		return errors.New("wan bridge exited during setup")
+		return errors.New(what + " exited during setup")
 	}
 	return errors.New(strings.TrimSpace(string(msg)))
 }

@@ -6,7 +6,8 @@
 // Needs root (network namespaces); every lab it brings up is torn down, also
 // on Ctrl-C.
 //
-//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE] [--only ttd,wan,hog,paths,cold]
+//	go run ./testbed/cmd/labbench --bin ./bin [--quick] [--out FILE] [--only ttd,wan,hog,paths,cold,matrix]
+//	    [--matrix-reps N] [--matrix-pairs KIND-KIND,...]
 //
 // --bin holds meshnode, rendezvous and meshlab (`just build` and
 // `go build -o bin/meshlab ./testbed/cmd/lab`; `just lab-bench` does both).
@@ -36,13 +37,30 @@ func main() {
 	out := flag.String("out", "", "also append the rows to this file (\"\" = don't)")
 	topo := flag.String("topo", "testbed/two-sites.clab.yml", "the two-sites topology file")
 	only := flag.String("only", "", "comma-separated sections to run, of "+strings.Join(labbench.Sections, ",")+" (\"\" = all)")
+	matrixReps := flag.Int("matrix-reps", 0, "runs per NAT pair in the matrix section (default 10, --quick 1)")
+	matrixPairs := flag.String("matrix-pairs", "", "only these NAT pairs in the matrix section, e.g. portrestricted-symmetric,portrestricted-symseq (\"\" = all)")
 	flag.Parse()
 	sections, err := parseSections(*only)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "labbench: --only:", err)
 		os.Exit(2)
 	}
-	if err := run(*bin, *topo, *out, *quick, sections); err != nil {
+	pairs, err := parsePairs(*matrixPairs)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "labbench: --matrix-pairs:", err)
+		os.Exit(2)
+	}
+	if *matrixReps < 0 || *matrixReps > 100 {
+		fmt.Fprintf(os.Stderr, "labbench: --matrix-reps %d: want 1..100\n", *matrixReps)
+		os.Exit(2)
+	}
+	tune := func(p *labbench.Params) {
+		if *matrixReps > 0 {
+			p.MatrixReps = *matrixReps
+		}
+		p.MatrixPairs = pairs
+	}
+	if err := run(*bin, *topo, *out, *quick, sections, tune); err != nil {
 		fmt.Fprintln(os.Stderr, "labbench:", err)
 		os.Exit(1)
 	}
@@ -64,7 +82,28 @@ func parseSections(s string) ([]string, error) {
 	return out, nil
 }
 
-func run(bin, topo, out string, quick bool, sections []string) error {
+// parsePairs reads "a-b,c-d" (NAT kinds of labbench.MatrixKinds, a before b
+// in that order).
+func parsePairs(s string) ([][2]string, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out [][2]string
+	for _, pr := range strings.Split(s, ",") {
+		a, b, ok := strings.Cut(strings.TrimSpace(pr), "-")
+		ia, ib := slices.Index(labbench.MatrixKinds, a), slices.Index(labbench.MatrixKinds, b)
+		if !ok || ia < 0 || ib < 0 {
+			return nil, fmt.Errorf("%q: want KIND-KIND of %s", pr, strings.Join(labbench.MatrixKinds, ", "))
+		}
+		if ia > ib {
+			a, b = b, a
+		}
+		out = append(out, [2]string{a, b})
+	}
+	return out, nil
+}
+
+func run(bin, topo, out string, quick bool, sections []string, tune func(*labbench.Params)) error {
 	if os.Geteuid() != 0 {
 		return errors.New("needs root (network namespaces, veth, nftables): run it as root")
 	}
@@ -101,6 +140,7 @@ func run(bin, topo, out string, quick bool, sections []string) error {
 		p = labbench.Quick()
 	}
 	p.Only = sections
+	tune(&p)
 	rep, err := r.Run(ctx, p)
 	md := rep.Markdown()
 	fmt.Print(md)
