@@ -324,6 +324,11 @@ func TestScrapeDirectPath(t *testing.T) {
 		if err := atLeast(fams, 1, c.name, c.labels...); err != nil {
 			t.Error(err)
 		}
+	} // Hard-NAT series exist from the start, at zero here (plain ICE worked).
+	for _, method := range []string{"predict", "lockstep", "birthday"} {
+		if v, ok := value(fams, "meshnode_hardnat_total", "method", method, "result", "attempt"); !ok || v != 0 {
+			t.Errorf("meshnode_hardnat_total{method=%s,result=attempt} = %v, %v; want 0", method, v, ok)
+		}
 	}
 }
 

@@ -68,6 +68,7 @@ var (
 	dPending   = desc("meshnode_unauthenticated_links", "Links to nodes that never completed a handshake (connecting, or not holding the group secret); they get no per-peer series.")
 	dPathChg   = desc("meshnode_path_changes_total", "Link route changes, by the route taken and why.", "to", "reason")
 	dPunch     = desc("meshnode_holepunch_attempts_total", "ICE attempts (hole punches) that ended, by outcome.", "outcome")
+	dHardNAT   = desc("meshnode_hardnat_total", "Hard-NAT attempts after plain ICE failed (result attempt) and the direct paths they found (result direct), by method: predict, lockstep, birthday.", "method", "result")
 	dPunchPath = desc("meshnode_holepunch_connected_total", "ICE attempts that connected, by the selected pair's local and remote candidate type (the method that got through).", "local_type", "remote_type")
 	dHSOK      = desc("meshnode_handshakes_ok_total", "Link handshakes that established a session (rekeys included).")
 	dHSFail    = desc("meshnode_handshakes_failed_total", "Link handshakes that failed, by reason.", "reason")
@@ -106,7 +107,7 @@ var nodeDescs = []*prometheus.Desc{dPeerIn, dPeerOut, dPeerDir, dPeerUp, dPeerRT
 	dHSOK, dHSFail, dMapOpen, dMapTotal, dMapErr, dMapOut, dMapIn, dMapOmit,
 	dSvcOpen, dSvcTotal, dSvcRef, dSvcErr, dSvcIn, dSvcOut, dCatMem, dCatOwn, dCatSvc, dCatLocal, dCatMiss,
 	dCatPend, dCatConv, dCatChg, dCatVer, dRvConn, dRvConns, dRvRTT, dRlIn, dRlOut, dRlPIn, dRlPOut, dRlDrop,
-	dEntryOpen, dEntryRef}
+	dEntryOpen, dEntryRef, dHardNAT}
 
 type nodeCollector struct {
 	n    NodeSource
@@ -186,6 +187,9 @@ func (c *nodeCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 	for _, v := range m.HolePunchMethods {
 		counter(ch, dPunchPath, v.Value, v.Labels...)
+	}
+	for _, v := range m.HardNAT {
+		counter(ch, dHardNAT, v.Value, v.Labels...)
 	}
 	if e := c.opts.Entry; e != nil {
 		gauge(ch, dEntryOpen, float64(e.Open()))

@@ -162,6 +162,9 @@ type Metrics struct {
 	HolePunchMethods  []Count // Labels: {local candidate type, remote candidate type}; connected attempts only
 	HandshakesOK      uint64  // sessions established with peers (rekeys included)
 	HandshakeFailures []Count // Labels: {reason}
+	// HardNAT counts the hard-NAT attempts (after plain ICE failed) and the
+	// direct paths they found. Labels: {method, result: attempt | direct}.
+	HardNAT []Count
 
 	Catalog CatalogMetrics
 	Relay   relay.Status // the rendezvous connection (Drops: datagrams its full send queue refused)
@@ -289,6 +292,17 @@ func (n *Node) Metrics() Metrics {
 	m.HandshakesOK = s.handshakesOK.Load()
 	for i := range s.handshakeFail {
 		m.HandshakeFailures = append(m.HandshakeFailures, Count{[]string{handshakeFailReasons[i]}, s.handshakeFail[i].Load()})
+	}
+
+	for _, h := range []struct {
+		method      string
+		tries, wins *atomic.Uint64
+	}{
+		{"predict", &n.hardNATTries.predict, &n.hardNATWins.predict},
+		{"lockstep", &n.hardNATTries.lockstep, &n.hardNATWins.lockstep},
+		{"birthday", &n.hardNATTries.birthday, &n.hardNATWins.birthday},
+	} {
+		m.HardNAT = append(m.HardNAT, Count{[]string{h.method, "attempt"}, h.tries.Load()}, Count{[]string{h.method, "direct"}, h.wins.Load()})
 	}
 
 	m.Catalog = n.catalogMetrics(local)
