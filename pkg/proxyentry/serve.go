@@ -144,14 +144,14 @@ func (s *Server) tryAcquire(c net.Conn, entry string) bool {
 		return true
 	default:
 	}
-	c.Close()
 	s.mu.Lock()
-	s.refused++
+	s.refused++ // before the close, which the client may see first
 	n, logNow := s.refused, time.Since(s.lastRefusedLog) >= time.Second
 	if logNow {
 		s.lastRefusedLog = time.Now()
 	}
 	s.mu.Unlock()
+	c.Close()
 	if logNow {
 		s.log.Warn("proxy entry: connection refused, all slots busy", "entry", entry, "max_conns", s.cfg.MaxConns, "refused_total", n)
 	}
