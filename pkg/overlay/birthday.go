@@ -123,15 +123,8 @@ func (p *pathFinder) birthdayEasy() (time.Duration, error) {
 	n := p.l.n
 	bcfg := ice.BirthdayConfig{}
 	n.hardNATTries.birthday.Add(1)
-	ctx, cancel := context.WithTimeout(n.runContext(), birthdayReadyWait+time.Duration(ice.DefaultBirthdayProbes/ice.DefaultBirthdayRate+5)*time.Second)
+	ctx, cancel := p.attemptContext(birthdayReadyWait + time.Duration(ice.DefaultBirthdayProbes/ice.DefaultBirthdayRate+5)*time.Second)
 	defer cancel()
-	go func() {
-		select {
-		case <-p.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	pc, ep, err := ice.EasySocket(ctx, n.relay.STUNServers()[0])
 	if err != nil {
 		return 0, p.birthdayLog("easy", ice.BirthdayStats{}, nil, err)
@@ -194,15 +187,8 @@ func (p *pathFinder) birthdayHard(m hardNATMsg) (time.Duration, error) {
 	if !ip.IsValid() {
 		return 0, p.birthdayLog("hard", ice.BirthdayStats{}, nil, fmt.Errorf("our public address is unknown (no netcheck yet)"))
 	}
-	ctx, cancel := context.WithTimeout(n.runContext(), birthdayHardWait)
+	ctx, cancel := p.attemptContext(birthdayHardWait)
 	defer cancel()
-	go func() {
-		select {
-		case <-p.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	ready := func() {
 		msg := hardNATMsg{Op: "ready", ID: m.ID, IP: ip.String()}.marshal()
 		p.l.sendMessage(msgHard, msg)
@@ -286,12 +272,10 @@ func (p *pathFinder) lockstepApplies() bool {
 		len(n.relay.STUNServers()) > 0
 }
 
-// lockstepInit is the initiator's side of one attempt.
-func (p *pathFinder) lockstepInit() (time.Duration, error) {
-	n := p.l.n
-	n.hardNATTries.lockstep.Add(1)
-	ctx, cancel := context.WithTimeout(n.runContext(), birthdayReadyWait+lockstepWait)
-	defer cancel()
+// attemptContext bounds a hard-NAT attempt: d from now, the node's run,
+// and the path finder's end (p.done).
+func (p *pathFinder) attemptContext(d time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithTimeout(p.l.n.runContext(), d)
 	go func() {
 		select {
 		case <-p.done:
@@ -299,6 +283,15 @@ func (p *pathFinder) lockstepInit() (time.Duration, error) {
 		case <-ctx.Done():
 		}
 	}()
+	return ctx, cancel
+}
+
+// lockstepInit is the initiator's side of one attempt.
+func (p *pathFinder) lockstepInit() (time.Duration, error) {
+	n := p.l.n
+	n.hardNATTries.lockstep.Add(1)
+	ctx, cancel := p.attemptContext(birthdayReadyWait + lockstepWait)
+	defer cancel()
 	pc, ep, err := ice.EasySocket(ctx, n.relay.STUNServers()[0])
 	if err != nil {
 		return 0, p.hardLog(ice.MethodLockstep, "initiator", ice.BirthdayStats{}, err)
@@ -358,15 +351,8 @@ func (p *pathFinder) lockstepRespond(m hardNATMsg) (time.Duration, error) {
 	if local.Ports != portsSequential || local.SeqDelta < 1 || len(n.relay.STUNServers()) == 0 {
 		return 0, p.hardLog(ice.MethodLockstep, "responder", ice.BirthdayStats{}, fmt.Errorf("our NAT is not known to be sequential"))
 	}
-	ctx, cancel := context.WithTimeout(n.runContext(), birthdayReadyWait+lockstepWait)
+	ctx, cancel := p.attemptContext(birthdayReadyWait + lockstepWait)
 	defer cancel()
-	go func() {
-		select {
-		case <-p.done:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
 	pc, ep, err := ice.EasySocket(ctx, n.relay.STUNServers()[0])
 	if err != nil {
 		return 0, p.hardLog(ice.MethodLockstep, "responder", ice.BirthdayStats{}, err)
