@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -67,12 +66,7 @@ func entryConfig(vals *config.Values) (proxyentry.Config, error) {
 type entryDialer struct{ n *overlay.Node }
 
 func (d entryDialer) DialTCP(ctx context.Context, t proxyentry.Target) (net.Conn, error) {
-	var from netip.AddrPort
-	if ta, ok := proxyentry.ClientAddr(ctx).(*net.TCPAddr); ok {
-		from = ta.AddrPort()
-		from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	}
-	c, err := d.n.DialService(ctx, t.Spec(), from)
+	c, err := d.n.DialService(ctx, t.Spec(), proxyentry.ClientAddr(ctx))
 	return c, entryErr(err)
 }
 

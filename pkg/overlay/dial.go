@@ -36,14 +36,14 @@ func (a MeshAddr) String() string { return a.Service }
 // wrap ErrNoService, ErrWrongProto, ErrServiceRefused or ErrUnreachable.
 // The connection's CloseWrite ends this side's direction only.
 //
-// from is the application's address (invalid: unknown), for a service that
-// sends its target a PROXY protocol header.
-func (n *Node) DialService(ctx context.Context, spec string, from netip.AddrPort) (net.Conn, error) {
+// from is the application's address (nil or not TCP: unknown), for a
+// service that sends its target a PROXY protocol header.
+func (n *Node) DialService(ctx context.Context, spec string, from net.Addr) (net.Conn, error) {
 	r, err := n.resolveSpec(ctx, spec, "tcp")
 	if err != nil {
 		return nil, err
 	}
-	c, err := n.dialResolved(ctx, r, from)
+	c, err := n.dialResolved(ctx, r, addrPortOf(from))
 	if err != nil {
 		if r.local != nil {
 			return nil, fmt.Errorf("%w: %w", ErrServiceRefused, err)
