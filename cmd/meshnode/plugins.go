@@ -74,8 +74,9 @@ func loadPlugins(ctx context.Context, cfg *upConfig, log *slog.Logger, onRestart
 		}
 		return nil, nil, nil, err
 	}
-	var ciph seal.Cipher
+	var ciph seal.Cipher // nil: auto (overlay's default, seal.AutoSuites)
 	switch name := cfg.cipher; name {
+	case builtinAuto:
 	case builtinChaCha:
 		ciph = seal.NoiseChaChaPoly()
 	case builtinAESGCM:

@@ -7,6 +7,7 @@ import (
 
 // Built-in cipher and transport names; any other name is a plugin.
 const (
+	builtinAuto   = "auto"
 	builtinChaCha = "chacha20poly1305"
 	builtinAESGCM = "aes-256-gcm"
 	builtinTCP    = "tcp"
@@ -51,8 +52,8 @@ func upTable() *config.Table {
 			{Name: "direct-only", Env: "MESHNODE_DIRECT_ONLY", Kind: config.Bool, Usage: "move data only over direct paths (debugging: relayed peers get nothing)"},
 			{Name: "ice-interfaces", Env: "MESHNODE_ICE_INTERFACES", Kind: config.List,
 				Usage: "only these network interfaces, `IF[,IF]`, give direct-path candidates (repeatable; default all but loopback; \"lo\" adds loopback)"},
-			{Name: "cipher", Env: "MESHNODE_CIPHER", Default: builtinChaCha,
-				Usage: "link cipher `NAME`: built-in " + builtinChaCha + " or " + builtinAESGCM + ", or a plugin (meshnode-cipher-NAME in plugin-dir); the same in the whole group"},
+			{Name: "cipher", Env: "MESHNODE_CIPHER", Default: builtinAuto,
+				Usage: "link cipher `NAME`: built-in " + builtinAuto + " (" + builtinAESGCM + " between nodes whose CPUs have AES instructions, else " + builtinChaCha + "; falls back per peer), " + builtinChaCha + " or " + builtinAESGCM + " (the same on both ends of a link), or a plugin (meshnode-cipher-NAME in plugin-dir; the same in the whole group)"},
 			{Name: "transport", Env: "MESHNODE_TRANSPORT", Default: builtinTCP,
 				Usage: "how to reach the rendezvous, `NAME`: built-in " + builtinTCP + " or " + builtinTLS + ", or a plugin (meshnode-transport-NAME, e.g. websocket)"},
 			{Name: "plugin-dir", Env: "MESHNODE_PLUGIN_DIR", Usage: "`DIR` with plugin executables (default: plugins/ beside the meshnode executable if it exists, else PREFIX/lib/meshnode/plugins for PREFIX/bin/meshnode)"},

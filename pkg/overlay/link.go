@@ -76,6 +76,8 @@ func newLink(n *Node, peer identity.PublicKey, name string) *link {
 	helloInit, helloResp := l.hello()
 	ch, err := seal.NewChannel(seal.ChannelConfig{
 		Cipher:        n.cipher,
+		Accept:        n.cfg.CipherAccept,
+		Decline:       n.cfg.CipherDecline,
 		Local:         n.key,
 		Remote:        peer,
 		PSK:           n.group.PSK,
@@ -509,6 +511,7 @@ func (l *link) close() {
 func (l *link) info() api.PeerInfo {
 	local := l.n.natInfo() // before l.mu: n.mu is never taken under l.mu
 	down, routeErr := l.routeDown()
+	cs := l.ch.Status()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	p := api.PeerInfo{
@@ -517,6 +520,9 @@ func (l *link) info() api.PeerInfo {
 		Path:     api.PathRelay,
 		BytesIn:  l.bytesIn.Load(),
 		BytesOut: l.bytesOut.Load(),
+	}
+	if cs.Established {
+		p.Suite = cs.Suite
 	}
 	if ns := l.lastSeen.Load(); ns != 0 {
 		p.LastSeen = time.Unix(0, ns)

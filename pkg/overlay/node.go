@@ -34,8 +34,15 @@ type Config struct {
 	StateDir  string              // where mappings persist; "" keeps nothing
 	Services  []Service           // what this node serves
 	Transport transport.Transport // how to reach the rendezvous (default TCP)
-	Cipher    seal.Cipher         // link cryptography (default Noise ChaCha20-Poly1305)
-	Logger    *slog.Logger
+	// Cipher is the link suite this node initiates with; CipherAccept are
+	// further suites it answers and falls back to when a peer refuses Cipher,
+	// CipherDecline suites it refuses without reporting a failure (see
+	// seal.ChannelConfig). Nil Cipher: seal.AutoSuites (AES-GCM between nodes
+	// with AES instructions, else ChaCha20-Poly1305).
+	Cipher        seal.Cipher
+	CipherAccept  []seal.Cipher
+	CipherDecline []string
+	Logger        *slog.Logger
 
 	MaxPeers        int // links to authenticated peers kept at once (default 1024)
 	MaxPendingLinks int // links to peers that never authenticated (default 64; the oldest is evicted)
@@ -76,7 +83,7 @@ func (c *Config) setDefaults() {
 		c.Transport = transport.TCP()
 	}
 	if c.Cipher == nil {
-		c.Cipher = seal.NoiseChaChaPoly()
+		c.Cipher, c.CipherAccept, c.CipherDecline = seal.AutoSuites()
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

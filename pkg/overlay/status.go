@@ -42,7 +42,7 @@ func (n *Node) Status() api.StatusInfo {
 		Name:      n.name,
 		Group:     n.cfg.Group,
 		Started:   n.start,
-		Cipher:    n.cipher.Name(),
+		Cipher:    n.suites(),
 		Transport: n.cfg.Transport.Name(),
 		Rendezvous: api.RendezvousStatus{
 			Addr:          n.cfg.Rendezvous,
@@ -59,4 +59,14 @@ func (n *Node) Status() api.StatusInfo {
 		Mappings:       n.Mappings(),
 		CatalogVersion: n.localEntry().Version,
 	}
+}
+
+// suites names the link suites: the one this node initiates with, then those
+// it falls back to ("noise-ikpsk2-aesgcm, else noise-ikpsk2-chachapoly").
+func (n *Node) suites() string {
+	s := n.cipher.Name()
+	for _, a := range n.cfg.CipherAccept {
+		s += ", else " + a.Name()
+	}
+	return s
 }

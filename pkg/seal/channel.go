@@ -15,7 +15,8 @@ import (
 // Status and the channel's own timers.
 type Channel struct {
 	cfg      ChannelConfig
-	suite    string
+	suites   []Cipher     // Cipher, then Accept
+	initWith atomic.Int32 // index in suites of the suite our initiations use
 	log      *slog.Logger
 	localPub identity.PublicKey
 	pair     pairKey          // keys the mac of handshake packets
@@ -57,6 +58,7 @@ type Channel struct {
 type pendingInit struct {
 	hs         Handshake
 	localIndex uint32
+	suite      string // the suite hs speaks
 }
 
 // NewChannel checks cfg and returns a channel. It sends nothing until Seal or
@@ -71,7 +73,7 @@ func NewChannel(cfg ChannelConfig) (*Channel, error) {
 	}
 	c := &Channel{
 		cfg:       cfg,
-		suite:     cfg.Cipher.Name(),
+		suites:    append([]Cipher{cfg.Cipher}, cfg.Accept...),
 		log:       cfg.Logger.With("peer", cfg.Remote.Short()),
 		localPub:  cfg.Local.Public(),
 		pair:      pair,
@@ -287,7 +289,7 @@ func (c *Channel) Status() ChannelStatus {
 	now := c.now()
 	t := c.table.Load()
 	st := ChannelStatus{
-		Suite:         c.suite,
+		Suite:         c.initiating().Name(),
 		LastHandshake: c.lastHandshake,
 		Handshaking:   c.pending != nil,
 		Sessions:      t.count(func(s *session) bool { return !c.expired(s, now) }),
@@ -298,6 +300,7 @@ func (c *Channel) Status() ChannelStatus {
 	if s := t.current; s != nil {
 		st.Established = c.usable(s, now)
 		st.Initiator = s.initiator
+		st.Suite = s.suite
 	}
 	if c.lastErr != nil {
 		st.LastError = c.lastErr.Error()
@@ -388,6 +391,19 @@ func (c *Channel) send(pkt []byte, what string) {
 	}
 }
 
+// initiating is the suite our initiations use.
+func (c *Channel) initiating() Cipher { return c.suites[c.initWith.Load()] }
+
+// suiteNamed is the suite of ours called name (nil: none).
+func (c *Channel) suiteNamed(name string) (Cipher, int) {
+	for i, s := range c.suites {
+		if s.Name() == name {
+			return s, i
+		}
+	}
+	return nil, -1
+}
+
 func (c *Channel) failure(err error) {
 	c.log.Debug("handshake failed", "err", err)
 	if !c.closed.Load() {
@@ -398,6 +414,6 @@ func (c *Channel) failure(err error) {
 func (c *Channel) established(s *session) {
 	c.log.Debug("session established", "initiator", s.initiator, "index", s.localIndex)
 	if !c.closed.Load() {
-		c.cfg.OnEstablished(Established{RemoteHello: s.remoteHello, Initiator: s.initiator, Suite: c.suite})
+		c.cfg.OnEstablished(Established{RemoteHello: s.remoteHello, Initiator: s.initiator, Suite: s.suite})
 	}
 }

@@ -33,10 +33,22 @@ const (
 
 // ChannelConfig configures a Channel. Zero timer fields take the defaults above.
 type ChannelConfig struct {
+	// Cipher is the suite this side initiates with (and answers).
 	Cipher Cipher
-	Local  identity.PrivateKey
-	Remote identity.PublicKey
-	PSK    [32]byte
+	// Accept lists further suites this side answers initiations in. When the
+	// peer refuses an initiation in Cipher naming one of them as its own, the
+	// channel initiates in that one from then on, at once and without
+	// reporting a failure. Nil: Cipher only, and a peer with another suite
+	// fails with ErrSuiteMismatch (see AutoSuites).
+	Accept []Cipher
+	// Decline names suites this side refuses on purpose (AutoSuites without AES
+	// hardware: AES-GCM): an initiation in one is answered with a reject naming
+	// our suite, which the peer falls back to if it accepts it, and is not
+	// reported as a failure here (the peer reports it if it cannot fall back).
+	Decline []string
+	Local   identity.PrivateKey
+	Remote  identity.PublicKey
+	PSK     [32]byte
 	// Hello is sent encrypted inside our handshake messages (at most MaxHello
 	// bytes); the peer receives it in OnEstablished.
 	Hello []byte
@@ -78,13 +90,13 @@ type ChannelConfig struct {
 type Established struct {
 	RemoteHello []byte // the peer's ChannelConfig.Hello
 	Initiator   bool   // this side sent the initiation
-	Suite       string // Cipher.Name()
+	Suite       string // the session's suite (Cipher's or one of Accept)
 }
 
 // ChannelStatus is a snapshot for status displays.
 type ChannelStatus struct {
 	Established   bool      // a current session is usable for sending
-	Suite         string    // Cipher.Name()
+	Suite         string    // the current session's suite; with none, the one this side initiates with
 	Initiator     bool      // this side initiated the current session
 	LastHandshake time.Time // when the current session became current (zero: never)
 	Handshaking   bool      // a handshake this side initiated is in flight
@@ -93,6 +105,29 @@ type ChannelStatus struct {
 	PacketsOut    uint64    // data packets sealed and handed to Send
 	Dropped       uint64    // packets Receive refused (bad, replayed, unknown session, ...)
 	LastError     string    // the last handshake failure since the last success
+}
+
+// acceptErr checks Accept and Decline: valid, distinct suite names, none
+// Cipher's, none both accepted and declined.
+func (cfg *ChannelConfig) acceptErr() error {
+	seen := map[string]bool{cfg.Cipher.Name(): true}
+	for _, a := range cfg.Accept {
+		switch {
+		case a == nil:
+			return errors.New("nil cipher in Accept")
+		case len(a.Name()) == 0 || len(a.Name()) > maxSuiteName:
+			return fmt.Errorf("accepted suite name %q must be 1-%d bytes", a.Name(), maxSuiteName)
+		case seen[a.Name()]:
+			return fmt.Errorf("suite %q accepted twice", a.Name())
+		}
+		seen[a.Name()] = true
+	}
+	for _, d := range cfg.Decline {
+		if seen[d] {
+			return fmt.Errorf("suite %q both accepted and declined", d)
+		}
+	}
+	return nil
 }
 
 func (cfg *ChannelConfig) check() error {
@@ -111,6 +146,8 @@ func (cfg *ChannelConfig) check() error {
 		return fmt.Errorf("response hello of %d bytes exceeds %d", len(cfg.ResponseHello), MaxHello)
 	case len(cfg.Cipher.Name()) == 0 || len(cfg.Cipher.Name()) > maxSuiteName:
 		return fmt.Errorf("suite name %q must be 1-%d bytes", cfg.Cipher.Name(), maxSuiteName)
+	case cfg.acceptErr() != nil:
+		return cfg.acceptErr()
 	case cfg.RetryInterval < 0 || cfg.GiveUpAfter < 0 || cfg.RekeyAfter < 0 || cfg.RejectAfter < 0 || cfg.HandshakesPerSecond < 0:
 		return errors.New("negative timer or rate")
 	}
@@ -138,6 +175,7 @@ func (cfg *ChannelConfig) check() error {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
+	cfg.Accept = append([]Cipher(nil), cfg.Accept...)
 	cfg.Hello = append([]byte(nil), cfg.Hello...)
 	if cfg.ResponseHello != nil {
 		cfg.ResponseHello = append([]byte(nil), cfg.ResponseHello...)

@@ -3,6 +3,8 @@ package seal
 import (
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/meshnode/meshnode/pkg/identity"
@@ -38,7 +40,8 @@ func (c *Channel) initiateLocked(now time.Time, force bool) []byte {
 // startLocked builds a new initiation (fresh ephemeral key, index and timestamp),
 // makes it the pending handshake and arms the retry timer.
 func (c *Channel) startLocked(now time.Time) []byte {
-	hs, err := c.cfg.Cipher.NewHandshake(HandshakeConfig{Initiator: true, Local: c.cfg.Local, Remote: c.cfg.Remote, PSK: c.cfg.PSK})
+	suite := c.initiating()
+	hs, err := suite.NewHandshake(HandshakeConfig{Initiator: true, Local: c.cfg.Local, Remote: c.cfg.Remote, PSK: c.cfg.PSK})
 	if err != nil {
 		c.cannotStartLocked(now, err)
 		return nil
@@ -56,20 +59,20 @@ func (c *Channel) startLocked(now time.Time) []byte {
 	}
 	c.lastSentTS = ts
 	idx := c.newIndexLocked()
-	c.pending = &pendingInit{hs: hs, localIndex: idx}
+	c.pending = &pendingInit{hs: hs, localIndex: idx, suite: suite.Name()}
 	c.handshaking.Store(true)
 	jitter := time.Duration(rand.Int64N(int64(c.cfg.RetryInterval)/10 + 1))
 	c.retryAt = now.Add(c.cfg.RetryInterval + jitter)
 	c.armLocked(c.retryAt, now)
-	c.log.Debug("sending initiation", "index", idx)
-	pkt := appendInitiation(make([]byte, 0, 6+len(c.suite)+len(msg)+macLen), idx, c.suite, msg)
+	c.log.Debug("sending initiation", "index", idx, "suite", suite.Name())
+	pkt := appendInitiation(make([]byte, 0, 6+len(suite.Name())+len(msg)+macLen), idx, suite.Name(), msg)
 	return c.pair.appendMAC(c.localPub, pkt)
 }
 
 // cannotStartLocked ends the cycle when the cipher cannot even build an
 // initiation (a broken plugin, say); the backoff paces further attempts.
 func (c *Channel) cannotStartLocked(now time.Time, err error) {
-	err = fmt.Errorf("cannot start a handshake with suite %s: %w", c.suite, err)
+	err = fmt.Errorf("cannot start a handshake with suite %s: %w", c.initiating().Name(), err)
 	c.log.Debug("handshake not started", "err", err)
 	c.endCycleLocked(now, err)
 }
@@ -82,14 +85,20 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 		return err
 	}
 	macOK := c.pair.verify(c.cfg.Remote, p.signed, p.mac)
-	if p.suite != c.suite {
+	suite, _ := c.suiteNamed(p.suite)
+	if suite == nil {
 		if !macOK {
 			return malformed("initiation for suite %q does not authenticate", p.suite)
 		}
 		if !c.takeToken() {
 			return fmt.Errorf("initiation from peer %s: %w", c.cfg.Remote.Short(), ErrRateLimited)
 		}
-		err := fmt.Errorf("%w: peer %s uses %q, this node uses %q", ErrSuiteMismatch, c.cfg.Remote.Short(), p.suite, c.suite)
+		if slices.Contains(c.cfg.Decline, p.suite) {
+			c.log.Debug("declining the peer's suite", "suite", p.suite)
+			c.sendReject(p.sender, rejectSuite, &c.pair)
+			return nil
+		}
+		err := fmt.Errorf("%w: peer %s uses %q, this node uses %s", ErrSuiteMismatch, c.cfg.Remote.Short(), p.suite, c.suiteNames())
 		c.setLastErr(err)
 		c.sendReject(p.sender, rejectSuite, &c.pair)
 		c.failure(err)
@@ -101,7 +110,7 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 	if b := c.cfg.Budget; b != nil && c.stranger() && !b.take(c.now()) {
 		return fmt.Errorf("initiation from peer %s (no session yet): node-wide handshake budget spent: %w", c.cfg.Remote.Short(), ErrRateLimited)
 	}
-	hs, err := c.cfg.Cipher.NewHandshake(HandshakeConfig{Local: c.cfg.Local, PSK: c.cfg.PSK})
+	hs, err := suite.NewHandshake(HandshakeConfig{Local: c.cfg.Local, PSK: c.cfg.PSK})
 	if err != nil {
 		return fmt.Errorf("responder handshake: %w", err)
 	}
@@ -141,7 +150,7 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 		return fmt.Errorf("responder keys: %w", err)
 	}
 	if send.Overhead() > maxTagLen || recv.Overhead() > maxTagLen {
-		return fmt.Errorf("suite %s: AEAD overhead %d exceeds %d", c.suite, send.Overhead(), maxTagLen)
+		return fmt.Errorf("suite %s: AEAD overhead %d exceeds %d", p.suite, send.Overhead(), maxTagLen)
 	}
 
 	c.mu.Lock()
@@ -156,7 +165,7 @@ func (c *Channel) receiveInitiation(pkt []byte) error {
 	now := c.now()
 	c.lastInitTS = ts
 	c.lastResponse = now
-	s := c.newSessionLocked(c.newIndexLocked(), p.sender, send, recv, false, hello, now)
+	s := c.newSessionLocked(c.newIndexLocked(), p.sender, p.suite, send, recv, false, hello, now)
 	c.insertLocked(s, now)
 	c.mu.Unlock()
 
@@ -211,14 +220,14 @@ func (c *Channel) receiveResponse(pkt []byte) error {
 	}
 	send, recv, err := pend.hs.Keys()
 	if err == nil && (send.Overhead() > maxTagLen || recv.Overhead() > maxTagLen) {
-		err = fmt.Errorf("suite %s: AEAD overhead %d exceeds %d", c.suite, send.Overhead(), maxTagLen)
+		err = fmt.Errorf("suite %s: AEAD overhead %d exceeds %d", pend.suite, send.Overhead(), maxTagLen)
 	}
 	if err != nil {
 		c.endCycleLocked(now, err)
 		c.mu.Unlock()
 		return err
 	}
-	s := c.newSessionLocked(pend.localIndex, p.sender, send, recv, true, hello, now)
+	s := c.newSessionLocked(pend.localIndex, p.sender, pend.suite, send, recv, true, hello, now)
 	s.confirmed.Store(true)
 	c.insertLocked(s, now)
 	c.promoteLocked(s, now)
@@ -259,9 +268,16 @@ func (c *Channel) receiveReject(pkt []byte) error {
 		c.failure(err)
 		return err
 	case c.pending != nil && c.pending.localIndex == p.receiver:
+		if p.reason == rejectSuite {
+			if pkt := c.switchSuiteLocked(now, p.suite); pkt != nil {
+				c.mu.Unlock()
+				c.send(pkt, "initiation")
+				return nil
+			}
+		}
 		var err error
 		if p.reason == rejectSuite {
-			err = fmt.Errorf("%w: peer %s uses %q, this node uses %q", ErrSuiteMismatch, peer, p.suite, c.suite)
+			err = fmt.Errorf("%w: peer %s uses %q, this node uses %s", ErrSuiteMismatch, peer, p.suite, c.suiteNames())
 		} else {
 			err = fmt.Errorf("%w: peer %s expects another key for this node (this node is %s)", ErrPeerKeyMismatch, peer, c.localPub.Short())
 		}
@@ -274,10 +290,41 @@ func (c *Channel) receiveReject(pkt []byte) error {
 	return fmt.Errorf("reject for index %08x: %w", p.receiver, ErrUnknownSession)
 }
 
+// switchSuiteLocked handles the peer's refusal of our pending initiation's
+// suite: when the suite the peer named is one we accept, our initiations use it
+// from now on and a new one (returned, to send after unlocking) replaces the
+// refused one in the same cycle. Nil: we do not speak the peer's suite.
+func (c *Channel) switchSuiteLocked(now time.Time, peerSuite string) []byte {
+	suite, i := c.suiteNamed(peerSuite)
+	if suite == nil || peerSuite == c.pending.suite {
+		return nil
+	}
+	c.log.Debug("peer refused our suite; switching", "from", c.pending.suite, "to", peerSuite)
+	c.initWith.Store(int32(i))
+	return c.startLocked(now)
+}
+
+// suiteNames lists our suites for errors: "a" or "a (also b, c)".
+func (c *Channel) suiteNames() string {
+	first := c.initiating().Name()
+	var also []string
+	for _, a := range c.suites {
+		if a.Name() != first {
+			also = append(also, fmt.Sprintf("%q", a.Name()))
+		}
+	}
+	if len(also) == 0 {
+		return fmt.Sprintf("%q", first)
+	}
+	return fmt.Sprintf("%q (also %s)", first, strings.Join(also, ", "))
+}
+
 // sendReject sends a reject authenticated with key (the pair key shared with
-// whoever sent the refused handshake packet).
+// whoever sent the refused handshake packet). It names the suite we initiate
+// with, which the peer switches to if it accepts it.
 func (c *Channel) sendReject(receiver uint32, reason byte, key *pairKey) {
-	pkt := appendReject(make([]byte, 0, 7+len(c.suite)+macLen), receiver, reason, c.suite)
+	suite := c.initiating().Name()
+	pkt := appendReject(make([]byte, 0, 7+len(suite)+macLen), receiver, reason, suite)
 	c.send(key.appendMAC(c.localPub, pkt), "reject")
 }
 
@@ -314,9 +361,9 @@ func (c *Channel) promoteLocked(s *session, now time.Time) bool {
 	return true
 }
 
-func (c *Channel) newSessionLocked(local, remote uint32, send, recv AEAD, initiator bool, hello []byte, now time.Time) *session {
+func (c *Channel) newSessionLocked(local, remote uint32, suite string, send, recv AEAD, initiator bool, hello []byte, now time.Time) *session {
 	c.sessionSeq++
-	return &session{localIndex: local, remoteIndex: remote, send: send, recv: recv,
+	return &session{localIndex: local, remoteIndex: remote, suite: suite, send: send, recv: recv,
 		created: now, seq: c.sessionSeq, initiator: initiator, remoteHello: hello}
 }
 

@@ -180,6 +180,10 @@ func flush(ws ...*wire) {
 
 type pairOpts struct {
 	suiteA, suiteB Cipher
+	acceptA        []Cipher // ChannelConfig.Accept of A
+	acceptB        []Cipher
+	declineA       []string // ChannelConfig.Decline of A
+	declineB       []string
 	pskA, pskB     [32]byte
 	remoteOfB      *identity.PublicKey // B's idea of A's key (default: A's real key)
 	clock          *fakeClock          // nil: real time
@@ -249,6 +253,11 @@ func (p *testPair) newChannel(t testing.TB, e *endpoint, suite Cipher, psk [32]b
 			e.failures = append(e.failures, err)
 			e.mu.Unlock()
 		},
+	}
+	if e == p.a {
+		cfg.Accept, cfg.Decline = p.opts.acceptA, p.opts.declineA
+	} else {
+		cfg.Accept, cfg.Decline = p.opts.acceptB, p.opts.declineB
 	}
 	if p.opts.tweak != nil {
 		p.opts.tweak(&cfg)

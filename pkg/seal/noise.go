@@ -10,6 +10,7 @@ import (
 
 	"github.com/flynn/noise"
 	"golang.org/x/crypto/chacha20poly1305"
+	"golang.org/x/sys/cpu"
 
 	"github.com/meshnode/meshnode/pkg/identity"
 )
@@ -220,4 +221,40 @@ func NewAEAD(name string, key [32]byte) (AEAD, error) {
 		return newAESGCM(key)
 	}
 	return nil, fmt.Errorf("unknown AEAD %q (want %s or %s)", name, AEADChaChaPoly, AEADAESGCM)
+}
+
+// AESHardware reports whether this CPU has the instructions that make AES-GCM
+// fast and constant time (AES and carry-less multiply: AES-NI+PCLMULQDQ on
+// x86-64, the ARMv8 crypto extensions, s390x's CPACF): Go's crypto/tls asks the
+// same question to order its cipher suites. Without them (a Raspberry Pi 4,
+// older ARM boards) ChaCha20-Poly1305 is several times faster.
+func AESHardware() bool {
+	switch {
+	case cpu.X86.HasAES && cpu.X86.HasPCLMULQDQ:
+		return true
+	case cpu.ARM64.HasAES && cpu.ARM64.HasPMULL:
+		return true
+	case cpu.S390X.HasAES && cpu.S390X.HasAESGCM:
+		return true
+	}
+	return false
+}
+
+// AutoSuites is the built-in "auto" choice for a node: with AES hardware it
+// initiates with NoiseAESGCM and also answers NoiseChaChaPoly; without, it
+// speaks NoiseChaChaPoly only. A peer that refuses AES-GCM names its own suite,
+// and the channel falls back to ChaChaPoly (ChannelConfig.Accept), so "auto"
+// nodes reach each other with AES-GCM where both ends have the instructions,
+// and ChaCha20-Poly1305 where either lacks them or is set to chacha20poly1305.
+// Without AES hardware it declines AES-GCM initiations (ChannelConfig.Decline):
+// an "auto" peer falls back without either side reporting a failure.
+func AutoSuites() (prefer Cipher, accept []Cipher, decline []string) {
+	return autoSuites(AESHardware())
+}
+
+func autoSuites(aes bool) (Cipher, []Cipher, []string) {
+	if aes {
+		return NoiseAESGCM(), []Cipher{NoiseChaChaPoly()}, nil
+	}
+	return NoiseChaChaPoly(), nil, []string{SuiteAESGCM}
 }

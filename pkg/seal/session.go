@@ -15,6 +15,7 @@ type session struct {
 	created     time.Time
 	seq         uint64 // creation order within the channel (newer = larger)
 	initiator   bool   // we sent the initiation
+	suite       string // the suite whose handshake made it
 	remoteHello []byte
 
 	sendCounter atomic.Uint64 // next counter to use

@@ -41,6 +41,7 @@ type PeerInfo struct {
 	State     LinkState `json:"state"`
 	Path      Path      `json:"path"`
 	Method    string    `json:"method,omitempty"` // on a direct path, what found it: ice, portmap, predict, lockstep, birthday
+	Suite     string    `json:"suite,omitempty"`  // the link's cipher suite (its current session's), once up
 	RTTMillis int       `json:"rtt_ms"`
 	Since     time.Time `json:"since,omitempty"`
 	BytesIn   uint64    `json:"bytes_in"`

@@ -19,6 +19,7 @@ import (
 	"github.com/meshnode/meshnode/internal/bench"
 	"github.com/meshnode/meshnode/internal/meshproc"
 	"github.com/meshnode/meshnode/pkg/control/api"
+	"github.com/meshnode/meshnode/pkg/seal"
 )
 
 type params struct {
@@ -195,13 +196,19 @@ func run(w io.Writer, bin string, p params) error {
 	if err != nil {
 		return fmt.Errorf("relay throughput, %d streams: %w", p.streams, err)
 	}
-	// The same two paths with the reference plugins (processes beside the nodes).
-	pc, err := pluginThroughput(ctx, meshnode, rdv.Addr, srv, "bench-cipher", p,
+	// The direct path with the other built-in suite, and the same two paths
+	// with the reference plugins (processes beside the nodes).
+	pch, err := variantThroughput(ctx, meshnode, rdv.Addr, srv, "bench-chacha", p,
+		append([]string{"--cipher", "chacha20poly1305"}, directFlags...), "direct")
+	if err != nil {
+		return fmt.Errorf("chacha20poly1305 throughput: %w", err)
+	}
+	pc, err := variantThroughput(ctx, meshnode, rdv.Addr, srv, "bench-cipher", p,
 		append([]string{"--cipher", "aesgcm"}, directFlags...), "direct")
 	if err != nil {
 		return fmt.Errorf("cipher plugin throughput: %w", err)
 	}
-	pw, err := pluginThroughput(ctx, meshnode, rdv.WSAddr, srv, "bench-ws", p,
+	pw, err := variantThroughput(ctx, meshnode, rdv.WSAddr, srv, "bench-ws", p,
 		append([]string{"--transport", "websocket"}, relayFlags...), "relay")
 	if err != nil {
 		return fmt.Errorf("transport plugin throughput: %w", err)
@@ -215,11 +222,12 @@ func run(w io.Writer, bin string, p params) error {
 	fmt.Fprintf(w, "| raw kcp-go+smux over UDP, no crypto (baseline) | %s, product's KCP settings, in-process | %s | %s | - | %s |\n", size(p.bulkMesh), raw.MMM("%.1f"), vs(raw), bench.Ratio(raw.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| raw kcp-go+smux between two processes, no crypto (baseline) | %s, product's KCP settings, this process to a child | %s | %s | - | %s |\n", size(p.bulkMesh), raw2.MMM("%.1f"), vs(raw2.Series), bench.Ratio(raw2.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| raw kcp-go+smux, kcp-go's delayed ACKs (context; issue 17's bar for direct) | %s, the same but ACK-no-delay off: an ACK packet per 10 ms interval or ~57 segments instead of per segment (the product holds ACKs only while more segments are queued: at 3%% loss delayed ACKs cost it 35%% on request p99) | %s | %s | - | %s |\n", size(p.bulkMesh), rawLazy.MMM("%.1f"), vs(rawLazy), bench.Ratio(rawLazy.Median(), tcp.Median()))
-	fmt.Fprintf(w, "| mapping over a direct link | %s through `map` (TCP->node->UDP->node->TCP), sealed | %s | %s | 1.00x | %s |\n", size(p.bulkMesh), direct.MMM("%.1f"), vs(direct.Series), bench.Ratio(direct.Median(), tcp.Median()))
+	fmt.Fprintf(w, "| mapping over a direct link | %s through `map` (TCP->node->UDP->node->TCP), sealed (%s) | %s | %s | 1.00x | %s |\n", size(p.bulkMesh), autoSuite(), direct.MMM("%.1f"), vs(direct.Series), bench.Ratio(direct.Median(), tcp.Median()))
 	fmt.Fprintf(w, "| mapping over the relay | %s through `map` (TCP->node->rendezvous->node->TCP), sealed | %s | %s | %s | %s |\n", size(p.bulkMesh), relay.MMM("%.1f"), vs(relay.Series), bench.Ratio(relay.Median(), direct.Median()), bench.Ratio(relay.Median(), tcp.Median()))
 
-	fmt.Fprintf(w, "\n### With the reference plugins (as a ratio to the built-in on the same path)\n\n| path | how | MB/s min / median / max | vs built-in |\n|---|---|---|---|\n")
-	fmt.Fprintf(w, "| direct, cipher plugin `aesgcm` (Noise AESGCM_SHA512 handshake in the plugin, AES-256-GCM in-process) | %s x %d | %s | %s of built-in chacha20poly1305 direct |\n", size(p.bulkMesh), p.reps, pc.MMM("%.1f"), bench.Ratio(pc.Median(), direct.Median()))
+	fmt.Fprintf(w, "\n### The other built-in cipher and the reference plugins (as a ratio to the default on the same path)\n\n| path | how | MB/s min / median / max | vs default |\n|---|---|---|---|\n")
+	fmt.Fprintf(w, "| direct, built-in `chacha20poly1305` (what `auto` picks when either CPU lacks AES instructions) | %s x %d | %s | %s of `auto` (%s) direct |\n", size(p.bulkMesh), p.reps, pch.MMM("%.1f"), bench.Ratio(pch.Median(), direct.Median()), autoSuite())
+	fmt.Fprintf(w, "| direct, cipher plugin `aesgcm` (Noise AESGCM_SHA512 handshake in the plugin, AES-256-GCM in-process) | %s x %d | %s | %s of `auto` (%s) direct |\n", size(p.bulkMesh), p.reps, pc.MMM("%.1f"), bench.Ratio(pc.Median(), direct.Median()), autoSuite())
 	fmt.Fprintf(w, "| relay, transport plugin `websocket` (node->plugin unix socket->WebSocket->rendezvous) | %s x %d | %s | %s of built-in TCP relay |\n", size(p.bulkMesh), p.reps, pw.MMM("%.1f"), bench.Ratio(pw.Median(), relay.Median()))
 
 	fmt.Fprintf(w, "\n## %d streams over one link (aggregate MB/s)\n\n%d connections at once, %s each (the %s of one single-stream repetition split over them), timed from the first byte to the last acknowledgement; %d reps.\n\n", p.streams, p.streams, size(each), size(p.bulkMesh), p.reps)
@@ -408,9 +416,9 @@ func catalogRows(w io.Writer, bin string, sizes []int, reps int, window time.Dur
 	return nil
 }
 
-// pluginThroughput starts a serving and a mapping node in their own group with
+// variantThroughput starts a serving and a mapping node in their own group with
 // extra flags, waits for the link's path and measures single-stream throughput.
-func pluginThroughput(ctx context.Context, bin, rdv string, srv *bench.Servers, group string, p params, extra []string, path api.Path) (bench.Series, error) {
+func variantThroughput(ctx context.Context, bin, rdv string, srv *bench.Servers, group string, p params, extra []string, path api.Path) (bench.Series, error) {
 	if rdv == "" {
 		return nil, fmt.Errorf("the rendezvous has no WebSocket listener")
 	}
@@ -519,3 +527,12 @@ func size(n int64) string {
 }
 
 func mib(b int64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+// autoSuite is what the default cipher ("auto") uses between two nodes on
+// this machine.
+func autoSuite() string {
+	if seal.AESHardware() {
+		return "AES-256-GCM: this CPU has AES instructions"
+	}
+	return "ChaCha20-Poly1305: this CPU has no AES instructions"
+}
