@@ -130,6 +130,7 @@ func (d *daemon) serveAPI(ctx context.Context, ctl *control.Server, ln net.Liste
 		Key:       key,
 		Dashboard: web.Handler(),
 		Metrics:   metrics.NodeHandler(d.node, d.log, d.metricsOptions()), // behind the same key
+		Profiling: true,                                                   // /debug/pprof/, behind the same key
 	})
 	if err != nil {
 		ln.Close()

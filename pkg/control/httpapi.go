@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 )
@@ -20,6 +21,10 @@ type APIConfig struct {
 	// Metrics, when set, is served at /metrics behind the same key (the
 	// Prometheus handler).
 	Metrics http.Handler
+	// Profiling serves the Go runtime's profiles (net/http/pprof: CPU, heap,
+	// goroutines, execution trace) at /debug/pprof/ behind the same key, for
+	// finding where a running node spends its time.
+	Profiling bool
 	// Dashboard, when set, is served at / without a key: static files only;
 	// the page asks for the key and sends it with its API calls.
 	Dashboard http.Handler
@@ -28,8 +33,8 @@ type APIConfig struct {
 }
 
 // APIHandler returns the HTTP API's handler: the routes under /api/v1 (events
-// as Server-Sent Events), /api/v1/openapi.json, cfg.Metrics at /metrics and
-// cfg.Dashboard at /. The event log it keeps for SSE resumes runs until ctx
+// as Server-Sent Events), /api/v1/openapi.json, cfg.Metrics at /metrics, the
+// profiles at /debug/pprof/ (cfg.Profiling) and cfg.Dashboard at /. The event log it keeps for SSE resumes runs until ctx
 // ends.
 func (s *Server) APIHandler(ctx context.Context, cfg APIConfig) (http.Handler, error) {
 	if len(cfg.Key) < minAPIKeyLen {
@@ -46,6 +51,13 @@ func (s *Server) APIHandler(ctx context.Context, cfg APIConfig) (http.Handler, e
 	mux.HandleFunc("/api/", noRoute)
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics)
+	}
+	if cfg.Profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index) // and the named profiles: heap, goroutine, allocs, block, mutex, ...
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
 	if cfg.Dashboard != nil {
 		mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -80,10 +92,10 @@ func (s *Server) apiRoutes(evlog *eventLog) []route {
 // apiPrefix is where the HTTP API's versioned routes are.
 const apiPrefix = "/api/v1"
 
-// needsKey says whether a path is behind the API key: the API and the
-// metrics; the dashboard's static files are not (they hold no data).
+// needsKey says whether a path is behind the API key: the API, the metrics
+// and the profiles; the dashboard's static files are not (they hold no data).
 func needsKey(path string) bool {
-	return strings.HasPrefix(path, "/api/") || path == "/api" || path == "/metrics"
+	return strings.HasPrefix(path, "/api/") || path == "/api" || path == "/metrics" || strings.HasPrefix(path, "/debug/")
 }
 
 // guard refuses cross-origin browser requests (403) and, on the API and the

@@ -80,6 +80,7 @@ func TestAPIAuth(t *testing.T) {
 	base := serveAPI(t, &stub{events: make(chan api.Event)}, APIConfig{
 		Metrics:   http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "m 1\n") }),
 		Dashboard: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "<html>dash</html>") }),
+		Profiling: true,
 	})
 	var unauthorized string
 	for _, tc := range []struct {
@@ -92,7 +93,7 @@ func TestAPIAuth(t *testing.T) {
 		{"basic auth", map[string]string{"Authorization": "Basic " + testKey}},
 		{"key as a prefix", map[string]string{"Authorization": "Bearer " + testKey[:10]}},
 	} {
-		for _, path := range []string{"/api/v1/status", "/api/v1/nope", "/metrics", "/api/v1/openapi.json"} {
+		for _, path := range []string{"/api/v1/status", "/api/v1/nope", "/metrics", "/api/v1/openapi.json", "/debug/pprof/", "/debug/pprof/goroutine", "/debug/nope"} {
 			code, h, body := call(t, "GET", base+path, "", tc.hdr)
 			if code != 401 || h.Get("WWW-Authenticate") == "" {
 				t.Errorf("%s %s: %d %q, want 401 with WWW-Authenticate", tc.name, path, code, body)
@@ -117,6 +118,13 @@ func TestAPIAuth(t *testing.T) {
 	}
 	if code, _, body := call(t, "GET", base+"/metrics", "", bearer); code != 200 || body != "m 1\n" {
 		t.Errorf("metrics: %d %q", code, body)
+	}
+	// The runtime's profiles, with the key.
+	if code, _, body := call(t, "GET", base+"/debug/pprof/goroutine?debug=1", "", bearer); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("goroutine profile: %d %.200q", code, body)
+	}
+	if code, _, body := call(t, "GET", base+"/debug/pprof/heap", "", bearer); code != 200 || len(body) == 0 {
+		t.Errorf("heap profile: %d, %d bytes", code, len(body))
 	}
 	// The dashboard's static files need no key.
 	if code, h, body := call(t, "GET", base+"/", "", nil); code != 200 || body != "<html>dash</html>" || h.Get("X-Frame-Options") != "DENY" {
