@@ -36,6 +36,7 @@ func TestTargetStatus(t *testing.T) {
 		{Target{Got: 1.9, Want: 1.2, AtMost: true}, "missed"},
 		{Target{Got: 0, Want: 1.2}, "not measured"},
 		{Target{Got: 23}, "figure only"},
+		{Target{Got: 2.1, Context: true}, "context"},
 	} {
 		if got := c.t.status(); !strings.HasPrefix(got, c.want) {
 			t.Errorf("%+v: status %q, want %q", c.t, got, c.want)

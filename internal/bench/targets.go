@@ -13,12 +13,17 @@ type Target struct {
 	Want   float64 // the bound; 0: none within one run (a figure to compare with an earlier run's)
 	AtMost bool    // met when Got <= Want (else when Got >= Want)
 	Unit   string  // "x" for a ratio, else a unit after a space (" MB/s")
+	// Context marks a row that is no target but explains the one above it
+	// (a floor the design cannot go below on this machine).
+	Context bool
 }
 
 func (t Target) status() string {
 	switch {
 	case t.Got == 0:
 		return "not measured"
+	case t.Context:
+		return "context"
 	case t.Want == 0:
 		return "figure only: compare with a run before the change"
 	case t.AtMost && t.Got <= t.Want, !t.AtMost && t.Got >= t.Want:
