@@ -2,6 +2,7 @@ package overlay
 
 import (
 	"github.com/meshnode/meshnode/pkg/control/api"
+	"strings"
 )
 
 // Status reports the node's state.
@@ -62,11 +63,15 @@ func (n *Node) Status() api.StatusInfo {
 }
 
 // suites names the link suites: the one this node initiates with, then those
-// it falls back to ("noise-ikpsk2-aesgcm, else noise-ikpsk2-chachapoly").
+// it falls back to ("noise-ikpsk2-aesgcm (falls back to noise-ikpsk2-chachapoly)").
 func (n *Node) suites() string {
 	s := n.cipher.Name()
-	for _, a := range n.cfg.CipherAccept {
-		s += ", else " + a.Name()
+	if len(n.cfg.CipherAccept) == 0 {
+		return s
 	}
-	return s
+	names := make([]string, len(n.cfg.CipherAccept))
+	for i, a := range n.cfg.CipherAccept {
+		names[i] = a.Name()
+	}
+	return s + " (falls back to " + strings.Join(names, ", ") + ")"
 }
