@@ -4,7 +4,8 @@
 //     /v1, with no key: what the CLI's verbs use (pkg/control/client);
 //   - optionally over HTTP(S) (`meshnode up --api`), under /api/v1, behind an
 //     API key, with events as Server-Sent Events, an OpenAPI 3.1 document, a
-//     dashboard at / (pkg/control/web) and a /metrics hook for Prometheus.
+//     dashboard at / (pkg/control/web), a /metrics hook for Prometheus and
+//     the Go runtime's profiles at /debug/pprof/.
 //
 // Both come from one route table (routes in server.go). The JSON shapes are
 // in pkg/control/api and the CLI's client is pkg/control/client: both import
@@ -34,7 +35,7 @@
 //
 // # The HTTP API
 //
-// Every /api and /metrics request needs the key ("Authorization: Bearer KEY"
+// Every /api, /metrics and /debug request needs the key ("Authorization: Bearer KEY"
 // or "X-API-Key: KEY"), compared in constant time; without it the answer is
 // 401 and the same body whatever was wrong. A browser request whose Origin is
 // not the listener's own, or whose Sec-Fetch-Site says another site, is
@@ -65,7 +66,7 @@
 //	lifecycle.go  reload, down and the configuration's state (when the node has a Lifecycle)
 //	netcheck.go   ice.Report to api.NetcheckReport: the one conversion the API needs
 //	timeouts.go   request-read and idle timeouts; reading bodies before handlers run
-//	httpapi.go    the HTTP API: APIConfig, APIHandler (routes, /metrics, dashboard), the key and origin guard, ServeAPI
+//	httpapi.go    the HTTP API: APIConfig, APIHandler (routes, /metrics, /debug/pprof, dashboard), the key and origin guard, ServeAPI
 //	apikey.go     the API key file: LoadOrCreateAPIKey (0600, generated when absent), constant-time compare
 //	sse.go        the event ring and the Server-Sent Events stream
 //	openapi.go    openapi.json, embedded: the HTTP API's OpenAPI 3.1 document (openapi_test.go checks it against the router and the answers)

@@ -22,6 +22,13 @@
 //     report, and a Noise failure after a good mac can be blamed on the secret.
 //   - The suite name travels in clear in the initiation, so peers with different
 //     suites are told so by name instead of a bare decryption failure.
+//   - Suite fallback (ChannelConfig.Accept, Decline; AutoSuites): a channel
+//     initiates in one suite and may answer others. A refusal names the
+//     refuser's suite; when that is one we accept, we initiate in it from then
+//     on, at once and without reporting a failure. The refusal carries the
+//     static-static mac, so only the peer can make us fall back. "auto" nodes
+//     thus use AES-GCM where both CPUs have AES instructions and ChaCha20-
+//     Poly1305 otherwise; each session records the suite it was made with.
 //   - Data packets carry an explicit 64-bit counter, used as the AEAD nonce,
 //     because datagrams arrive out of order; a sliding window of 8128 counters per
 //     session rejects replays, and a counter is marked seen only after its packet
