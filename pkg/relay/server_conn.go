@@ -256,6 +256,12 @@ func (c *serverConn) writeLoop() {
 	switch {
 	case errors.Is(err, errFinished):
 		c.nc.Close()
+	case errors.Is(err, net.ErrClosed):
+		// Closed under the writer: by kill, whose caller recorded why, or by
+		// the transport itself after a read-side violation (a WebSocket
+		// message over the limit), which the read loop is about to report.
+		// Either way the writer's view is not the reason.
+		c.kill(connEnd{})
 	case err != nil:
 		var ne net.Error
 		if errors.As(err, &ne) && ne.Timeout() {
