@@ -9,11 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/meshnode/meshnode/pkg/control/api"
 )
 
 // chromium finds a Chromium or Chrome binary, or "".
@@ -118,13 +121,30 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("reload: %v", err)
 	}
 
-	// Add a mapping through the form; bytes flow through it.
+	// A bad rate in the mapping form is refused on the page, naming it;
+	// nothing is added.
 	port := freePort(t)
 	if err := chromedp.Do(ctx,
 		chromedp.SendKeys(chromedp.CSS("#map-target"), "echo@alpha"),
 		chromedp.SendKeys(chromedp.CSS("#map-port"), strconv.Itoa(port)),
+		chromedp.SendKeys(chromedp.CSS("#map-rate"), "fast"),
+		chromedp.Click(chromedp.CSS(`#map-form button[type="submit"]`)),
+		poll(`document.querySelector('#error').textContent.includes('rate "fast"')`),
+	); err != nil {
+		t.Fatalf("a bad rate in the mapping form: %v", err)
+	}
+	if ms := mappingPorts(t, bapi); slices.Contains(ms, port) {
+		t.Fatalf("a mapping on %d was added despite the bad rate: %v", port, ms)
+	}
+	// Add a mapping with limits through the form; bytes flow through it and
+	// the node holds the limits.
+	if err := chromedp.Do(ctx,
+		setValue("#map-rate", "5MB"),
+		chromedp.SendKeys(chromedp.CSS("#map-max-conns"), "2"),
+		chromedp.SendKeys(chromedp.CSS("#map-idle"), "5m"),
 		chromedp.Click(chromedp.CSS(`#map-form button[type="submit"]`)),
 		poll(fmt.Sprintf(`document.querySelector('#mappings tr[data-port="%d"]') !== null`, port)),
+		poll(fmt.Sprintf(`document.querySelector('#mappings tr[data-port="%d"] td:nth-child(8)')?.textContent === 'max-conns=2 rate=4.8 MiB/s idle-timeout=5m'`, port)),
 	); err != nil {
 		errText, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("#error")))
 		t.Fatalf("mapping through the form: %v (page error %q)", err, errText)
@@ -164,8 +184,11 @@ func TestDashboard(t *testing.T) {
 		chromedp.SendKeys(chromedp.CSS("#serve-id"), "710"),
 		chromedp.SendKeys(chromedp.CSS("#serve-name"), "web"),
 		chromedp.SendKeys(chromedp.CSS("#serve-target"), echo.addr()),
+		chromedp.SendKeys(chromedp.CSS("#serve-max-conns"), "9"),
+		setValue("#serve-pp", "v2"),
 		chromedp.Click(chromedp.CSS(`#serve-form button[type="submit"]`)),
 		poll(`document.querySelector('#served tr[data-serveid="710"]')?.textContent.includes('web')`),
+		poll(`document.querySelector('#served tr[data-serveid="710"] td:nth-child(5)')?.textContent === 'max-conns=9 proxy-protocol=v2'`),
 		poll(`document.querySelector('#services tr[data-serveid="710"]') !== null`),
 		chromedp.Click(chromedp.CSS(`#served tr[data-serveid="710"] button`)),
 		poll(`document.querySelector('#served tr[data-serveid="710"]') === null`),
@@ -190,4 +213,24 @@ func TestDashboard(t *testing.T) {
 // poll waits until the JavaScript expression is true.
 func poll(expr string) chromedp.Action[chromedp.Void] {
 	return chromedp.Poll[chromedp.Void](expr, chromedp.WithPollingInterval(50*time.Millisecond), chromedp.WithPollingTimeout(30*time.Second))
+}
+
+// mappingPorts lists the ports of the node's mappings, read through its API.
+func mappingPorts(t *testing.T, a httpAPI) []int {
+	t.Helper()
+	var ms []api.MappingInfo
+	if code := a.do(t, "GET", "/api/v1/mappings", nil, true, &ms); code != 200 {
+		t.Fatalf("GET mappings: %d", code)
+	}
+	var ports []int
+	for _, m := range ms {
+		ports = append(ports, m.Port)
+	}
+	return ports
+}
+
+// setValue sets a form field's value as a script would (replacing what was
+// typed; for a select, choosing the option).
+func setValue(sel, v string) chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](fmt.Sprintf(`void (document.querySelector(%q).value = %q)`, sel, v))
 }

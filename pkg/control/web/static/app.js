@@ -127,6 +127,31 @@ function limits(l) {
   return parts.join(' ');
 }
 
+// parseRate reads a rate as the CLI does (api.ParseRate): a number of bytes
+// with an optional unit and "/s"; "" is no limit.
+function parseRate(s) {
+  const m = /^\s*([0-9]+(?:\.[0-9]+)?)\s*([a-zA-Z]*)\s*(?:\/s)?\s*$/.exec(s);
+  const mult = { '': 1, b: 1, kb: 1e3, kib: 1024, k: 1024, mb: 1e6, mib: 1048576, m: 1048576, gb: 1e9, gib: 1073741824, g: 1073741824 };
+  if (s.trim() === '') return 0;
+  if (!m || !(m[2].toLowerCase() in mult)) throw new Error('rate "' + s + '": want a number of bytes with an optional unit, such as 20MB, 50MiB or 1048576');
+  return Math.floor(Number(m[1]) * mult[m[2].toLowerCase()]);
+}
+
+// formLimits is the limits a form's fields ask for (prefix "map" or
+// "serve"), or undefined when all are empty; the node checks the values.
+function formLimits(prefix) {
+  const l = {};
+  const conns = $('#' + prefix + '-max-conns').value.trim();
+  if (conns) l.max_conns = Number(conns);
+  const rate = parseRate($('#' + prefix + '-rate').value);
+  if (rate) l.rate = rate;
+  const idle = $('#' + prefix + '-idle').value.trim();
+  if (idle) l.idle_timeout = idle;
+  const pp = $('#' + prefix + '-pp');
+  if (pp && pp.value) l.proxy_protocol = pp.value;
+  return Object.keys(l).length ? l : undefined;
+}
+
 function renderMappings(list) {
   $('#mappings tbody').replaceChildren(...list.map((m) => {
     const rm = el('button', { type: 'button', textContent: 'remove' });
@@ -298,7 +323,11 @@ document.addEventListener('DOMContentLoaded', () => {
     const req = { target: $('#map-target').value.trim(), port: Number($('#map-port').value || 0) };
     const bind = $('#map-bind').value.trim();
     if (bind) req.bind = bind;
-    act(async () => { await api('POST', 'mappings', req); e.target.reset(); });
+    act(async () => {
+      req.limits = formLimits('map');
+      await api('POST', 'mappings', req);
+      e.target.reset();
+    });
   });
   $('#serve-form').addEventListener('submit', (e) => {
     e.preventDefault();
@@ -306,7 +335,11 @@ document.addEventListener('DOMContentLoaded', () => {
     const name = $('#serve-name').value.trim(), info = $('#serve-info').value.trim();
     if (name) req.name = name;
     if (info) req.info = info;
-    act(async () => { await api('POST', 'serve', req); e.target.reset(); });
+    act(async () => {
+      req.limits = formLimits('serve');
+      await api('POST', 'serve', req);
+      e.target.reset();
+    });
   });
   // Traffic counters and RTT move without events: poll them slowly.
   setInterval(() => { if (key) refresh(); }, 5000);
