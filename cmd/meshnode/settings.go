@@ -53,7 +53,7 @@ func upTable() *config.Table {
 			{Name: "ice-interfaces", Env: "MESHNODE_ICE_INTERFACES", Kind: config.List,
 				Usage: "only these network interfaces, `IF[,IF]`, give direct-path candidates (repeatable; default all but loopback; \"lo\" adds loopback)"},
 			{Name: "cipher", Env: "MESHNODE_CIPHER", Default: builtinAuto,
-				Usage: "link cipher `NAME`: built-in " + builtinAuto + " (" + builtinAESGCM + " between nodes whose CPUs have AES instructions, else " + builtinChaCha + "; falls back per peer), " + builtinChaCha + " or " + builtinAESGCM + " (the same on both ends of a link), or a plugin (meshnode-cipher-NAME in plugin-dir; the same in the whole group)"},
+				Usage: "link cipher `NAME`: " + builtinAuto + " (" + builtinAESGCM + " where both nodes' CPUs have AES instructions, else " + builtinChaCha + ", chosen per link), " + builtinChaCha + " or " + builtinAESGCM + " (only that suite; an " + builtinAuto + " peer falls back to " + builtinChaCha + "), or a plugin (meshnode-cipher-NAME in plugin-dir; the same in the whole group)"},
 			{Name: "transport", Env: "MESHNODE_TRANSPORT", Default: builtinTCP,
 				Usage: "how to reach the rendezvous, `NAME`: built-in " + builtinTCP + " or " + builtinTLS + ", or a plugin (meshnode-transport-NAME, e.g. websocket)"},
 			{Name: "plugin-dir", Env: "MESHNODE_PLUGIN_DIR", Usage: "`DIR` with plugin executables (default: plugins/ beside the meshnode executable if it exists, else PREFIX/lib/meshnode/plugins for PREFIX/bin/meshnode)"},
