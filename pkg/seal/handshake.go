@@ -269,10 +269,11 @@ func (c *Channel) receiveReject(pkt []byte) error {
 		return err
 	case c.pending != nil && c.pending.localIndex == p.receiver:
 		if p.reason == rejectSuite {
-			if pkt := c.switchSuiteLocked(now, p.suite); pkt != nil {
+			if pkt, switched := c.switchSuiteLocked(now, p.suite); switched {
+				err := c.lastErr // set when the new suite could not even start
 				c.mu.Unlock()
 				c.send(pkt, "initiation")
-				return nil
+				return err
 			}
 		}
 		var err error
@@ -293,15 +294,17 @@ func (c *Channel) receiveReject(pkt []byte) error {
 // switchSuiteLocked handles the peer's refusal of our pending initiation's
 // suite: when the suite the peer named is one we accept, our initiations use it
 // from now on and a new one (returned, to send after unlocking) replaces the
-// refused one in the same cycle. Nil: we do not speak the peer's suite.
-func (c *Channel) switchSuiteLocked(now time.Time, peerSuite string) []byte {
+// refused one in the same cycle (nil if that suite cannot start one: then the
+// cycle ended with that error). switched is false when we do not speak the
+// peer's suite.
+func (c *Channel) switchSuiteLocked(now time.Time, peerSuite string) (pkt []byte, switched bool) {
 	suite, i := c.suiteNamed(peerSuite)
 	if suite == nil || peerSuite == c.pending.suite {
-		return nil
+		return nil, false
 	}
 	c.log.Debug("peer refused our suite; switching", "from", c.pending.suite, "to", peerSuite)
 	c.initWith.Store(int32(i))
-	return c.startLocked(now)
+	return c.startLocked(now), true
 }
 
 // suiteNames lists our suites for errors: "a" or "a (also b, c)".

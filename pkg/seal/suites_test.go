@@ -176,3 +176,31 @@ func TestSuiteConfigErrors(t *testing.T) {
 		}
 	}
 }
+
+// brokenChaCha is a ChaCha suite that cannot start a handshake.
+type brokenChaCha struct{ Cipher }
+
+func (brokenChaCha) Name() string { return SuiteChaChaPoly }
+func (brokenChaCha) NewHandshake(HandshakeConfig) (Handshake, error) {
+	return nil, errors.New("the plugin is gone")
+}
+
+// TestSuiteFallbackCannotStart: when the suite the peer asks for cannot start
+// a handshake here, the cycle ends with that error (not a made-up mismatch)
+// and nothing is sent in it.
+func TestSuiteFallbackCannotStart(t *testing.T) {
+	p := newTestPair(t, pairOpts{clock: newFakeClock(), suiteA: NoiseAESGCM(),
+		acceptA: []Cipher{brokenChaCha{}}, suiteB: NoiseChaChaPoly()})
+	p.a.ch.Initiate()
+	flush(p.ab, p.ba)
+	st := p.a.ch.Status()
+	if st.Established || st.Handshaking || !strings.Contains(st.LastError, "the plugin is gone") {
+		t.Fatalf("A after the refusal: %+v", st)
+	}
+	if n := len(p.ab.capturedOf(typeInitiation)); n != 1 {
+		t.Fatalf("%d initiations sent, want only the refused one", n)
+	}
+	if _, f, _, _ := p.a.snapshotCallbacks(); len(f) != 0 {
+		t.Fatalf("A reported %v", f)
+	}
+}
