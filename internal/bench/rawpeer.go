@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"encoding/binary"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"strings"
 	"time"
 
 	"github.com/xtaci/kcp-go/v5"
@@ -83,36 +80,20 @@ func serveRawStream(st *smux.Stream) {
 
 // RawPeer is a running child process serving raw KCP.
 type RawPeer struct {
-	cmd   *exec.Cmd
-	stdin io.Closer
-	mux   *smux.Session
-	kcp   *kcp.UDPSession
+	proc *child
+	mux  *smux.Session
+	kcp  *kcp.UDPSession
 }
 
 // StartRawPeer runs exe (the benchmark binary) with args that make it call
 // ServeRawPeer, and connects one KCP session with smux to it.
 func StartRawPeer(exe string, args ...string) (*RawPeer, error) {
-	cmd := exec.Command(exe, args...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	proc, err := startChild("raw kcp peer", exe, args...)
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &RawPeer{cmd: cmd, stdin: in}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr=")
-	if err != nil || !ok {
-		p.Close()
-		return nil, fmt.Errorf("raw kcp peer: no address (%q, %v)", line, err)
-	}
-	if p.kcp, err = kcp.DialWithOptions(addr, nil, 0, 0); err != nil {
+	p := &RawPeer{proc: proc}
+	if p.kcp, err = kcp.DialWithOptions(proc.addr, nil, 0, 0); err != nil {
 		p.Close()
 		return nil, err
 	}
@@ -134,15 +115,7 @@ func (p *RawPeer) Close() {
 	if p.kcp != nil {
 		p.kcp.Close()
 	}
-	p.stdin.Close()
-	done := make(chan struct{})
-	go func() { p.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(5 * time.Second):
-		p.cmd.Process.Kill()
-		<-done
-	}
+	p.proc.stop()
 }
 
 func (p *RawPeer) open(mode byte) (*smux.Stream, error) {
@@ -192,7 +165,7 @@ func (p *RawPeer) ParallelThroughput(streams int, each int64) (float64, error) {
 }
 
 // Pid is the child's process id.
-func (p *RawPeer) Pid() int { return p.cmd.Process.Pid }
+func (p *RawPeer) Pid() int { return p.proc.cmd.Process.Pid }
 
 // PingPong does rounds 64-byte round trips with the child's echo.
 func (p *RawPeer) PingPong(rounds int) (Series, error) {

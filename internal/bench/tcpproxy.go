@@ -1,13 +1,10 @@
 package bench
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"strings"
 )
 
 // A plain TCP proxy in its own process: two of them in a chain are what a
@@ -45,41 +42,19 @@ func ServeTCPProxy(target string) error {
 
 // TCPProxy is a running ServeTCPProxy child.
 type TCPProxy struct {
-	Addr  string
-	cmd   *exec.Cmd
-	stdin io.Closer
+	Addr string
+	proc *child
 }
 
 // StartTCPProxy runs exe with args (which must make it call ServeTCPProxy)
 // and waits for its address.
 func StartTCPProxy(exe string, args ...string) (*TCPProxy, error) {
-	cmd := exec.Command(exe, args...)
-	cmd.Stderr = os.Stderr
-	in, err := cmd.StdinPipe()
+	proc, err := startChild("tcp proxy", exe, args...)
 	if err != nil {
 		return nil, err
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, err
-	}
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	p := &TCPProxy{cmd: cmd, stdin: in}
-	line, err := bufio.NewReader(out).ReadString('\n')
-	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "addr=")
-	if err != nil || !ok {
-		p.Close()
-		return nil, fmt.Errorf("tcp proxy: no address (%q, %v)", line, err)
-	}
-	p.Addr = addr
-	return p, nil
+	return &TCPProxy{Addr: proc.addr, proc: proc}, nil
 }
 
 // Close ends the child and waits for it.
-func (p *TCPProxy) Close() {
-	p.stdin.Close()
-	p.cmd.Process.Kill()
-	p.cmd.Wait()
-}
+func (p *TCPProxy) Close() { p.proc.stop() }
