@@ -20,7 +20,8 @@ import (
 func TestCipherAuto(t *testing.T) {
 	r := startRendezvous(t, "")
 	echo := startEcho(t)
-	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr()}})
+	a := startNode(t, r, nodeOpts{Name: "alpha", Serve: []string{"700=" + echo.addr()}, Extra: []string{"--metrics", "127.0.0.1:0"}})
+	aMetrics := "http://" + waitLog(t, a.Proc, nodeMetricsRE, 5*time.Second)[1] + "/metrics"
 	b := startNode(t, r, nodeOpts{Name: "beta"})
 	c := startNode(t, r, nodeOpts{Name: "gamma", Extra: []string{"--cipher", "chacha20poly1305"}})
 
@@ -40,7 +41,15 @@ func TestCipherAuto(t *testing.T) {
 			waitUntil(t, 30*time.Second, func() error { return suiteIs(pair[0], pair[1].Name, tc.want) })
 		}
 	}
-	// The "auto" node fell back without calling it a failure.
+	// The "auto" node fell back without calling it a failure: no log line,
+	// no failed handshake counted, sessions counted.
+	_, fams := scrapeFamilies(t, aMetrics, "")
+	if v := metricValue(fams, "meshnode_handshakes_failed_total", "reason", "suite_mismatch"); v != 0 {
+		t.Fatalf("alpha counted %v suite mismatches", v)
+	}
+	if v := metricValue(fams, "meshnode_handshakes_ok_total"); v < 2 {
+		t.Fatalf("alpha counted %v handshakes, want one per peer at least", v)
+	}
 	if lines := regexp.MustCompile(`(?i)cipher suites differ`).FindAllString(a.Out.String(), -1); len(lines) != 0 {
 		t.Fatalf("alpha reported a suite mismatch: %q", lines)
 	}

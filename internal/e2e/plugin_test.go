@@ -102,11 +102,19 @@ func TestPluginsEndToEnd(t *testing.T) {
 // refuse each other, and both say which suites differ.
 func TestCipherMismatch(t *testing.T) {
 	r := startRendezvous(t, "")
-	a := startNode(t, r, nodeOpts{Name: "alpha", Extra: []string{"--cipher", "aesgcm"}})
-	b := startNode(t, r, nodeOpts{Name: "beta"})
+	a := startNode(t, r, nodeOpts{Name: "alpha", Extra: []string{"--cipher", "aesgcm", "--metrics", "127.0.0.1:0"}})
+	b := startNode(t, r, nodeOpts{Name: "beta", Extra: []string{"--metrics", "127.0.0.1:0"}})
 	want := `uses \\?"noise-ikpsk2-[a-z0-9-]+\\?", this node uses \\?"noise-ikpsk2-[a-z0-9-]+\\?"`
 	waitLog(t, a.Proc, regexp.MustCompile(want), 20*time.Second)
 	waitLog(t, b.Proc, regexp.MustCompile(want), 20*time.Second)
+	// Both count it, by reason, in their metrics.
+	for _, n := range []*meshproc.Node{a, b} {
+		url := "http://" + waitLog(t, n.Proc, nodeMetricsRE, 5*time.Second)[1] + "/metrics"
+		_, fams := scrapeFamilies(t, url, "")
+		if v := metricValue(fams, "meshnode_handshakes_failed_total", "reason", "suite_mismatch"); v < 1 {
+			t.Errorf("%s counted %v suite mismatches", n.Name, v)
+		}
+	}
 	out, err := runCLI("--state", t.TempDir(), "up", "--group", "g", "--rendezvous", r.Addr, "--secret", "long-enough-secret", "--cipher", "nope")
 	if err == nil || !strings.Contains(out, `cipher plugin "nope" not found: no meshnode-cipher-nope in`) {
 		t.Errorf("up --cipher nope: %v\n%s", err, out)
