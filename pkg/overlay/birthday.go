@@ -127,7 +127,7 @@ func (p *pathFinder) birthdayEasy() (time.Duration, error) {
 	defer cancel()
 	pc, ep, err := ice.EasySocket(ctx, n.relay.STUNServers()[0])
 	if err != nil {
-		return 0, p.birthdayLog("easy", ice.BirthdayStats{}, nil, err)
+		return 0, p.birthdayLog("easy", ice.BirthdayStats{}, err)
 	}
 	token, err := ice.NewBirthdayToken()
 	if err != nil {
@@ -155,21 +155,21 @@ func (p *pathFinder) birthdayEasy() (time.Duration, error) {
 			ip, perr := netip.ParseAddr(m.IP)
 			if perr != nil || !ip.Is4() {
 				pc.Close()
-				return 0, p.birthdayLog("easy", ice.BirthdayStats{Sockets: 1}, nil, fmt.Errorf("the peer's public IP %q: not an IPv4 address", m.IP))
+				return 0, p.birthdayLog("easy", ice.BirthdayStats{Sockets: 1}, fmt.Errorf("the peer's public IP %q: not an IPv4 address", m.IP))
 			}
 			hardIP = ip
 		case <-resend.C:
 			p.l.sendMessage(msgHard, start.marshal())
 		case <-readyBy.C:
 			pc.Close()
-			return 0, p.birthdayLog("easy", ice.BirthdayStats{Sockets: 1}, nil, fmt.Errorf("the peer did not answer the birthday request within %v (older version, --no-hard-nat, or not behind a symmetric NAT)", birthdayReadyWait))
+			return 0, p.birthdayLog("easy", ice.BirthdayStats{Sockets: 1}, fmt.Errorf("the peer did not answer the birthday request within %v (older version, --no-hard-nat, or not behind a symmetric NAT)", birthdayReadyWait))
 		case <-ctx.Done():
 			pc.Close()
 			return 0, ctx.Err()
 		}
 	}
 	path, st, err := ice.BirthdayEasy(ctx, n.iceConfig(), bcfg, pc, hardIP, token, p.l.receive)
-	if err = p.birthdayLog("easy", st, path, err); err != nil {
+	if err = p.birthdayLog("easy", st, err); err != nil {
 		return 0, err
 	}
 	return p.hold(path)
@@ -181,11 +181,11 @@ func (p *pathFinder) birthdayHard(m hardNATMsg) (time.Duration, error) {
 	n.hardNATTries.birthday.Add(1)
 	easy, err := netip.ParseAddrPort(m.Endpoint)
 	if err != nil || !easy.Addr().Is4() {
-		return 0, p.birthdayLog("hard", ice.BirthdayStats{}, nil, fmt.Errorf("the peer's endpoint %q: not an IPv4 address and port", m.Endpoint))
+		return 0, p.birthdayLog("hard", ice.BirthdayStats{}, fmt.Errorf("the peer's endpoint %q: not an IPv4 address and port", m.Endpoint))
 	}
 	ip := n.publicIP()
 	if !ip.IsValid() {
-		return 0, p.birthdayLog("hard", ice.BirthdayStats{}, nil, fmt.Errorf("our public address is unknown (no netcheck yet)"))
+		return 0, p.birthdayLog("hard", ice.BirthdayStats{}, fmt.Errorf("our public address is unknown (no netcheck yet)"))
 	}
 	ctx, cancel := p.attemptContext(birthdayHardWait)
 	defer cancel()
@@ -204,14 +204,14 @@ func (p *pathFinder) birthdayHard(m hardNATMsg) (time.Duration, error) {
 		}()
 	}
 	path, st, err := ice.BirthdayHard(ctx, n.iceConfig(), ice.BirthdayConfig{}, easy, m.Token, ready, p.l.receive)
-	if err = p.birthdayLog("hard", st, path, err); err != nil {
+	if err = p.birthdayLog("hard", st, err); err != nil {
 		return 0, err
 	}
 	return p.hold(path)
 }
 
 // birthdayLog logs a birthday attempt's outcome once and counts a win.
-func (p *pathFinder) birthdayLog(side string, st ice.BirthdayStats, _ *ice.Path, err error) error {
+func (p *pathFinder) birthdayLog(side string, st ice.BirthdayStats, err error) error {
 	return p.hardLog(ice.MethodBirthday, side, st, err)
 }
 

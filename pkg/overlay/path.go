@@ -269,16 +269,7 @@ func (p *pathFinder) attempt(first []byte, afterFailure bool) (time.Duration, er
 	if err != nil {
 		return 0, err
 	}
-	start := time.Now()
-	p.setRoute(path, nil)
-	select {
-	case <-path.Done():
-		err = path.Err()
-	case <-p.done:
-		err = ice.ErrClosed
-	}
-	p.setRoute(nil, err)
-	return time.Since(start), err
+	return p.hold(path)
 }
 
 // setRoute switches the link to path (nil: the relay) and says so: one log line
