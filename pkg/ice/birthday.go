@@ -155,15 +155,9 @@ func stunMapped(ctx context.Context, pc *net.UDPConn, server netip.AddrPort) (ne
 			if !stun.IsMessage(buf[:n]) || m.Decode() != nil || m.Type != stun.BindingSuccess || m.TransactionID != req.TransactionID {
 				continue
 			}
-			var xa stun.XORMappedAddress
-			if xa.GetFrom(m) != nil {
-				continue
+			if mapped, ok := xorMapped(m); ok {
+				return mapped, nil
 			}
-			ip, ok := netip.AddrFromSlice(xa.IP)
-			if !ok {
-				continue
-			}
-			return netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port)), nil
 		}
 		wait = min(2*wait, time.Second)
 	}

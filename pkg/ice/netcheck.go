@@ -361,15 +361,11 @@ func (c *stunClient) read() {
 		}
 		ans := stunAnswer{tid: m.TransactionID, at: at}
 		if m.Type == stun.BindingSuccess {
-			var xa stun.XORMappedAddress
-			if xa.GetFrom(m) != nil {
-				continue
-			}
-			ip, ok := netip.AddrFromSlice(xa.IP)
+			mapped, ok := xorMapped(m)
 			if !ok {
 				continue
 			}
-			ans.mapped = netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port))
+			ans.mapped = mapped
 		} else if m.Type != stun.BindingRequest { // requests: the hairpin probe
 			continue
 		}
@@ -496,4 +492,18 @@ func (c *stunClient) hairpin(ctx context.Context, public netip.AddrPort, nat Res
 			return Result[bool]{Why: "check canceled"}
 		}
 	}
+}
+
+// xorMapped is the address a STUN binding success names in its
+// XOR-MAPPED-ADDRESS (false: none, or not an IP address).
+func xorMapped(m *stun.Message) (netip.AddrPort, bool) {
+	var xa stun.XORMappedAddress
+	if xa.GetFrom(m) != nil {
+		return netip.AddrPort{}, false
+	}
+	ip, ok := netip.AddrFromSlice(xa.IP)
+	if !ok {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip.Unmap(), uint16(xa.Port)), true
 }
