@@ -163,17 +163,7 @@ func (s *Server) ServeAPI(ctx context.Context, ln net.Listener, h http.Handler, 
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)
 	}
-	go func() {
-		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		srv.Shutdown(sctx)
-	}()
-	err := srv.Serve(ln)
-	if errors.Is(err, http.ErrServerClosed) {
-		return nil
-	}
-	return fmt.Errorf("HTTP API: %w", err)
+	return serveUntil(ctx, srv, ln, "HTTP API")
 }
 
 // IsLoopback reports whether a listen address (HOST:PORT) only accepts

@@ -150,15 +150,8 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, err)
 		return
 	}
-	if svc.Proto == "" {
-		svc.Proto = "tcp"
-	}
-	if err := overlay.Service(svc).ValidateDeclared(); err != nil {
+	if err := checkServiceRequest(&svc); err != nil {
 		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if svc.Claimed != 0 || svc.Was != 0 {
-		writeError(w, http.StatusBadRequest, errors.New("claimed and was are set by the mesh, not by requests"))
 		return
 	}
 	got, err := s.b.AddService(svc, true)
@@ -167,6 +160,21 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, got)
+}
+
+// checkServiceRequest checks a service a request asks this node to serve,
+// defaulting its proto to tcp.
+func checkServiceRequest(svc *api.Service) error {
+	if svc.Proto == "" {
+		svc.Proto = "tcp"
+	}
+	if err := overlay.Service(*svc).ValidateDeclared(); err != nil {
+		return err
+	}
+	if svc.Claimed != 0 || svc.Was != 0 {
+		return errors.New("claimed and was are set by the mesh, not by requests")
+	}
+	return nil
 }
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request) {
@@ -201,15 +209,8 @@ func (s *Server) changeService(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	svc.ID = id
-	if svc.Proto == "" {
-		svc.Proto = "tcp"
-	}
-	if err := overlay.Service(svc).ValidateDeclared(); err != nil {
+	if err := checkServiceRequest(&svc); err != nil {
 		writeError(w, http.StatusBadRequest, err)
-		return
-	}
-	if svc.Claimed != 0 || svc.Was != 0 {
-		writeError(w, http.StatusBadRequest, errors.New("claimed and was are set by the mesh, not by requests"))
 		return
 	}
 	var old *api.Service
@@ -357,7 +358,12 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 // Serve serves the API on ln (from Listen) until ctx is done, then removes the
 // socket.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	srv := s.to.server(s.Handler())
+	return serveUntil(ctx, s.to.server(s.Handler()), ln, "control API")
+}
+
+// serveUntil runs srv on ln until ctx is done, then shuts it down (open
+// requests get 2 s); what names it in the error.
+func serveUntil(ctx context.Context, srv *http.Server, ln net.Listener, what string) error {
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
@@ -368,7 +374,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
-	return fmt.Errorf("control API: %w", err)
+	return fmt.Errorf("%s: %w", what, err)
 }
 
 // Listen opens the control socket at path (0600). A stale socket left by a crashed
