@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -10,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
-
+	"github.com/meshnode/meshnode/internal/promtest"
 	"github.com/meshnode/meshnode/pkg/relay"
 )
 
@@ -32,30 +28,12 @@ func scrapeValue(t *testing.T, url, name string, labels ...string) float64 {
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := promtest.Parse(body)
 	if err != nil {
 		t.Fatalf("parse %s: %v", url, err)
 	}
-	return seriesValue(fams[name], labels...)
-}
-
-func seriesValue(f *dto.MetricFamily, want ...string) float64 {
-next:
-	for _, m := range f.GetMetric() {
-		got := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			got[lp.GetName()] = lp.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if got[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		if m.Counter != nil {
-			return m.Counter.GetValue()
-		}
-		return m.Gauge.GetValue()
+	if v, ok := promtest.Value(fams, name, labels...); ok {
+		return v
 	}
 	return -1
 }

@@ -15,10 +15,9 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
 	"github.com/meshnode/meshnode/internal/meshproc"
+	"github.com/meshnode/meshnode/internal/promtest"
 )
 
 var (
@@ -57,8 +56,7 @@ func scrapeFamilies(t *testing.T, url, key string) (string, map[string]*dto.Metr
 	if code != http.StatusOK {
 		t.Fatalf("GET %s: %d\n%s", url, code, body)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := promtest.Parse(body)
 	if err != nil {
 		t.Fatalf("parse %s: %v", url, err)
 	}
@@ -68,21 +66,8 @@ func scrapeFamilies(t *testing.T, url, key string) (string, map[string]*dto.Metr
 // metricValue is the value of the first series of name whose labels include
 // the name=value pairs of want (-1: none).
 func metricValue(fams map[string]*dto.MetricFamily, name string, want ...string) float64 {
-next:
-	for _, m := range fams[name].GetMetric() {
-		labels := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			labels[lp.GetName()] = lp.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		if m.Counter != nil {
-			return m.Counter.GetValue()
-		}
-		return m.Gauge.GetValue()
+	if v, ok := promtest.Value(fams, name, want...); ok {
+		return v
 	}
 	return -1
 }

@@ -15,9 +15,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 
+	"github.com/meshnode/meshnode/internal/promtest"
 	"github.com/meshnode/meshnode/pkg/control/api"
 	"github.com/meshnode/meshnode/pkg/identity"
 	"github.com/meshnode/meshnode/pkg/overlay"
@@ -145,8 +144,7 @@ func scrape(t *testing.T, url string) (string, map[string]*dto.MetricFamily) {
 	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		t.Fatalf("GET %s: content type %q, want the text format", url, ct)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
+	fams, err := promtest.Parse(body)
 	if err != nil {
 		t.Fatalf("parse %s: %v\n%s", url, err, body)
 	}
@@ -156,29 +154,7 @@ func scrape(t *testing.T, url string) (string, map[string]*dto.MetricFamily) {
 // value returns the value of the series of family name whose labels include
 // want (name=value pairs), and whether there is one.
 func value(fams map[string]*dto.MetricFamily, name string, want ...string) (float64, bool) {
-	f := fams[name]
-	if f == nil {
-		return 0, false
-	}
-next:
-	for _, m := range f.GetMetric() {
-		labels := map[string]string{}
-		for _, lp := range m.GetLabel() {
-			labels[lp.GetName()] = lp.GetValue()
-		}
-		for i := 0; i+1 < len(want); i += 2 {
-			if labels[want[i]] != want[i+1] {
-				continue next
-			}
-		}
-		switch {
-		case m.Counter != nil:
-			return m.Counter.GetValue(), true
-		case m.Gauge != nil:
-			return m.Gauge.GetValue(), true
-		}
-	}
-	return 0, false
+	return promtest.Value(fams, name, want...)
 }
 
 func atLeast(fams map[string]*dto.MetricFamily, min float64, name string, labels ...string) error {
